@@ -1,0 +1,14 @@
+//! Exit codes, for scripts and configuration management that drive pgstep.
+
+/// Everything asked for was done.
+pub const SUCCESS: i32 = 0;
+/// Something failed while pgstep was working; what it changed was undone as far as it says,
+/// and the source database is unchanged.
+pub const FAILED: i32 = 1;
+/// The command line was wrong (clap's own code).
+pub const USAGE: i32 = 2;
+/// Refused before anything was changed: a guard or a check said no, or the input (bundle,
+/// database, version) is not usable. Nothing was changed.
+pub const REFUSED: i32 = 3;
+/// The operator cancelled; what was changed was undone.
+pub const CANCELLED: i32 = 130;

@@ -1,0 +1,24 @@
+//! pgstep: upgrades a PostgreSQL application database from version N to N+1 the way the
+//! best-practice checklists say (GNUmed's clone-and-upgrade, OMERO's backup/restore, OpenEMR's
+//! re-runnable conditional SQL), and rehearses it beforehand.
+//!
+//! The core — bundles, scripts, fingerprints, plans — knows nothing of the terminal; the engine
+//! reports through [`events::Observer`] so that any front end (headless lines, JSON, the wizard)
+//! can follow it.
+
+pub mod backup;
+pub mod bundle;
+pub mod cli;
+pub mod cluster;
+pub mod conn;
+pub mod db;
+pub mod demo;
+pub mod engine;
+pub mod events;
+pub mod exit;
+pub mod fingerprint;
+pub mod headless;
+pub mod hex;
+pub mod paths;
+pub mod sample;
+pub mod script;

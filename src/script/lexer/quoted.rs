@@ -1,0 +1,230 @@
+//! The parts of the lexer that skip over quoted text and comments: strings (with SQL's
+//! continuation across line breaks), quoted identifiers, dollar-quoted bodies, comments. Each
+//! records the `@NAME@`s it contains with their context, except comments, where placeholders are
+//! left alone.
+
+use super::{
+    Lexer, PlaceholderContext, SplitError, StrKind, directive_like, is_horiz_space, is_ident_start,
+    is_newline, is_space, is_tag_cont,
+};
+
+impl Lexer<'_> {
+    pub(super) fn line_comment(&mut self) -> Result<(), SplitError> {
+        let start = self.i;
+        let end = self.line_end(start);
+        // A directive that is not alone on its line would silently become a comment.
+        let mut k = start + 2;
+        while k < end && is_horiz_space(self.c[k]) {
+            k += 1;
+        }
+        if self.at(k) == Some('#') && k < end {
+            let name = self.text(k + 1, self.word_end(k + 1).min(end));
+            if directive_like(&name) {
+                return Err(self.err(
+                    k,
+                    format!("directive #{name} must stand alone on its own line"),
+                ));
+            }
+        }
+        self.i = end;
+        Ok(())
+    }
+
+    pub(super) fn block_comment(&mut self) -> Result<(), SplitError> {
+        let open = self.i;
+        let mut depth = 0usize;
+        let mut k = open + 2;
+        loop {
+            match (self.at(k), self.at(k + 1)) {
+                (None, _) => {
+                    return Err(self.err(
+                        open,
+                        "unterminated /* comment: it runs to the end of the file; close it with */ \
+                         (comments nest: each /* needs its own */)"
+                            .into(),
+                    ));
+                }
+                (Some('*'), Some('/')) => {
+                    k += 2;
+                    if depth == 0 {
+                        self.i = k;
+                        return Ok(());
+                    }
+                    depth -= 1;
+                }
+                (Some('/'), Some('*')) => {
+                    depth += 1;
+                    k += 2;
+                }
+                _ => k += 1,
+            }
+        }
+    }
+
+    /// A string whose prefix starts at `open` and whose opening quote is at `q`.
+    pub(super) fn string(
+        &mut self,
+        open: usize,
+        q: usize,
+        kind: StrKind,
+    ) -> Result<(), SplitError> {
+        let context = match kind {
+            StrKind::Standard => PlaceholderContext::String {
+                backslash_escapes: false,
+            },
+            StrKind::Escape => PlaceholderContext::String {
+                backslash_escapes: true,
+            },
+            StrKind::Unicode => PlaceholderContext::UnicodeString,
+        };
+        let mut k = q + 1;
+        loop {
+            match self.at(k) {
+                None => {
+                    return Err(self.err(
+                        open,
+                        "unterminated quoted string: it runs to the end of the file; close it \
+                         with ' (a quote inside a string is written '')"
+                            .into(),
+                    ));
+                }
+                Some('\'') if self.at(k + 1) == Some('\'') => k += 2,
+                Some('\'') => match self.continuation(k + 1) {
+                    Some(next_quote) => k = next_quote + 1,
+                    None => {
+                        self.i = k + 1;
+                        return Ok(());
+                    }
+                },
+                Some('\\') if kind == StrKind::Escape => k += 2,
+                Some('@') => match self.placeholder_at(k) {
+                    Some((name, len)) => {
+                        self.record_use(k, name, len, context.clone());
+                        k += len;
+                    }
+                    None => k += 1,
+                },
+                Some(_) => k += 1,
+            }
+        }
+    }
+
+    /// SQL continues a string literal over whitespace that contains a line break: `'a'\n'b'` is
+    /// `'ab'`. Returns the index of the continuing quote. Follows `{quotecontinue}` in
+    /// psqlscan.l: horizontal whitespace and `--` comments, a line break, then any whitespace and
+    /// `--` comments that end with a line break.
+    pub(super) fn continuation(&self, from: usize) -> Option<usize> {
+        let mut k = from;
+        loop {
+            match (self.at(k), self.at(k + 1)) {
+                (Some(c), _) if is_horiz_space(c) => k += 1,
+                (Some('-'), Some('-')) => k = self.line_end(k),
+                _ => break,
+            }
+        }
+        if !self.at(k).is_some_and(is_newline) {
+            return None;
+        }
+        k += 1;
+        loop {
+            match (self.at(k), self.at(k + 1)) {
+                (Some(c), _) if is_space(c) => k += 1,
+                (Some('-'), Some('-')) => {
+                    let e = self.line_end(k);
+                    if e >= self.c.len() {
+                        return None;
+                    }
+                    k = e + 1;
+                }
+                _ => break,
+            }
+        }
+        (self.at(k) == Some('\'')).then_some(k)
+    }
+
+    pub(super) fn quoted_ident(&mut self, open: usize, q: usize) -> Result<(), SplitError> {
+        let mut k = q + 1;
+        loop {
+            match self.at(k) {
+                None => {
+                    return Err(self.err(
+                        open,
+                        "unterminated quoted identifier: it runs to the end of the file; close it \
+                         with \" (a quote inside is written \"\")"
+                            .into(),
+                    ));
+                }
+                Some('"') if self.at(k + 1) == Some('"') => k += 2,
+                Some('"') => {
+                    self.i = k + 1;
+                    return Ok(());
+                }
+                Some('@') => match self.placeholder_at(k) {
+                    Some((name, len)) => {
+                        self.record_use(k, name, len, PlaceholderContext::QuotedIdentifier);
+                        k += len;
+                    }
+                    None => k += 1,
+                },
+                Some(_) => k += 1,
+            }
+        }
+    }
+
+    /// `$tag$…$tag$`, `$1`, or a lone `$`.
+    pub(super) fn dollar(&mut self) -> Result<(), SplitError> {
+        let s = self.i;
+        self.begin_token(s);
+        self.head_other();
+        let mut j = s + 1;
+        if self.at(j).is_some_and(is_ident_start) {
+            j += 1;
+            while self.at(j).is_some_and(is_tag_cont) {
+                j += 1;
+            }
+        }
+        if self.at(j) != Some('$') {
+            // `$1` (a parameter) or a `$` that opens nothing; psql reads on after the `$`.
+            let mut k = s + 1;
+            while self.at(k).is_some_and(|c| c.is_ascii_digit()) {
+                k += 1;
+            }
+            self.i = k;
+            return Ok(());
+        }
+        let c = self.c;
+        let delim = &c[s..=j];
+        let body = j + 1;
+        let close = c[body..]
+            .windows(delim.len())
+            .position(|w| w == delim)
+            .map(|p| p + body);
+        let Some(close) = close else {
+            return Err(self.err(
+                s,
+                format!(
+                    "unterminated dollar-quoted string: no closing {} before the end of the file",
+                    self.text(s, j + 1)
+                ),
+            ));
+        };
+        let delimiter = self.text(s, j + 1);
+        let mut k = body;
+        while k < close {
+            if self.c[k] == '@'
+                && let Some((name, len)) = self.placeholder_at(k)
+                && k + len <= close
+            {
+                let context = PlaceholderContext::DollarQuoted {
+                    delimiter: delimiter.clone(),
+                };
+                self.record_use(k, name, len, context);
+                k += len;
+            } else {
+                k += 1;
+            }
+        }
+        self.i = close + delim.len();
+        Ok(())
+    }
+}

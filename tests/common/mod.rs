@@ -1,0 +1,148 @@
+//! Test harness: a throw-away PostgreSQL cluster per test (socket only, in a temp dir, fsync
+//! off; as root the server runs as `postgres`), and helpers to look at what a test changed.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pgstep::bundle::{self, Bundle};
+use pgstep::cluster::Cluster;
+use pgstep::conn::ConnSettings;
+use pgstep::engine::Context;
+use pgstep::events::Event;
+use postgres::Client;
+
+pub struct Pg {
+    pub cluster: Cluster,
+}
+
+impl Pg {
+    pub fn start() -> Self {
+        let cluster = Cluster::start(None).expect("start a throw-away PostgreSQL cluster");
+        Self { cluster }
+    }
+
+    pub fn settings(&self, db: &str) -> ConnSettings {
+        self.cluster.settings(db)
+    }
+
+    pub fn client(&self, db: &str) -> Client {
+        self.settings(db).connect(None).unwrap_or_else(|e| panic!("connect to {db}: {e}"))
+    }
+
+    pub fn exec(&self, db: &str, sql: &str) {
+        self.client(db).batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    pub fn query_one<T: for<'a> postgres::types::FromSql<'a>>(&self, db: &str, sql: &str) -> T {
+        self.client(db).query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+    }
+
+    pub fn databases(&self) -> Vec<String> {
+        self.client("postgres")
+            .query("SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1", &[])
+            .expect("list databases")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    pub fn exists(&self, db: &str) -> bool {
+        self.databases().iter().any(|d| d == db)
+    }
+
+    /// A checksum of every row of every table in the schema, and the database's own settings:
+    /// equal before and after means nothing in it changed.
+    pub fn content_checksum(&self, db: &str, schema: &str) -> String {
+        let mut c = self.client(db);
+        let tables: Vec<String> = c
+            .query(
+                "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY 1",
+                &[&schema],
+            )
+            .expect("tables")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut all = String::new();
+        for t in tables {
+            let sql = format!("SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM {t} x");
+            let sum: String = c.query_one(sql.as_str(), &[]).expect("checksum").get(0);
+            all.push_str(&format!("{t}={sum}\n"));
+        }
+        let settings: Option<String> = c
+            .query_one(
+                "SELECT string_agg(array_to_string(setconfig, ','), ';' ORDER BY setrole) FROM pg_db_role_setting s \
+                 JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = $1",
+                &[&db],
+            )
+            .expect("settings")
+            .get(0);
+        all.push_str(&format!("settings={}\n", settings.unwrap_or_default()));
+        all
+    }
+}
+
+pub fn sample_dir() -> PathBuf {
+    pgstep::sample::source_dir()
+}
+
+pub fn sample_bundle() -> Bundle {
+    bundle::load(&sample_dir()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Records every event, for assertions on what the operator would have seen.
+#[derive(Default)]
+pub struct Recorder {
+    pub events: Vec<Event>,
+}
+
+impl pgstep::events::Observer for Recorder {
+    fn event(&mut self, event: Event) {
+        self.events.push(event);
+    }
+}
+
+impl Recorder {
+    pub fn logs(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Log { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn has_log(&self, needle: &str) -> bool {
+        self.logs().iter().any(|l| l.contains(needle))
+    }
+}
+
+/// Runs `f` with an engine context on the cluster.
+pub fn with_ctx<T>(pg: &Pg, bundle: &Bundle, rec: &mut Recorder, f: impl FnOnce(&mut Context<'_>) -> T) -> T {
+    let server = pg.settings("postgres");
+    let overrides = BTreeMap::new();
+    let mut ctx = Context { bundle, server: &server, overrides: &overrides, obs: rec };
+    f(&mut ctx)
+}
+
+/// A copy of a bundle directory that a test may edit.
+pub fn copy_bundle(from: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(from, dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
+}
