@@ -64,20 +64,41 @@ pub fn take_backup(
     fingerprint: &str,
     obs: &mut dyn Observer,
 ) -> Result<Backup, BackupError> {
-    let err = |message: String| BackupError { db: db.to_owned(), message };
+    let err = |message: String| BackupError {
+        db: db.to_owned(),
+        message,
+    };
     let pg_dump = find_client_tool("pg_dump", server_version_num).map_err(err)?;
     let pg_restore = find_client_tool("pg_restore", server_version_num).map_err(err)?;
-    fs::create_dir_all(dir).map_err(|e| err(format!("cannot create the backup directory {}: {e}", dir.display())))?;
+    fs::create_dir_all(dir).map_err(|e| {
+        err(format!(
+            "cannot create the backup directory {}: {e}",
+            dir.display()
+        ))
+    })?;
     let stamp = chrono::Local::now().format("%Y%m%dT%H%M%S");
     let path = dir.join(format!("{db}-v{version}-{stamp}.dump"));
     let partial = path.with_extension("dump.partial");
-    log(obs, Level::Info, format!("pg_dump of \"{db}\" into {}", path.display()));
+    log(
+        obs,
+        Level::Info,
+        format!("pg_dump of \"{db}\" into {}", path.display()),
+    );
 
-    let env = server.with_dbname(db).child_env().map_err(|e| err(e.to_string()))?;
+    let env = server
+        .with_dbname(db)
+        .child_env()
+        .map_err(|e| err(e.to_string()))?;
     let mut cmd = Command::new(&pg_dump.0);
-    cmd.args(["--format=custom", "--no-password", "--file"]).arg(&partial).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.args(["--format=custom", "--no-password", "--file"])
+        .arg(&partial)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     env.apply(&mut cmd);
-    let output = cmd.output().map_err(|e| err(format!("cannot run {}: {e}", pg_dump.0.display())))?;
+    let output = cmd
+        .output()
+        .map_err(|e| err(format!("cannot run {}: {e}", pg_dump.0.display())))?;
     if !output.status.success() {
         let _ = fs::remove_file(&partial);
         return Err(err(format!(
@@ -87,11 +108,15 @@ pub fn take_backup(
             dir.display()
         )));
     }
-    File::open(&partial).and_then(|f| f.sync_all()).map_err(|e| err(format!("cannot flush {}: {e}", partial.display())))?;
-    fs::rename(&partial, &path).map_err(|e| err(format!("cannot rename {}: {e}", partial.display())))?;
+    File::open(&partial)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| err(format!("cannot flush {}: {e}", partial.display())))?;
+    fs::rename(&partial, &path)
+        .map_err(|e| err(format!("cannot rename {}: {e}", partial.display())))?;
 
     let entries = verify_archive(&pg_restore.0, &path).map_err(err)?;
-    let (size, sha256) = checksum(&path).map_err(|e| err(format!("cannot read {} back: {e}", path.display())))?;
+    let (size, sha256) =
+        checksum(&path).map_err(|e| err(format!("cannot read {} back: {e}", path.display())))?;
     let metadata = BackupMetadata {
         database: db.to_owned(),
         version: version.to_string(),
@@ -100,15 +125,29 @@ pub fn take_backup(
         pg_dump: pg_dump.1,
         created_at: chrono::Local::now().to_rfc3339(),
         format: "custom".into(),
-        file: path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        file: path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         size,
         sha256: sha256.clone(),
     };
     let metadata_path = path.with_extension("dump.json");
     let json = serde_json::to_string_pretty(&metadata).map_err(|e| err(e.to_string()))?;
-    fs::write(&metadata_path, json + "\n").map_err(|e| err(format!("cannot write {}: {e}", metadata_path.display())))?;
-    log(obs, Level::Info, format!("backup verified: {entries} archive entries, {size} bytes, sha256 {sha256}"));
-    Ok(Backup { path, metadata_path, size, sha256, entries })
+    fs::write(&metadata_path, json + "\n")
+        .map_err(|e| err(format!("cannot write {}: {e}", metadata_path.display())))?;
+    log(
+        obs,
+        Level::Info,
+        format!("backup verified: {entries} archive entries, {size} bytes, sha256 {sha256}"),
+    );
+    Ok(Backup {
+        path,
+        metadata_path,
+        size,
+        sha256,
+        entries,
+    })
 }
 
 /// `pg_restore --list` must read the whole table of contents.
@@ -120,9 +159,17 @@ fn verify_archive(pg_restore: &Path, path: &Path) -> Result<usize, String> {
         .output()
         .map_err(|e| format!("cannot run {}: {e}", pg_restore.display()))?;
     if !out.status.success() {
-        return Err(format!("the archive {} does not verify: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "the archive {} does not verify: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
-    Ok(BufReader::new(out.stdout.as_slice()).lines().map_while(Result::ok).filter(|l| !l.starts_with(';') && !l.trim().is_empty()).count())
+    Ok(BufReader::new(out.stdout.as_slice())
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .count())
 }
 
 /// Size and sha256 of a file, streamed.
@@ -146,16 +193,28 @@ pub fn checksum(path: &Path) -> std::io::Result<(u64, String)> {
 /// and its version line.
 pub fn find_client_tool(name: &str, server_version_num: u32) -> Result<(PathBuf, String), String> {
     let server_major = server_version_num / 10_000;
-    let mut candidates = vec![PathBuf::from(format!("/usr/lib/postgresql/{server_major}/bin/{name}"))];
+    let mut candidates = vec![PathBuf::from(format!(
+        "/usr/lib/postgresql/{server_major}/bin/{name}"
+    ))];
     if let Ok(dir) = crate::cluster::find_bin_dir() {
         candidates.push(dir.join(name));
     }
     candidates.push(PathBuf::from(name));
     let mut found = Vec::new();
     for c in candidates {
-        let Ok(out) = Command::new(&c).arg("--version").stdin(Stdio::null()).output() else { continue };
+        let Ok(out) = Command::new(&c)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+        else {
+            continue;
+        };
         let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let major = line.split_whitespace().last().and_then(|v| v.split('.').next()?.parse::<u32>().ok()).unwrap_or(0);
+        let major = line
+            .split_whitespace()
+            .last()
+            .and_then(|v| v.split('.').next()?.parse::<u32>().ok())
+            .unwrap_or(0);
         if major >= server_major {
             return Ok((c, line));
         }
@@ -164,6 +223,10 @@ pub fn find_client_tool(name: &str, server_version_num: u32) -> Result<(PathBuf,
     Err(format!(
         "no {name} for PostgreSQL {server_major} or later was found ({}); install the client programs of version {server_major} \
          (Debian/Ubuntu: apt-get install postgresql-client-{server_major})",
-        if found.is_empty() { "none at all".to_owned() } else { format!("found only: {}", found.join(", ")) }
+        if found.is_empty() {
+            "none at all".to_owned()
+        } else {
+            format!("found only: {}", found.join(", "))
+        }
     ))
 }

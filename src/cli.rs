@@ -175,62 +175,148 @@ pub fn run() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::USAGE } else { exit::SUCCESS };
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            };
         }
     };
-    let conn = ConnArgs { host: cli.conn.host, port: cli.conn.port, user: cli.conn.user, dbname: cli.conn.dbname };
+    let conn = ConnArgs {
+        host: cli.conn.host,
+        port: cli.conn.port,
+        user: cli.conn.user,
+        dbname: cli.conn.dbname,
+    };
     match cli.command {
-        Command::Demo { patients, keep, output } => {
+        Command::Demo {
+            patients,
+            keep,
+            output,
+        } => {
             let mut printer = Printer::new(output.json);
             demo::run(&demo::DemoOptions { patients, keep }, &mut printer)
         }
-        Command::Fingerprint { database, full, bundle } => fingerprint_command(&conn, database, full, bundle),
-        Command::Upgrade { target, override_schema_check, keep_failed, output } => {
-            with_target(&conn, &target, &output, true, |ctx| {
-                let opts = UpgradeOptions { database: target.database.clone(), to: target.to, override_schema_check, keep_failed, rehearsal: false };
-                let outcome = upgrade(ctx, &opts)?;
-                let summary = format!(
-                    "\nUpgraded \"{}\" from version {} to {} in {:.1} s. Users now use \"{}\"; \"{}\" is kept read-only.",
-                    outcome.plan.source_db, outcome.plan.from, outcome.plan.to, outcome.elapsed.as_secs_f64(), outcome.new_database, outcome.old_database
-                );
-                Ok((to_json(&outcome), summary))
-            })
-        }
-        Command::Fixup { target, reapply, override_schema_check, backup_dir, no_backup, output } => {
-            with_target(&conn, &target, &output, true, |ctx| {
-                let database = match &target.database {
-                    Some(d) => d.clone(),
-                    None => ctx.server.explicit_dbname().map(str::to_owned).ok_or_else(|| EngineError::Refused("name the database to fix with --database".into()))?,
-                };
-                let backup = match (no_backup, backup_dir) {
-                    (Some(reason), None) if !reason.trim().is_empty() => BackupChoice::Skip { reason },
-                    (Some(_), None) => return Err(EngineError::Refused("--no-backup needs a reason, which is recorded".into())),
-                    (Some(_), Some(_)) => return Err(EngineError::Refused("--no-backup and --backup-dir contradict each other".into())),
-                    (None, dir) => BackupChoice::Into(dir.unwrap_or_else(crate::backup::default_backup_dir)),
-                };
-                let opts = FixupOptions { database, to: target.to, reapply, override_schema_check, backup };
-                let outcome = fixup(ctx, &opts)?;
-                let summary = format!("\n\"{}\" is at version {} (was {}); applied {} file(s), {} already recorded.", outcome.database, outcome.to, outcome.from, outcome.applied.len(), outcome.skipped.len());
-                Ok((to_json(&outcome), summary))
-            })
-        }
-        Command::Precheck { target, output } => with_target(&conn, &target, &output, false, |ctx| {
-            let mut maint = ctx.maintenance()?;
-            let db = match &target.database {
-                Some(d) => d.clone(),
-                None => find_source(&mut maint, ctx.bundle)?,
+        Command::Fingerprint {
+            database,
+            full,
+            bundle,
+        } => fingerprint_command(&conn, database, full, bundle),
+        Command::Upgrade {
+            target,
+            override_schema_check,
+            keep_failed,
+            output,
+        } => with_target(&conn, &target, &output, true, |ctx| {
+            let opts = UpgradeOptions {
+                database: target.database.clone(),
+                to: target.to,
+                override_schema_check,
+                keep_failed,
+                rehearsal: false,
             };
-            let mut session = ctx.session(&db)?;
-            run_prechecks(ctx, &mut session.client)?;
-            let summary = format!("\nAll {} prechecks of {} found no problem in \"{db}\".", ctx.bundle.prechecks.len(), ctx.bundle.name);
-            Ok((serde_json::json!({ "database": db, "problems": 0 }), summary))
+            let outcome = upgrade(ctx, &opts)?;
+            let summary = format!(
+                "\nUpgraded \"{}\" from version {} to {} in {:.1} s. Users now use \"{}\"; \"{}\" is kept read-only.",
+                outcome.plan.source_db,
+                outcome.plan.from,
+                outcome.plan.to,
+                outcome.elapsed.as_secs_f64(),
+                outcome.new_database,
+                outcome.old_database
+            );
+            Ok((to_json(&outcome), summary))
         }),
-        Command::Bootstrap { target, keep_failed, output } => with_target(&conn, &target, &output, false, |ctx| {
+        Command::Fixup {
+            target,
+            reapply,
+            override_schema_check,
+            backup_dir,
+            no_backup,
+            output,
+        } => with_target(&conn, &target, &output, true, |ctx| {
+            let database = match &target.database {
+                Some(d) => d.clone(),
+                None => ctx
+                    .server
+                    .explicit_dbname()
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        EngineError::Refused("name the database to fix with --database".into())
+                    })?,
+            };
+            let backup = match (no_backup, backup_dir) {
+                (Some(reason), None) if !reason.trim().is_empty() => BackupChoice::Skip { reason },
+                (Some(_), None) => {
+                    return Err(EngineError::Refused(
+                        "--no-backup needs a reason, which is recorded".into(),
+                    ));
+                }
+                (Some(_), Some(_)) => {
+                    return Err(EngineError::Refused(
+                        "--no-backup and --backup-dir contradict each other".into(),
+                    ));
+                }
+                (None, dir) => {
+                    BackupChoice::Into(dir.unwrap_or_else(crate::backup::default_backup_dir))
+                }
+            };
+            let opts = FixupOptions {
+                database,
+                to: target.to,
+                reapply,
+                override_schema_check,
+                backup,
+            };
+            let outcome = fixup(ctx, &opts)?;
+            let summary = format!(
+                "\n\"{}\" is at version {} (was {}); applied {} file(s), {} already recorded.",
+                outcome.database,
+                outcome.to,
+                outcome.from,
+                outcome.applied.len(),
+                outcome.skipped.len()
+            );
+            Ok((to_json(&outcome), summary))
+        }),
+        Command::Precheck { target, output } => {
+            with_target(&conn, &target, &output, false, |ctx| {
+                let mut maint = ctx.maintenance()?;
+                let db = match &target.database {
+                    Some(d) => d.clone(),
+                    None => find_source(&mut maint, ctx.bundle)?,
+                };
+                let mut session = ctx.session(&db)?;
+                run_prechecks(ctx, &mut session.client)?;
+                let summary = format!(
+                    "\nAll {} prechecks of {} found no problem in \"{db}\".",
+                    ctx.bundle.prechecks.len(),
+                    ctx.bundle.name
+                );
+                Ok((
+                    serde_json::json!({ "database": db, "problems": 0 }),
+                    summary,
+                ))
+            })
+        }
+        Command::Bootstrap {
+            target,
+            keep_failed,
+            output,
+        } => with_target(&conn, &target, &output, false, |ctx| {
             let Some(db) = target.database.clone() else {
-                return Err(EngineError::Refused("name the new database with --database".into()));
+                return Err(EngineError::Refused(
+                    "name the new database with --database".into(),
+                ));
             };
             let outcome = bootstrap(ctx, &db, target.to, keep_failed)?;
-            let summary = format!("\nCreated \"{}\" at version {} (sha256:{}) in {:.1} s.", outcome.database, outcome.version, outcome.fingerprint, outcome.elapsed.as_secs_f64());
+            let summary = format!(
+                "\nCreated \"{}\" at version {} (sha256:{}) in {:.1} s.",
+                outcome.database,
+                outcome.version,
+                outcome.fingerprint,
+                outcome.elapsed.as_secs_f64()
+            );
             Ok((to_json(&outcome), summary))
         }),
     }
@@ -261,7 +347,12 @@ fn with_target(
     }
     let mut printer = Printer::new(output.json);
     let overrides: BTreeMap<String, String> = target.set.iter().cloned().collect();
-    let mut ctx = Context { bundle: &bundle, server: &server, overrides: &overrides, obs: &mut printer };
+    let mut ctx = Context {
+        bundle: &bundle,
+        server: &server,
+        overrides: &overrides,
+        obs: &mut printer,
+    };
     let result = f(&mut ctx);
     report(result, &mut printer)
 }
@@ -286,7 +377,10 @@ fn report(result: Result<(serde_json::Value, String), EngineError>, printer: &mu
                 EngineError::Failed(_) => exit::FAILED,
             };
             if printer.is_json() {
-                printer.result(false, &serde_json::json!({ "error": e.to_string(), "exit_code": code }));
+                printer.result(
+                    false,
+                    &serde_json::json!({ "error": e.to_string(), "exit_code": code }),
+                );
             }
             fail(code, &e.to_string())
         }
@@ -310,7 +404,12 @@ fn fail(code: i32, message: &str) -> i32 {
     code
 }
 
-fn fingerprint_command(conn: &ConnArgs, database: Option<String>, full: bool, bundle_dir: Option<PathBuf>) -> i32 {
+fn fingerprint_command(
+    conn: &ConnArgs,
+    database: Option<String>,
+    full: bool,
+    bundle_dir: Option<PathBuf>,
+) -> i32 {
     let bundle = match bundle_dir.as_deref().map(bundle::load).transpose() {
         Ok(b) => b,
         Err(e) => return fail(exit::REFUSED, &e.to_string()),
@@ -337,7 +436,15 @@ fn fingerprint_command(conn: &ConnArgs, database: Option<String>, full: bool, bu
     };
     let fp = match fingerprint::compute(&mut client, &schemas) {
         Ok(fp) => fp,
-        Err(e) => return fail(exit::FAILED, &format!("failed to fingerprint \"{db}\": {}", crate::db::describe(&e))),
+        Err(e) => {
+            return fail(
+                exit::FAILED,
+                &format!(
+                    "failed to fingerprint \"{db}\": {}",
+                    crate::db::describe(&e)
+                ),
+            );
+        }
     };
     println!("{}", fp.display_hash());
     let code = match &bundle {
@@ -351,21 +458,46 @@ fn fingerprint_command(conn: &ConnArgs, database: Option<String>, full: bool, bu
 }
 
 /// Names the version whose reference matches, or shows the differences from the expected one.
-fn compare_with_bundle(client: &mut postgres::Client, bundle: &Bundle, fp: &fingerprint::Fingerprint, db: &str) -> i32 {
+fn compare_with_bundle(
+    client: &mut postgres::Client,
+    bundle: &Bundle,
+    fp: &fingerprint::Fingerprint,
+    db: &str,
+) -> i32 {
     let matching = bundle.versions_with_hash(&fp.hash);
     if let Some(v) = matching.last() {
-        println!("matches {} version {v} ({} objects in schemas {})", bundle.name, fp.lines, bundle.schemas.join(", "));
+        println!(
+            "matches {} version {v} ({} objects in schemas {})",
+            bundle.name,
+            fp.lines,
+            bundle.schemas.join(", ")
+        );
         return exit::SUCCESS;
     }
     let marker = crate::db::version::read_version(client, &bundle.version_query, db).ok();
     let expected = marker.and_then(|v| bundle.reference_for(v)).or_else(|| {
-        bundle.fingerprints.iter().min_by_key(|(_, r)| fingerprint::diff(&r.text, &fp.text).len()).map(|(v, r)| (*v, r))
+        bundle
+            .fingerprints
+            .iter()
+            .min_by_key(|(_, r)| fingerprint::diff(&r.text, &fp.text).len())
+            .map(|(v, r)| (*v, r))
     });
     match expected {
         Some((v, r)) => {
             let d = fingerprint::diff(&r.text, &fp.text);
-            let why = if marker.is_some() { format!("the version marker says {}", marker.map_or_else(String::new, |m| m.to_string())) } else { "the closest reference".to_owned() };
-            println!("matches no reference of {}; against version {v} ({why}), {} object(s) differ:", bundle.name, d.len());
+            let why = if marker.is_some() {
+                format!(
+                    "the version marker says {}",
+                    marker.map_or_else(String::new, |m| m.to_string())
+                )
+            } else {
+                "the closest reference".to_owned()
+            };
+            println!(
+                "matches no reference of {}; against version {v} ({why}), {} object(s) differ:",
+                bundle.name,
+                d.len()
+            );
             print!("{d}");
         }
         None => println!("matches no reference of {}", bundle.name),

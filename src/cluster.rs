@@ -89,7 +89,8 @@ impl Cluster {
     }
 
     fn init(&self) -> Result<(), ClusterError> {
-        fs::create_dir_all(self.socket_dir()).map_err(|e| failed("create the socket directory", e))?;
+        fs::create_dir_all(self.socket_dir())
+            .map_err(|e| failed("create the socket directory", e))?;
         if let Some(user) = &self.run_as {
             for p in [&self.dir, &self.socket_dir()] {
                 std::os::unix::fs::chown(p, Some(user.uid), Some(user.gid))
@@ -103,7 +104,18 @@ impl Cluster {
         self.run(
             "initialise the cluster (initdb)",
             "initdb",
-            &["-D", &data, "-A", "trust", "-U", SUPERUSER, "--no-sync", "-E", "UTF8", "--locale=C"],
+            &[
+                "-D",
+                &data,
+                "-A",
+                "trust",
+                "-U",
+                SUPERUSER,
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
         )?;
         let conf = format!(
             "\n# pgstep throw-away cluster: socket only, durability off (nothing here is kept)\n\
@@ -124,13 +136,19 @@ impl Cluster {
         let log = self.log_file().to_string_lossy().into_owned();
         let mut all = vec!["-D", data.as_str(), "-l", log.as_str()];
         all.extend_from_slice(args);
-        self.run(action, "pg_ctl", &all).map(|_| ()).map_err(|e| match e {
-            ClusterError::Failed { action, detail } => ClusterError::Failed {
-                action,
-                detail: format!("{detail}\nserver log ({}):\n{}", self.log_file().display(), self.log_tail()),
-            },
-            other => other,
-        })
+        self.run(action, "pg_ctl", &all)
+            .map(|_| ())
+            .map_err(|e| match e {
+                ClusterError::Failed { action, detail } => ClusterError::Failed {
+                    action,
+                    detail: format!(
+                        "{detail}\nserver log ({}):\n{}",
+                        self.log_file().display(),
+                        self.log_tail()
+                    ),
+                },
+                other => other,
+            })
     }
 
     /// Runs one of the server's programs, as the postgres OS user when we are root.
@@ -148,15 +166,31 @@ impl Cluster {
             .current_dir(&self.dir)
             .env("LC_ALL", "C")
             .stdin(Stdio::null());
-        for var in ["PGDATA", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGOPTIONS"] {
+        for var in [
+            "PGDATA",
+            "PGHOST",
+            "PGPORT",
+            "PGUSER",
+            "PGDATABASE",
+            "PGOPTIONS",
+        ] {
             cmd.env_remove(var);
         }
-        let out = cmd.output().map_err(|e| failed(action, format!("{}: {e}", exe.display())))?;
+        let out = cmd
+            .output()
+            .map_err(|e| failed(action, format!("{}: {e}", exe.display())))?;
         if out.status.success() {
             Ok(out)
         } else {
             let text = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-            Err(failed(action, if text.is_empty() { out.status.to_string() } else { text }))
+            Err(failed(
+                action,
+                if text.is_empty() {
+                    out.status.to_string()
+                } else {
+                    text
+                },
+            ))
         }
     }
 
@@ -208,13 +242,23 @@ impl Cluster {
 
     /// The command a person runs to connect, for messages.
     pub fn psql_command(&self, dbname: &str) -> String {
-        format!("psql -h {} -p {PORT} -U {SUPERUSER} {dbname}", self.socket_dir().display())
+        format!(
+            "psql -h {} -p {PORT} -U {SUPERUSER} {dbname}",
+            self.socket_dir().display()
+        )
     }
 
     /// The command that stops the cluster by hand, for messages.
     pub fn stop_command(&self) -> String {
-        let prefix = self.run_as.as_ref().map_or(String::new(), |u| format!("runuser -u {} -- ", u.name));
-        format!("{prefix}{} -D {} stop", self.bin.join("pg_ctl").display(), self.data_dir().display())
+        let prefix = self
+            .run_as
+            .as_ref()
+            .map_or(String::new(), |u| format!("runuser -u {} -- ", u.name));
+        format!(
+            "{prefix}{} -D {} stop",
+            self.bin.join("pg_ctl").display(),
+            self.data_dir().display()
+        )
     }
 
     /// Leaves the cluster running (and its directory in place) when this value is dropped.
@@ -232,7 +276,8 @@ impl Cluster {
             self.stopped = true;
             self.run_pg_ctl("stop the server", &["-m", "immediate", "-w", "stop"])?;
         }
-        fs::remove_dir_all(&self.dir).map_err(|e| failed(format!("remove {}", self.dir.display()), e))
+        fs::remove_dir_all(&self.dir)
+            .map_err(|e| failed(format!("remove {}", self.dir.display()), e))
     }
 }
 
@@ -266,28 +311,44 @@ impl Env for IsolatedEnv {
 pub fn find_bin_dir() -> Result<PathBuf, ClusterError> {
     let has_server = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
     if let Some(dir) = std::env::var_os("PGSTEP_PG_BINDIR").map(PathBuf::from) {
-        return if has_server(&dir) { Ok(dir) } else { Err(ClusterError::NoServerBinaries) };
+        return if has_server(&dir) {
+            Ok(dir)
+        } else {
+            Err(ClusterError::NoServerBinaries)
+        };
     }
     let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").stderr(Stdio::null()).output() {
+    if let Ok(out) = Command::new("pg_config")
+        .arg("--bindir")
+        .stderr(Stdio::null())
+        .output()
+    {
         if out.status.success() {
             candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
         }
     }
     let mut versioned: Vec<(u32, PathBuf)> = Vec::new();
     for (parent, prefix) in [("/usr/lib/postgresql", ""), ("/usr", "pgsql-")] {
-        let Ok(entries) = fs::read_dir(parent) else { continue };
+        let Ok(entries) = fs::read_dir(parent) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(v) = name.strip_prefix(prefix).and_then(|v| v.split('.').next()?.parse().ok()) {
+            if let Some(v) = name
+                .strip_prefix(prefix)
+                .and_then(|v| v.split('.').next()?.parse().ok())
+            {
                 versioned.push((v, e.path().join("bin")));
             }
         }
     }
-    versioned.sort_by(|a, b| b.0.cmp(&a.0));
+    versioned.sort_by_key(|v| std::cmp::Reverse(v.0));
     candidates.extend(versioned.into_iter().map(|(_, p)| p));
     candidates.push(PathBuf::from("/usr/local/pgsql/bin"));
-    candidates.into_iter().find(|d| has_server(d)).ok_or(ClusterError::NoServerBinaries)
+    candidates
+        .into_iter()
+        .find(|d| has_server(d))
+        .ok_or(ClusterError::NoServerBinaries)
 }
 
 fn running_as_root() -> bool {
@@ -306,7 +367,11 @@ fn os_user(name: &str) -> Option<OsUser> {
     passwd.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
         if f.len() > 3 && f[0] == name {
-            Some(OsUser { name: name.to_owned(), uid: f[2].parse().ok()?, gid: f[3].parse().ok()? })
+            Some(OsUser {
+                name: name.to_owned(),
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+            })
         } else {
             None
         }

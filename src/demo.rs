@@ -29,7 +29,11 @@ pub fn run(opts: &DemoOptions, printer: &mut Printer) -> i32 {
             return exit::FAILED;
         }
     };
-    printer.say(&format!("cluster: PostgreSQL from {}, socket in {}", cluster.bin_dir().display(), cluster.socket_dir().display()));
+    printer.say(&format!(
+        "cluster: PostgreSQL from {}, socket in {}",
+        cluster.bin_dir().display(),
+        cluster.socket_dir().display()
+    ));
     let code = match demo(&cluster, opts, printer) {
         Ok(()) => exit::SUCCESS,
         Err(e) => {
@@ -50,45 +54,104 @@ pub fn run(opts: &DemoOptions, printer: &mut Printer) -> i32 {
     } else if let Err(e) = cluster.stop() {
         eprintln!("pgstep: {e}");
     }
-    printer.say(&format!("demo finished in {:.1} s", started.elapsed().as_secs_f64()));
+    printer.say(&format!(
+        "demo finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
     code
 }
 
 fn demo(cluster: &Cluster, opts: &DemoOptions, printer: &mut Printer) -> Result<(), EngineError> {
-    let refused = |e: std::io::Error| EngineError::Refused(format!("cannot write the sample bundle: {e}"));
+    let refused =
+        |e: std::io::Error| EngineError::Refused(format!("cannot write the sample bundle: {e}"));
     let root = sample::write_bundle(&cluster.dir().join("bundle")).map_err(refused)?;
     let bundle = bundle::load(&root).map_err(|e| EngineError::Refused(e.to_string()))?;
     let server = cluster.settings("postgres");
     let overrides = BTreeMap::new();
-    let mut ctx = Context { bundle: &bundle, server: &server, overrides: &overrides, obs: printer };
+    let mut ctx = Context {
+        bundle: &bundle,
+        server: &server,
+        overrides: &overrides,
+        obs: printer,
+    };
 
     let t = Instant::now();
     bootstrap(&mut ctx, "clinic_v1", Some(Version::new(1, 0)), false)?;
     let mut session = ctx.session("clinic_v1")?;
     crate::events::phase(ctx.obs, format!("sample data: {} patients", opts.patients));
-    sample::generate(&mut session, &root, opts.patients, ctx.obs).map_err(|e| EngineError::Refused(e.to_string()))?;
+    sample::generate(&mut session, &root, opts.patients, ctx.obs)
+        .map_err(|e| EngineError::Refused(e.to_string()))?;
     let size = db::clone::database_size(&mut session.client, "clinic_v1")?;
     drop(session);
-    ctx.info(format!("clinic_v1 ready: {} MB, in {:.1} s", size / 1_000_000, t.elapsed().as_secs_f64()));
+    ctx.info(format!(
+        "clinic_v1 ready: {} MB, in {:.1} s",
+        size / 1_000_000,
+        t.elapsed().as_secs_f64()
+    ));
 
-    let outcome = upgrade(&mut ctx, &UpgradeOptions { database: Some("clinic_v1".into()), to: Some(Version::new(2, 0)), ..UpgradeOptions::default() })?;
+    let outcome = upgrade(
+        &mut ctx,
+        &UpgradeOptions {
+            database: Some("clinic_v1".into()),
+            to: Some(Version::new(2, 0)),
+            ..UpgradeOptions::default()
+        },
+    )?;
     let mut lines = vec![
         String::new(),
-        format!("Upgraded clinic_v1 (version {}) to {} (version {}) in {:.1} s:", outcome.plan.from, outcome.new_database, outcome.plan.to, outcome.elapsed.as_secs_f64()),
-        format!("  fingerprint before  sha256:{}", outcome.source_fingerprint),
-        format!("  fingerprint after   sha256:{}", outcome.target_fingerprint),
+        format!(
+            "Upgraded clinic_v1 (version {}) to {} (version {}) in {:.1} s:",
+            outcome.plan.from,
+            outcome.new_database,
+            outcome.plan.to,
+            outcome.elapsed.as_secs_f64()
+        ),
+        format!(
+            "  fingerprint before  sha256:{}",
+            outcome.source_fingerprint
+        ),
+        format!(
+            "  fingerprint after   sha256:{}",
+            outcome.target_fingerprint
+        ),
     ];
     for s in &outcome.steps {
-        lines.push(format!("  step {} → {}: {} scripts, {} statements, {:.1} s", s.from, s.to, s.scripts, s.statements, s.elapsed.as_secs_f64()));
+        lines.push(format!(
+            "  step {} → {}: {} scripts, {} statements, {:.1} s",
+            s.from,
+            s.to,
+            s.scripts,
+            s.statements,
+            s.elapsed.as_secs_f64()
+        ));
     }
     for c in &outcome.checks {
-        lines.push(format!("  [{}] {}: {}", if c.ok { "ok" } else { "FAILED" }, c.name, c.detail.lines().next().unwrap_or_default()));
+        lines.push(format!(
+            "  [{}] {}: {}",
+            if c.ok { "ok" } else { "FAILED" },
+            c.name,
+            c.detail.lines().next().unwrap_or_default()
+        ));
     }
-    lines.push(format!("  carried over to the clone: {}", outcome.carried_over.join(", ")));
-    lines.push(format!("  {} stays, read-only; {} is the database users use now.", outcome.old_database, outcome.new_database));
-    let mut client = server.with_dbname(&outcome.new_database).connect(None).map_err(db::DbError::Connect)?;
-    let fp = fingerprint::compute(&mut client, &bundle.schemas).map_err(|e| db::DbError::query("fingerprint", e))?;
-    lines.push(format!("  {} objects fingerprinted in schema {}", fp.lines, bundle.schemas.join(", ")));
+    lines.push(format!(
+        "  carried over to the clone: {}",
+        outcome.carried_over.join(", ")
+    ));
+    lines.push(format!(
+        "  {} stays, read-only; {} is the database users use now.",
+        outcome.old_database, outcome.new_database
+    ));
+    let mut client = server
+        .with_dbname(&outcome.new_database)
+        .connect(None)
+        .map_err(db::DbError::Connect)?;
+    let fp = fingerprint::compute(&mut client, &bundle.schemas)
+        .map_err(|e| db::DbError::query("fingerprint", e))?;
+    lines.push(format!(
+        "  {} objects fingerprinted in schema {}",
+        fp.lines,
+        bundle.schemas.join(", ")
+    ));
     for l in lines {
         printer_say(ctx.obs, &l);
     }

@@ -16,7 +16,11 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(json: bool) -> Self {
-        Self { json, started: Instant::now(), out: io::stdout() }
+        Self {
+            json,
+            started: Instant::now(),
+            out: io::stdout(),
+        }
     }
 
     pub fn is_json(&self) -> bool {
@@ -34,7 +38,10 @@ impl Printer {
     /// A plain line in text mode, a log event in json mode.
     pub fn say(&mut self, text: &str) {
         if self.json {
-            self.event(Event::Log { level: Level::Info, text: text.to_owned() });
+            self.event(Event::Log {
+                level: Level::Info,
+                text: text.to_owned(),
+            });
         } else {
             self.write(text);
         }
@@ -48,7 +55,9 @@ impl Printer {
 
     fn text(&mut self, event: &Event) -> Option<String> {
         Some(match event {
-            Event::Phase { name } => format!("[{:>7.1}s] == {name}", self.started.elapsed().as_secs_f64()),
+            Event::Phase { name } => {
+                format!("[{:>7.1}s] == {name}", self.started.elapsed().as_secs_f64())
+            }
             Event::Log { level, text } => {
                 let tag = match level {
                     Level::Info => "   ",
@@ -58,7 +67,10 @@ impl Printer {
                 };
                 indent(&format!("{tag} {text}"))
             }
-            Event::Check { name, ok, detail } => indent(&format!("   [{}] {name}: {detail}", if *ok { "ok" } else { "FAILED" })),
+            Event::Check { name, ok, detail } => indent(&format!(
+                "   [{}] {name}: {detail}",
+                if *ok { "ok" } else { "FAILED" }
+            )),
             Event::Progress { .. } => return None,
         })
     }

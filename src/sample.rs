@@ -19,7 +19,9 @@ pub const DEFAULT_PATIENTS: u64 = 100_000;
 
 /// The sample bundle in the source tree (for tests and benchmarks).
 pub fn source_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("sql").join("clinic")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sql")
+        .join("clinic")
 }
 
 /// Writes the embedded sample bundle into `dir/clinic` and returns that directory.
@@ -37,12 +39,20 @@ pub fn write_bundle(dir: &Path) -> io::Result<PathBuf> {
 
 /// Fills a database at version 1 with `patients` patients and their encounters
 /// (`generate.sql` of the bundle in `bundle_root`).
-pub fn generate(session: &mut Session, bundle_root: &Path, patients: u64, obs: &mut dyn Observer) -> Result<(), GenerateError> {
+pub fn generate(
+    session: &mut Session,
+    bundle_root: &Path,
+    patients: u64,
+    obs: &mut dyn Observer,
+) -> Result<(), GenerateError> {
     let script = script::load_script(bundle_root, Path::new("generate.sql"), &Placeholders::new())
         .map_err(|e| GenerateError(format!("{}: {}", e.at, e.message)))?;
     session
         .client
-        .execute("SELECT pg_catalog.set_config('pgstep.patients', $1, false)", &[&patients.to_string()])
+        .execute(
+            "SELECT pg_catalog.set_config('pgstep.patients', $1, false)",
+            &[&patients.to_string()],
+        )
         .map_err(|e| GenerateError(crate::db::describe(&e)))?;
     run_script(session, &script, obs).map_err(|e: RunError| GenerateError(e.to_string()))?;
     Ok(())

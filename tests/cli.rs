@@ -23,17 +23,35 @@ fn pgstep(pg: &Pg, args: &[&str]) -> Run {
         .env("HOME", home.path())
         .env("PGSTEP_DATA_DIR", home.path().join("data"))
         .env("RUST_BACKTRACE", "0")
-        .args(["-h", &pg.cluster.socket_dir().to_string_lossy(), "-U", "postgres", "-d", "postgres"])
+        .args([
+            "-h",
+            &pg.cluster.socket_dir().to_string_lossy(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+        ])
         .args(args);
-    let Output { status, stdout, stderr } = cmd.output().expect("run pgstep");
-    Run { code: status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run pgstep");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into(),
+        stderr: String::from_utf8_lossy(&stderr).into(),
+    }
 }
 
 fn with_clinic_v1() -> Pg {
     let pg = Pg::start();
     let bundle = common::sample_bundle();
     let mut rec = Recorder::default();
-    with_ctx(&pg, &bundle, &mut rec, |ctx| bootstrap(ctx, "clinic_v1", Some("1".parse().expect("v")), false)).unwrap_or_else(|e| panic!("{e}"));
+    with_ctx(&pg, &bundle, &mut rec, |ctx| {
+        bootstrap(ctx, "clinic_v1", Some("1".parse().expect("v")), false)
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     pg
 }
 
@@ -44,55 +62,157 @@ fn bundle_arg() -> String {
 #[test]
 fn fingerprint_prints_the_hash_first_and_names_the_matching_version() {
     let pg = with_clinic_v1();
-    let r = pgstep(&pg, &["fingerprint", "--database", "clinic_v1", "--bundle", &bundle_arg(), "--full"]);
+    let r = pgstep(
+        &pg,
+        &[
+            "fingerprint",
+            "--database",
+            "clinic_v1",
+            "--bundle",
+            &bundle_arg(),
+            "--full",
+        ],
+    );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let mut lines = r.stdout.lines();
     let first = lines.next().unwrap_or_default();
-    assert!(first.starts_with("sha256:") && first.len() == 7 + 64, "{first}");
-    assert!(lines.next().unwrap_or_default().starts_with("matches clinic version 1"), "{}", r.stdout);
-    assert!(r.stdout.contains("format\tpgstep\t1\n"), "--full prints the text");
+    assert!(
+        first.starts_with("sha256:") && first.len() == 7 + 64,
+        "{first}"
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap_or_default()
+            .starts_with("matches clinic version 1"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("format\tpgstep\t1\n"),
+        "--full prints the text"
+    );
 
-    pg.exec("clinic_v1", "ALTER TABLE clinic.staff ADD COLUMN pager text");
-    let r = pgstep(&pg, &["fingerprint", "--database", "clinic_v1", "--bundle", &bundle_arg()]);
+    pg.exec(
+        "clinic_v1",
+        "ALTER TABLE clinic.staff ADD COLUMN pager text",
+    );
+    let r = pgstep(
+        &pg,
+        &[
+            "fingerprint",
+            "--database",
+            "clinic_v1",
+            "--bundle",
+            &bundle_arg(),
+        ],
+    );
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("matches no reference of clinic; against version 1 (the version marker says 1), 1 object(s) differ"), "{}", r.stdout);
-    assert!(r.stdout.contains("+ added    column clinic.staff.pager: text"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("+ added    column clinic.staff.pager: text"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
 fn headless_upgrade_walks_the_procedure_and_exits_zero() {
     let pg = with_clinic_v1();
-    let r = pgstep(&pg, &["upgrade", "--bundle", &bundle_arg(), "--database", "clinic_v1", "--headless", "--yes"]);
+    let r = pgstep(
+        &pg,
+        &[
+            "upgrade",
+            "--bundle",
+            &bundle_arg(),
+            "--database",
+            "clinic_v1",
+            "--headless",
+            "--yes",
+        ],
+    );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    for phase in ["== plan", "== fingerprint", "== prechecks", "== connected users", "== clone", "== step 1 → 2", "== sanity checks", "== cut-over"] {
+    for phase in [
+        "== plan",
+        "== fingerprint",
+        "== prechecks",
+        "== connected users",
+        "== clone",
+        "== step 1 → 2",
+        "== sanity checks",
+        "== cut-over",
+    ] {
         assert!(r.stdout.contains(phase), "{phase} missing:\n{}", r.stdout);
     }
     assert!(r.stdout.contains("[ok] target fingerprint"), "{}", r.stdout);
-    assert!(r.stdout.contains("Upgraded \"clinic_v1\" from version 1 to 2"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("Upgraded \"clinic_v1\" from version 1 to 2"),
+        "{}",
+        r.stdout
+    );
     assert!(pg.exists("clinic_v2"));
 }
 
 #[test]
 fn json_output_is_one_event_per_line_ending_with_the_result() {
     let pg = with_clinic_v1();
-    let r = pgstep(&pg, &["upgrade", "--bundle", &bundle_arg(), "--json", "--yes"]);
+    let r = pgstep(
+        &pg,
+        &["upgrade", "--bundle", &bundle_arg(), "--json", "--yes"],
+    );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let events: Vec<serde_json::Value> = r.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect();
-    assert!(events.iter().any(|e| e["event"] == "phase" && e["name"] == "clone"));
-    assert!(events.iter().any(|e| e["event"] == "check" && e["ok"] == true));
+    let events: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "phase" && e["name"] == "clone")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "check" && e["ok"] == true)
+    );
     let last = events.last().expect("events");
-    assert_eq!((last["event"].as_str(), last["ok"].as_bool()), (Some("result"), Some(true)), "{last}");
+    assert_eq!(
+        (last["event"].as_str(), last["ok"].as_bool()),
+        (Some("result"), Some(true)),
+        "{last}"
+    );
     assert_eq!(last["result"]["new_database"], "clinic_v2");
 }
 
 #[test]
 fn bad_input_is_refused_with_exit_3_and_a_message_that_says_what_to_do() {
     let pg = with_clinic_v1();
-    let r = pgstep(&pg, &["upgrade", "--bundle", &bundle_arg(), "--database", "clinic_v9", "--headless", "--yes"]);
+    let r = pgstep(
+        &pg,
+        &[
+            "upgrade",
+            "--bundle",
+            &bundle_arg(),
+            "--database",
+            "clinic_v9",
+            "--headless",
+            "--yes",
+        ],
+    );
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("database \"clinic_v9\" does not exist"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("database \"clinic_v9\" does not exist"),
+        "{}",
+        r.stderr
+    );
 
-    let r = pgstep(&pg, &["upgrade", "--bundle", "/nonexistent", "--headless", "--yes"]);
+    let r = pgstep(
+        &pg,
+        &["upgrade", "--bundle", "/nonexistent", "--headless", "--yes"],
+    );
     assert_eq!(r.code, 3);
     assert!(r.stderr.contains("no bundle.toml here"), "{}", r.stderr);
 
@@ -100,13 +220,42 @@ fn bad_input_is_refused_with_exit_3_and_a_message_that_says_what_to_do() {
     assert_eq!(r.code, 3);
     assert!(r.stderr.contains("--yes"), "{}", r.stderr);
 
-    let r = pgstep(&pg, &["upgrade", "--bundle", &bundle_arg(), "--to", "banana", "--yes"]);
-    assert_eq!(r.code, 2, "a malformed version is a usage error: {}", r.stderr);
+    let r = pgstep(
+        &pg,
+        &[
+            "upgrade",
+            "--bundle",
+            &bundle_arg(),
+            "--to",
+            "banana",
+            "--yes",
+        ],
+    );
+    assert_eq!(
+        r.code, 2,
+        "a malformed version is a usage error: {}",
+        r.stderr
+    );
     assert!(r.stderr.contains("is not a version"), "{}", r.stderr);
 
-    let r = pgstep(&pg, &["upgrade", "--bundle", &bundle_arg(), "--headless", "--yes", "--set", "NOPE=x"]);
+    let r = pgstep(
+        &pg,
+        &[
+            "upgrade",
+            "--bundle",
+            &bundle_arg(),
+            "--headless",
+            "--yes",
+            "--set",
+            "NOPE=x",
+        ],
+    );
     assert_eq!(r.code, 3);
-    assert!(r.stderr.contains("defines no placeholder @NOPE@"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("defines no placeholder @NOPE@"),
+        "{}",
+        r.stderr
+    );
     assert!(!pg.exists("clinic_v2"), "nothing was changed");
 }
 
@@ -118,7 +267,15 @@ fn a_server_that_is_not_there_is_a_clear_refusal() {
     let out = Command::new(env!("CARGO_BIN_EXE_pgstep"))
         .env_clear()
         .env("HOME", "/nonexistent")
-        .args(["-h", &socket, "-U", "postgres", "fingerprint", "--database", "x"])
+        .args([
+            "-h",
+            &socket,
+            "-U",
+            "postgres",
+            "fingerprint",
+            "--database",
+            "x",
+        ])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(3));
@@ -128,10 +285,23 @@ fn a_server_that_is_not_there_is_a_clear_refusal() {
 
 #[test]
 fn help_lists_the_commands_and_connection_options() {
-    let out = Command::new(env!("CARGO_BIN_EXE_pgstep")).arg("--help").output().expect("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_pgstep"))
+        .arg("--help")
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(0));
     let help = String::from_utf8_lossy(&out.stdout);
-    for word in ["demo", "upgrade", "fixup", "bootstrap", "fingerprint", "precheck", "--host", "--username", "Exit codes"] {
+    for word in [
+        "demo",
+        "upgrade",
+        "fixup",
+        "bootstrap",
+        "fingerprint",
+        "precheck",
+        "--host",
+        "--username",
+        "Exit codes",
+    ] {
         assert!(help.contains(word), "{word} missing from --help:\n{help}");
     }
 }

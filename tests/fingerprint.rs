@@ -42,15 +42,32 @@ fn same_schema_in_another_order_and_collation_gives_the_same_hash() {
     build(&pg, "a", "", SCHEMA);
     // The same objects created in another order (dependencies permitting), a dropped column
     // leaving a hole in the attribute numbers, and an ICU collation for the database.
-    let mut reordered: Vec<&str> = vec![SCHEMA[0], SCHEMA[6], SCHEMA[1], SCHEMA[2], SCHEMA[10], SCHEMA[3], "ALTER TABLE app.\"Zeta\" ADD COLUMN gone int", "ALTER TABLE app.\"Zeta\" DROP COLUMN gone"];
+    let mut reordered: Vec<&str> = vec![
+        SCHEMA[0],
+        SCHEMA[6],
+        SCHEMA[1],
+        SCHEMA[2],
+        SCHEMA[10],
+        SCHEMA[3],
+        "ALTER TABLE app.\"Zeta\" ADD COLUMN gone int",
+        "ALTER TABLE app.\"Zeta\" DROP COLUMN gone",
+    ];
     reordered.extend_from_slice(&[SCHEMA[8], SCHEMA[4], SCHEMA[9], SCHEMA[7], SCHEMA[5]]);
-    build(&pg, "b", "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'de-DE' LOCALE 'C'", &reordered);
+    build(
+        &pg,
+        "b",
+        "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'de-DE' LOCALE 'C'",
+        &reordered,
+    );
     let (a, b) = (fp(&pg, "a"), fp(&pg, "b"));
     assert_eq!(a.text, b.text);
     assert_eq!(a.hash, b.hash);
     assert!(a.lines > 20, "{}", a.text);
     // pgstep's own bookkeeping is left out.
-    pg.exec("b", "CREATE SCHEMA pgstep; CREATE TABLE pgstep.history (id int)");
+    pg.exec(
+        "b",
+        "CREATE SCHEMA pgstep; CREATE TABLE pgstep.history (id int)",
+    );
     assert_eq!(fp(&pg, "b").hash, a.hash);
 }
 
@@ -61,23 +78,68 @@ fn every_kind_of_change_gives_another_hash_and_names_the_object() {
     let base = fp(&pg, "base");
     // (change, what the diff must say)
     let cases: &[(&str, &str)] = &[
-        ("ALTER TABLE app.alpha ADD COLUMN note text", "+ column app.alpha.note: text"),
-        ("ALTER TABLE app.alpha ALTER COLUMN created TYPE timestamp", "~ column app.alpha.created"),
-        ("ALTER TABLE app.alpha ALTER COLUMN mood DROP DEFAULT", "~ column app.alpha.mood"),
-        ("ALTER TABLE app.\"Zeta\" ALTER COLUMN label DROP NOT NULL", "~ column app.\"Zeta\".label"),
-        ("DROP INDEX app.alpha_mail_idx", "- index app.alpha_mail_idx"),
-        ("CREATE INDEX alpha_created_idx ON app.alpha (created)", "+ index app.alpha_created_idx"),
-        ("ALTER TABLE app.alpha ADD CONSTRAINT alpha_mood_ck CHECK (mood IS NOT NULL)", "+ constraint app.alpha.alpha_mood_ck"),
-        ("CREATE OR REPLACE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$", "~ function app.touch()"),
-        ("CREATE OR REPLACE VIEW app.v_alpha AS SELECT id, mail FROM app.alpha", "~ view app.v_alpha"),
-        ("ALTER TYPE app.mood ADD VALUE 'ecstatic'", "~ enum app.mood"),
+        (
+            "ALTER TABLE app.alpha ADD COLUMN note text",
+            "+ column app.alpha.note: text",
+        ),
+        (
+            "ALTER TABLE app.alpha ALTER COLUMN created TYPE timestamp",
+            "~ column app.alpha.created",
+        ),
+        (
+            "ALTER TABLE app.alpha ALTER COLUMN mood DROP DEFAULT",
+            "~ column app.alpha.mood",
+        ),
+        (
+            "ALTER TABLE app.\"Zeta\" ALTER COLUMN label DROP NOT NULL",
+            "~ column app.\"Zeta\".label",
+        ),
+        (
+            "DROP INDEX app.alpha_mail_idx",
+            "- index app.alpha_mail_idx",
+        ),
+        (
+            "CREATE INDEX alpha_created_idx ON app.alpha (created)",
+            "+ index app.alpha_created_idx",
+        ),
+        (
+            "ALTER TABLE app.alpha ADD CONSTRAINT alpha_mood_ck CHECK (mood IS NOT NULL)",
+            "+ constraint app.alpha.alpha_mood_ck",
+        ),
+        (
+            "CREATE OR REPLACE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
+            "~ function app.touch()",
+        ),
+        (
+            "CREATE OR REPLACE VIEW app.v_alpha AS SELECT id, mail FROM app.alpha",
+            "~ view app.v_alpha",
+        ),
+        (
+            "ALTER TYPE app.mood ADD VALUE 'ecstatic'",
+            "~ enum app.mood",
+        ),
         ("ALTER DOMAIN app.email SET NOT NULL", "~ domain app.email"),
-        ("ALTER SEQUENCE app.ticket_seq INCREMENT 10", "~ sequence app.ticket_seq"),
-        ("ALTER TABLE app.alpha DISABLE TRIGGER alpha_touch", "~ trigger app.alpha.alpha_touch"),
+        (
+            "ALTER SEQUENCE app.ticket_seq INCREMENT 10",
+            "~ sequence app.ticket_seq",
+        ),
+        (
+            "ALTER TABLE app.alpha DISABLE TRIGGER alpha_touch",
+            "~ trigger app.alpha.alpha_touch",
+        ),
         ("CREATE TABLE app.extra (x int)", "+ table app.extra"),
-        ("ALTER TABLE app.alpha RENAME CONSTRAINT alpha_id_check TO alpha_positive", "- constraint app.alpha.alpha_id_check"),
-        ("ALTER TABLE app.alpha ENABLE ROW LEVEL SECURITY", "~ table app.alpha"),
-        ("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA app", "+ extension pg_trgm"),
+        (
+            "ALTER TABLE app.alpha RENAME CONSTRAINT alpha_id_check TO alpha_positive",
+            "- constraint app.alpha.alpha_id_check",
+        ),
+        (
+            "ALTER TABLE app.alpha ENABLE ROW LEVEL SECURITY",
+            "~ table app.alpha",
+        ),
+        (
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA app",
+            "+ extension pg_trgm",
+        ),
     ];
     for (n, (change, expected)) in cases.iter().enumerate() {
         let db = format!("c{n}");
@@ -87,10 +149,20 @@ fn every_kind_of_change_gives_another_hash_and_names_the_object() {
         assert_ne!(changed.hash, base.hash, "{change} must change the hash");
         let d = fingerprint::diff(&base.text, &changed.text).to_string();
         let (sign, object) = expected.split_at(1);
-        let word = match sign { "+" => "added", "-" => "removed", _ => "changed" };
-        assert!(d.contains(&format!("{sign} {word:<8} {}", object.trim_start())), "{change}:\n{d}");
+        let word = match sign {
+            "+" => "added",
+            "-" => "removed",
+            _ => "changed",
+        };
+        assert!(
+            d.contains(&format!("{sign} {word:<8} {}", object.trim_start())),
+            "{change}:\n{d}"
+        );
         // Only that object (and what belongs to it, such as an extension's members) differs.
-        assert!(fingerprint::diff(&base.text, &changed.text).len() <= 2, "{change}:\n{d}");
+        assert!(
+            fingerprint::diff(&base.text, &changed.text).len() <= 2,
+            "{change}:\n{d}"
+        );
     }
 }
 
@@ -99,7 +171,8 @@ fn the_reference_file_round_trips_through_the_text() {
     let pg = Pg::start();
     build(&pg, "a", "", SCHEMA);
     let f = fp(&pg, "a");
-    let (text, hash) = fingerprint::canonical_reference(&format!("# clinic v1, generated by pgstep\n{}", f.text));
+    let (text, hash) =
+        fingerprint::canonical_reference(&format!("# clinic v1, generated by pgstep\n{}", f.text));
     assert_eq!(text, f.text);
     assert_eq!(hash, f.hash);
     assert!(f.text.starts_with(fingerprint::FORMAT_LINE));

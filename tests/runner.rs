@@ -14,10 +14,16 @@ fn run(pg: &Pg, db: &str, sql: &str) -> (Result<pgstep::db::runner::RunStats, Ru
     run_with(pg, db, sql, &Placeholders::new())
 }
 
-fn run_with(pg: &Pg, db: &str, sql: &str, ph: &Placeholders) -> (Result<pgstep::db::runner::RunStats, RunError>, Recorder) {
+fn run_with(
+    pg: &Pg,
+    db: &str,
+    sql: &str,
+    ph: &Placeholders,
+) -> (Result<pgstep::db::runner::RunStats, RunError>, Recorder) {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("script.sql"), sql).expect("write script");
-    let script = script::load_script(dir.path(), Path::new("script.sql"), ph).unwrap_or_else(|e| panic!("{}: {}", e.at, e.message));
+    let script = script::load_script(dir.path(), Path::new("script.sql"), ph)
+        .unwrap_or_else(|e| panic!("{}: {}", e.at, e.message));
     let mut session = Session::open(&pg.settings(db), &[]).expect("session");
     let mut rec = Recorder::default();
     let result = run_script(&mut session, &script, &mut rec);
@@ -54,16 +60,23 @@ VACUUM t
     assert_eq!(stats.statements, 8);
     assert_eq!(pg.query_one::<i64>("app", "SELECT count(*) FROM t"), 4);
     assert_eq!(pg.query_one::<i32>("app", "SELECT max(id) FROM t"), 14);
-    assert!(pg.query_one::<bool>("app", "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_note_idx'::regclass"));
+    assert!(pg.query_one::<bool>(
+        "app",
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_note_idx'::regclass"
+    ));
 }
 
 #[test]
 fn an_error_names_file_line_column_sqlstate_and_hint() {
     let pg = setup();
-    let sql = "CREATE TABLE ok (id int);\n\nSELECT 1;\nSELECT id,\n       missing_column\nFROM ok;\n";
+    let sql =
+        "CREATE TABLE ok (id int);\n\nSELECT 1;\nSELECT id,\n       missing_column\nFROM ok;\n";
     let (result, _) = run(&pg, "app", sql);
     let err = result.expect_err("the statement fails");
-    let RunError::Sql { at, sqlstate, message, .. } = &err else { panic!("{err}") };
+    let RunError::Sql(failure) = &err else {
+        panic!("{err}")
+    };
+    let (at, sqlstate, message) = (&failure.at, &failure.sqlstate, &failure.message);
     assert_eq!(sqlstate, "42703");
     assert!(message.contains("missing_column"), "{message}");
     assert_eq!((at.line, at.column), (5, 8), "{err}");
@@ -79,7 +92,11 @@ fn notices_and_echo_reach_the_operator_in_order() {
     let (result, rec) = run(&pg, "app", sql);
     result.expect("runs");
     let logs = rec.logs();
-    let pos = |needle: &str| logs.iter().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle} not in {logs:?}"));
+    let pos = |needle: &str| {
+        logs.iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not in {logs:?}"))
+    };
     assert!(pos("starting the step") < pos("NOTICE: converted 42 rows"));
     assert!(pos("NOTICE: converted 42 rows") < pos("WARNING: careful"));
     assert!(pos("WARNING: careful") < pos("YOU HAVE SUCCESSFULLY UPGRADED"));
@@ -88,9 +105,16 @@ fn notices_and_echo_reach_the_operator_in_order() {
 #[test]
 fn a_script_that_ends_inside_its_own_transaction_is_an_error() {
     let pg = setup();
-    let (result, _) = run(&pg, "app", "CREATE TABLE a (x int);\nBEGIN;\nINSERT INTO a VALUES (1);\n");
+    let (result, _) = run(
+        &pg,
+        "app",
+        "CREATE TABLE a (x int);\nBEGIN;\nINSERT INTO a VALUES (1);\n",
+    );
     let err = result.expect_err("open transaction");
-    assert!(matches!(&err, RunError::OpenTransaction { begun_at } if begun_at.line == 2), "{err}");
+    assert!(
+        matches!(&err, RunError::OpenTransaction { begun_at } if begun_at.line == 2),
+        "{err}"
+    );
     // The session rolled back what the open transaction did, as psql would have.
     assert_eq!(pg.query_one::<i64>("app", "SELECT count(*) FROM a"), 0);
 }
@@ -118,15 +142,26 @@ CREATE INDEX patient_name_idx ON patient (name);
     let (first, _) = run(&pg, "app", sql);
     assert_eq!(first.expect("first run").skipped_blocks, 0);
     let (second, rec) = run(&pg, "app", sql);
-    assert_eq!(second.expect("second run").skipped_blocks, 5, "{:?}", rec.logs());
-    assert_eq!(pg.query_one::<i64>("app", "SELECT count(*) FROM patient"), 1);
+    assert_eq!(
+        second.expect("second run").skipped_blocks,
+        5,
+        "{:?}",
+        rec.logs()
+    );
+    assert_eq!(
+        pg.query_one::<i64>("app", "SELECT count(*) FROM patient"),
+        1
+    );
     assert!(rec.has_log("#IfNotTable"));
 }
 
 #[test]
 fn directive_values_are_bound_never_spliced() {
     let pg = setup();
-    pg.exec("app", "CREATE TABLE t (v text); INSERT INTO t VALUES ('x');");
+    pg.exec(
+        "app",
+        "CREATE TABLE t (v text); INSERT INTO t VALUES ('x');",
+    );
     let hostile = "-- #IfNotRow t v \"x'); DROP TABLE t; --\"\nINSERT INTO t VALUES ('inserted');\n-- #EndIf\n";
     let (result, _) = run(&pg, "app", hostile);
     result.expect("runs");
@@ -139,11 +174,29 @@ fn placeholders_are_quoted_for_where_they_stand() {
     let pg = setup();
     pg.exec("app", "CREATE ROLE \"Front Desk\" NOLOGIN");
     let mut ph = Placeholders::new();
-    ph.insert("APP_ROLE".into(), Placeholder { kind: PlaceholderKind::Identifier, value: "Front Desk".into() });
-    ph.insert("SITE".into(), Placeholder { kind: PlaceholderKind::Literal, value: "O'Brien's practice".into() });
+    ph.insert(
+        "APP_ROLE".into(),
+        Placeholder {
+            kind: PlaceholderKind::Identifier,
+            value: "Front Desk".into(),
+        },
+    );
+    ph.insert(
+        "SITE".into(),
+        Placeholder {
+            kind: PlaceholderKind::Literal,
+            value: "O'Brien's practice".into(),
+        },
+    );
     let sql = "CREATE TABLE site (name text);\nINSERT INTO site VALUES (@SITE@);\nGRANT SELECT ON site TO @APP_ROLE@;\n";
     let (result, _) = run_with(&pg, "app", sql, &ph);
     result.expect("runs");
-    assert_eq!(pg.query_one::<String>("app", "SELECT name FROM site"), "O'Brien's practice");
-    assert!(pg.query_one::<bool>("app", "SELECT has_table_privilege('Front Desk', 'site', 'SELECT')"));
+    assert_eq!(
+        pg.query_one::<String>("app", "SELECT name FROM site"),
+        "O'Brien's practice"
+    );
+    assert!(pg.query_one::<bool>(
+        "app",
+        "SELECT has_table_privilege('Front Desk', 'site', 'SELECT')"
+    ));
 }

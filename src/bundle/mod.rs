@@ -121,7 +121,8 @@ pub struct Plausibility {
 impl Plausibility {
     /// Whether this pair speaks about an upgrade from `from` to `to` (major versions).
     pub fn applies(&self, from: Version, to: Version) -> bool {
-        self.from.is_none_or(|f| f.major == from.major) && self.to.is_none_or(|t| t.major == to.major)
+        self.from.is_none_or(|f| f.major == from.major)
+            && self.to.is_none_or(|t| t.major == to.major)
     }
 }
 

@@ -126,7 +126,8 @@ impl<'a> Validator<'a> {
         let notify_channels = self.notify(&raw);
         let session = self.session(&raw);
 
-        self.files.insert(PathBuf::from(MANIFEST), hex::sha256(text.as_bytes()));
+        self.files
+            .insert(PathBuf::from(MANIFEST), hex::sha256(text.as_bytes()));
         let sha256 = self.bundle_checksum();
         Some(Bundle {
             root: self.root.to_path_buf(),
@@ -218,9 +219,14 @@ impl<'a> Validator<'a> {
                     return None;
                 }
                 if let Some(aside) = &db.aside {
-                    self.problem(aside, "database.aside only applies to naming = \"fixed\"".into());
+                    self.problem(
+                        aside,
+                        "database.aside only applies to naming = \"fixed\"".into(),
+                    );
                 }
-                Naming::Versioned { pattern: name.clone() }
+                Naming::Versioned {
+                    pattern: name.clone(),
+                }
             }
             "fixed" => {
                 if name.contains('{') {
@@ -240,17 +246,24 @@ impl<'a> Validator<'a> {
                     }
                     return None;
                 }
-                Naming::Fixed { name: name.clone(), aside }
+                Naming::Fixed {
+                    name: name.clone(),
+                    aside,
+                }
             }
             other => {
                 self.problem(
                     &db.naming,
-                    format!("database.naming \"{other}\" is not known: use \"versioned\" or \"fixed\""),
+                    format!(
+                        "database.naming \"{other}\" is not known: use \"versioned\" or \"fixed\""
+                    ),
                 );
                 return None;
             }
         };
-        let sample = naming.aside_for(99_999).unwrap_or_else(|| naming.name_for(99_999));
+        let sample = naming
+            .aside_for(99_999)
+            .unwrap_or_else(|| naming.name_for(99_999));
         if name.is_empty() || sample.len() > MAX_IDENTIFIER_BYTES {
             self.problem(
                 &db.name,
@@ -263,12 +276,19 @@ impl<'a> Validator<'a> {
     fn schemas(&mut self, raw: &RawManifest) -> Vec<String> {
         let list = &raw.database.get_ref().schemas;
         if list.get_ref().is_empty() {
-            self.problem(list, "database.schemas is empty: name the schemas the application owns".into());
+            self.problem(
+                list,
+                "database.schemas is empty: name the schemas the application owns".into(),
+            );
         }
         let mut out = Vec::new();
         for s in list.get_ref() {
             let name = s.get_ref();
-            if name.is_empty() || name == "pgstep" || name.starts_with("pg_") || name == "information_schema" {
+            if name.is_empty()
+                || name == "pgstep"
+                || name.starts_with("pg_")
+                || name == "information_schema"
+            {
                 self.problem(s, format!("\"{name}\" cannot be an application schema (empty, reserved by PostgreSQL, or pgstep's own)"));
             } else if out.contains(name) {
                 self.problem(s, format!("schema \"{name}\" is listed twice"));
@@ -283,12 +303,15 @@ impl<'a> Validator<'a> {
         let mut out = Placeholders::new();
         for (name, p) in &raw.placeholders {
             let raw_p = p.get_ref();
-            if !is_placeholder_name(name) {
-                self.problem(p, format!("placeholder name \"{name}\" must be upper-case letters, digits and _ (used as @{name}@)"));
+            if !script::is_placeholder_name(name) {
+                self.problem(p, format!("placeholder name \"{name}\" must be an upper-case letter, then upper-case letters, digits and _ (used as @{name}@)"));
                 continue;
             }
             if name == "DB_NAME" || name == "DB_USER" {
-                self.problem(p, format!("@{name}@ is defined by pgstep itself and cannot be set in the bundle"));
+                self.problem(
+                    p,
+                    format!("@{name}@ is defined by pgstep itself and cannot be set in the bundle"),
+                );
                 continue;
             }
             let kind = match raw_p.kind.get_ref().as_str() {
@@ -299,17 +322,15 @@ impl<'a> Validator<'a> {
                     continue;
                 }
             };
-            if raw_p.value.get_ref().contains('\0') {
-                self.problem(&raw_p.value, "a placeholder value cannot contain a NUL character".into());
+            let placeholder = Placeholder {
+                kind,
+                value: raw_p.value.get_ref().clone(),
+            };
+            if let Err(why) = script::validate_placeholder(name, &placeholder) {
+                self.problem(&raw_p.value, format!("placeholder {name}: {why}"));
                 continue;
             }
-            out.insert(
-                name.clone(),
-                Placeholder {
-                    kind,
-                    value: raw_p.value.get_ref().clone(),
-                },
-            );
+            out.insert(name.clone(), placeholder);
         }
         out
     }
@@ -356,28 +377,50 @@ impl<'a> Validator<'a> {
                 .components()
                 .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
         if t.get_ref().is_empty() || escapes {
-            self.problem(t, format!("\"{}\" must be a path inside the bundle directory, relative to it", t.get_ref()));
+            self.problem(
+                t,
+                format!(
+                    "\"{}\" must be a path inside the bundle directory, relative to it",
+                    t.get_ref()
+                ),
+            );
             return None;
         }
         if !self.root.join(&rel).is_file() {
-            self.problem(t, format!("file {} does not exist", super::display_path(self.root, &rel).display()));
+            self.problem(
+                t,
+                format!(
+                    "file {} does not exist",
+                    super::display_path(self.root, &rel).display()
+                ),
+            );
             return None;
         }
         Some(rel)
     }
 
-    fn steps(&mut self, raw: &RawManifest, baseline: Option<Version>, ph: &Placeholders) -> Vec<Step> {
+    fn steps(
+        &mut self,
+        raw: &RawManifest,
+        baseline: Option<Version>,
+        ph: &Placeholders,
+    ) -> Vec<Step> {
         let mut steps = Vec::new();
         let mut expected_from = baseline.map(Version::major_only);
         for s in &raw.step {
             let rs = s.get_ref();
             let (from, to) = (self.version(&rs.from), self.version(&rs.to));
             let scripts = self.scripts(&rs.scripts, ph);
-            let (Some(from), Some(to)) = (from, to) else { continue };
+            let (Some(from), Some(to)) = (from, to) else {
+                continue;
+            };
             if from.minor != 0 || to.minor != 0 {
                 self.problem(s, format!("step {from} → {to}: steps go between major versions (fixups handle minor ones)"));
             } else if Some(to) != from.next_major() {
-                self.problem(s, format!("step {from} → {to} skips a version: each step goes from N to N+1"));
+                self.problem(
+                    s,
+                    format!("step {from} → {to} skips a version: each step goes from N to N+1"),
+                );
             } else if expected_from.is_some_and(|e| e != from) {
                 let e = expected_from.map_or_else(String::new, |e| e.to_string());
                 self.problem(s, format!("step {from} → {to} is out of order: the previous step (or the baseline) ends at version {e}; steps must be consecutive and in order"));
@@ -386,7 +429,12 @@ impl<'a> Validator<'a> {
             if rs.single_transaction {
                 self.check_single_transaction(&scripts);
             }
-            steps.push(Step { from, to, scripts, single_transaction: rs.single_transaction });
+            steps.push(Step {
+                from,
+                to,
+                scripts,
+                single_transaction: rs.single_transaction,
+            });
         }
         steps
     }
@@ -409,17 +457,26 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn fixups(&mut self, raw: &RawManifest, first: Option<Version>, last: Option<Version>, ph: &Placeholders) -> Vec<Fixup> {
+    fn fixups(
+        &mut self,
+        raw: &RawManifest,
+        first: Option<Version>,
+        last: Option<Version>,
+        ph: &Placeholders,
+    ) -> Vec<Fixup> {
         let mut out: Vec<Fixup> = Vec::new();
         for f in &raw.fixup {
             let rf = f.get_ref();
             let scripts = self.scripts(&rf.scripts, ph);
-            let Some(version) = self.version(&rf.version) else { continue };
+            let Some(version) = self.version(&rf.version) else {
+                continue;
+            };
             if version.minor == 0 {
                 self.problem(&rf.version, format!("fixup version {version} has no minor part: fixups bring N.x to N.y (e.g. 2.1)"));
                 continue;
             }
-            let in_range = first.is_none_or(|b| version.major >= b.major) && last.is_none_or(|l| version.major <= l.major);
+            let in_range = first.is_none_or(|b| version.major >= b.major)
+                && last.is_none_or(|l| version.major <= l.major);
             if !in_range {
                 self.problem(&rf.version, format!("fixup {version} belongs to no major version that the baseline and steps reach"));
             }
@@ -431,7 +488,12 @@ impl<'a> Validator<'a> {
         out
     }
 
-    fn fingerprints(&mut self, raw: &RawManifest, first: Option<Version>, last: Option<Version>) -> BTreeMap<Version, Reference> {
+    fn fingerprints(
+        &mut self,
+        raw: &RawManifest,
+        first: Option<Version>,
+        last: Option<Version>,
+    ) -> BTreeMap<Version, Reference> {
         let mut out = BTreeMap::new();
         for (key, path) in &raw.fingerprints {
             let version = match key.parse::<Version>() {
@@ -441,7 +503,9 @@ impl<'a> Validator<'a> {
                     continue;
                 }
             };
-            let Some(rel) = self.bundle_file(path) else { continue };
+            let Some(rel) = self.bundle_file(path) else {
+                continue;
+            };
             match std::fs::read_to_string(self.root.join(&rel)) {
                 Ok(text) => {
                     let (text, hash) = canonical_reference(&text);
@@ -450,7 +514,14 @@ impl<'a> Validator<'a> {
                         continue;
                     }
                     self.files.insert(rel.clone(), hash.clone());
-                    out.insert(version, Reference { path: rel, text, hash });
+                    out.insert(
+                        version,
+                        Reference {
+                            path: rel,
+                            text,
+                            hash,
+                        },
+                    );
                 }
                 Err(e) => self.problem(path, format!("cannot read {}: {e}", rel.display())),
             }
@@ -459,7 +530,11 @@ impl<'a> Validator<'a> {
             for major in first.major..=last.major {
                 if !out.contains_key(&Version::new(major, 0)) {
                     let span = raw.database.span();
-                    let span = if raw.fingerprints.is_empty() { span } else { raw.fingerprints.values().next().map_or(span, Spanned::span) };
+                    let span = if raw.fingerprints.is_empty() {
+                        span
+                    } else {
+                        raw.fingerprints.values().next().map_or(span, Spanned::span)
+                    };
                     self.problem_at(&span, format!("[fingerprints] has no reference for version {major}: every major version needs one (generate it with `pgstep fingerprint --full`)"));
                 }
             }
@@ -493,7 +568,13 @@ impl<'a> Validator<'a> {
                 continue;
             }
             if let (Some(name), Some(old), Some(new)) = (name, old, new) {
-                out.push(Plausibility { name, old, new, from: from.flatten(), to: to.flatten() });
+                out.push(Plausibility {
+                    name,
+                    old,
+                    new,
+                    from: from.flatten(),
+                    to: to.flatten(),
+                });
             }
         }
         out
@@ -506,19 +587,33 @@ impl<'a> Validator<'a> {
         let clear = self.non_empty(&rb.clear, "banner.clear");
         if let Some(s) = &set {
             if !s.contains("$1") {
-                self.problem(&rb.set, "banner.set must take the message as the bound parameter $1".into());
+                self.problem(
+                    &rb.set,
+                    "banner.set must take the message as the bound parameter $1".into(),
+                );
             }
         }
-        Some(Banner { get: get?, set: set?, clear: clear? })
+        Some(Banner {
+            get: get?,
+            set: set?,
+            clear: clear?,
+        })
     }
 
     fn notify(&mut self, raw: &RawManifest) -> Vec<String> {
-        let Some(n) = &raw.notify else { return Vec::new() };
+        let Some(n) = &raw.notify else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for c in &n.get_ref().channels {
             if let Some(name) = self.non_empty(c, "notify channel") {
                 if name.len() > MAX_IDENTIFIER_BYTES {
-                    self.problem(c, format!("channel name \"{name}\" is longer than {MAX_IDENTIFIER_BYTES} bytes"));
+                    self.problem(
+                        c,
+                        format!(
+                            "channel name \"{name}\" is longer than {MAX_IDENTIFIER_BYTES} bytes"
+                        ),
+                    );
                 } else {
                     out.push(name);
                 }
@@ -536,14 +631,22 @@ impl<'a> Validator<'a> {
                 toml::Value::Float(f) => f.to_string(),
                 toml::Value::Boolean(b) => if *b { "on" } else { "off" }.to_owned(),
                 _ => {
-                    self.problem(value, format!("session setting {name} must be a string, number or boolean"));
+                    self.problem(
+                        value,
+                        format!("session setting {name} must be a string, number or boolean"),
+                    );
                     continue;
                 }
             };
             let valid_name = !name.is_empty()
-                && name.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+                && name.split('.').all(|p| {
+                    !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
             if !valid_name {
-                self.problem(value, format!("\"{name}\" is not a PostgreSQL setting name"));
+                self.problem(
+                    value,
+                    format!("\"{name}\" is not a PostgreSQL setting name"),
+                );
                 continue;
             }
             out.push((name.clone(), text));
@@ -559,16 +662,13 @@ pub(crate) fn validation_placeholders(manifest: &Placeholders) -> Placeholders {
     for name in ["DB_NAME", "DB_USER"] {
         all.insert(
             name.to_owned(),
-            Placeholder { kind: PlaceholderKind::Identifier, value: name.to_ascii_lowercase() },
+            Placeholder {
+                kind: PlaceholderKind::Identifier,
+                value: name.to_ascii_lowercase(),
+            },
         );
     }
     all
-}
-
-fn is_placeholder_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Calls `f` for every statement, inside conditional blocks too.
@@ -588,7 +688,10 @@ fn line_col(text: &str, offset: usize) -> (u32, u32) {
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(col).unwrap_or(u32::MAX))
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(col).unwrap_or(u32::MAX),
+    )
 }
 
 #[cfg(test)]

@@ -114,7 +114,18 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_version() {
-        for bad in ["", "v2", "2.", ".1", "2.1.3", "-1", "+2", "2,1", "1e3", "99999999999"] {
+        for bad in [
+            "",
+            "v2",
+            "2.",
+            ".1",
+            "2.1.3",
+            "-1",
+            "+2",
+            "2,1",
+            "1e3",
+            "99999999999",
+        ] {
             let e = bad.parse::<Version>().expect_err(bad);
             assert!(e.to_string().contains("is not a version"), "{bad}: {e}");
         }

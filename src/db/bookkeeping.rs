@@ -53,7 +53,11 @@ pub fn record_history(client: &mut Client, e: &HistoryEntry<'_>) -> Result<(), D
 }
 
 /// The checksum recorded for a fixup file at a version, if it ran before.
-pub fn recorded_fixup(client: &mut Client, file: &str, version: &str) -> Result<Option<String>, DbError> {
+pub fn recorded_fixup(
+    client: &mut Client,
+    file: &str,
+    version: &str,
+) -> Result<Option<String>, DbError> {
     let exists: bool = client
         .query_one("SELECT to_regclass('pgstep.fixup') IS NOT NULL", &[])
         .map_err(|e| DbError::query("read pgstep.fixup", e))?
@@ -70,7 +74,12 @@ pub fn recorded_fixup(client: &mut Client, file: &str, version: &str) -> Result<
     Ok(row.map(|r| r.get(0)))
 }
 
-pub fn record_fixup(client: &mut Client, file: &str, version: &str, sha256: &str) -> Result<(), DbError> {
+pub fn record_fixup(
+    client: &mut Client,
+    file: &str,
+    version: &str,
+    sha256: &str,
+) -> Result<(), DbError> {
     ensure(client)?;
     client
         .execute(

@@ -23,16 +23,26 @@ pub enum CloneStrategy {
 }
 
 /// Runs one statement built by the server's `format()` from a template and bound arguments.
-pub fn exec_format(client: &mut Client, template: &str, args: &[&str]) -> Result<(), postgres::Error> {
+pub fn exec_format(
+    client: &mut Client,
+    template: &str,
+    args: &[&str],
+) -> Result<(), postgres::Error> {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let row = client.query_one("SELECT pg_catalog.format($1, VARIADIC $2::text[])", &[&template, &args])?;
+    let row = client.query_one(
+        "SELECT pg_catalog.format($1, VARIADIC $2::text[])",
+        &[&template, &args],
+    )?;
     let sql: String = row.get(0);
     client.batch_execute(&sql)
 }
 
 pub fn database_exists(client: &mut Client, name: &str) -> Result<bool, DbError> {
     let row = client
-        .query_one("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1)", &[&name])
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1)",
+            &[&name],
+        )
         .map_err(|e| DbError::query(format!("look for database {name}"), e))?;
     Ok(row.get(0))
 }
@@ -65,10 +75,17 @@ pub fn create_clone(
                 "cannot clone database \"{source}\": other sessions are connected to it and PostgreSQL \
                  copies a database only when nobody uses it:\n{}\n  Ask them to disconnect (or stop the \
                  application) and run pgstep again.",
-                if list.is_empty() { "  (they left before they could be listed)".to_owned() } else { list.join("\n") }
+                if list.is_empty() {
+                    "  (they left before they could be listed)".to_owned()
+                } else {
+                    list.join("\n")
+                }
             )))
         }
-        Err(e) => Err(DbError::query(format!("clone database \"{source}\" into \"{target}\""), e)),
+        Err(e) => Err(DbError::query(
+            format!("clone database \"{source}\" into \"{target}\""),
+            e,
+        )),
     }
 }
 
@@ -91,25 +108,38 @@ pub fn carry_over(client: &mut Client, source: &str, target: &str) -> Result<Car
             &[&source],
         )
         .map_err(|e| DbError::query(q("owner"), e))?;
-    let (owner, comment, connlimit): (String, Option<String>, i32) = (row.get(0), row.get(1), row.get(2));
-    exec_format(client, "ALTER DATABASE %I OWNER TO %I", &[target, &owner]).map_err(|e| DbError::query(q("owner"), e))?;
+    let (owner, comment, connlimit): (String, Option<String>, i32) =
+        (row.get(0), row.get(1), row.get(2));
+    exec_format(client, "ALTER DATABASE %I OWNER TO %I", &[target, &owner])
+        .map_err(|e| DbError::query(q("owner"), e))?;
     done.actions.push(format!("owner {owner}"));
     if let Some(comment) = comment {
-        exec_format(client, "COMMENT ON DATABASE %I IS %L", &[target, &comment]).map_err(|e| DbError::query(q("comment"), e))?;
+        exec_format(client, "COMMENT ON DATABASE %I IS %L", &[target, &comment])
+            .map_err(|e| DbError::query(q("comment"), e))?;
         done.actions.push("comment".into());
     }
     if connlimit != -1 {
         let limit = connlimit.to_string();
-        exec_format(client, "ALTER DATABASE %I CONNECTION LIMIT %s", &[target, &limit])
-            .map_err(|e| DbError::query(q("connection limit"), e))?;
+        exec_format(
+            client,
+            "ALTER DATABASE %I CONNECTION LIMIT %s",
+            &[target, &limit],
+        )
+        .map_err(|e| DbError::query(q("connection limit"), e))?;
         done.actions.push(format!("connection limit {limit}"));
     }
-    carry_settings(client, source, target, &mut done).map_err(|e| DbError::query(q("settings"), e))?;
+    carry_settings(client, source, target, &mut done)
+        .map_err(|e| DbError::query(q("settings"), e))?;
     carry_privileges(client, source, target, &owner, &mut done)?;
     Ok(done)
 }
 
-fn carry_settings(client: &mut Client, source: &str, target: &str, done: &mut CarriedOver) -> Result<(), postgres::Error> {
+fn carry_settings(
+    client: &mut Client,
+    source: &str,
+    target: &str,
+    done: &mut CarriedOver,
+) -> Result<(), postgres::Error> {
     let rows = client.query(
         "SELECT r.rolname::text, s.setconfig \
          FROM pg_catalog.pg_db_role_setting s \
@@ -122,12 +152,20 @@ fn carry_settings(client: &mut Client, source: &str, target: &str, done: &mut Ca
         let role: Option<String> = row.get(0);
         let config: Vec<String> = row.get(1);
         for item in config {
-            let Some((name, value)) = item.split_once('=') else { continue };
+            let Some((name, value)) = item.split_once('=') else {
+                continue;
+            };
             let values = setting_values(name, value);
             let name_sql = quoted_setting_name(client, name)?;
             let (template, args): (String, Vec<&str>) = match &role {
-                None => ("ALTER DATABASE %I SET %s TO %s".into(), vec![target, &name_sql]),
-                Some(r) => ("ALTER ROLE %I IN DATABASE %I SET %s TO %s".into(), vec![r, target, &name_sql]),
+                None => (
+                    "ALTER DATABASE %I SET %s TO %s".into(),
+                    vec![target, &name_sql],
+                ),
+                Some(r) => (
+                    "ALTER ROLE %I IN DATABASE %I SET %s TO %s".into(),
+                    vec![r, target, &name_sql],
+                ),
             };
             let literals = client.query_one(
                 "SELECT pg_catalog.string_agg(pg_catalog.quote_literal(v), ', ' ORDER BY n) \
@@ -194,16 +232,35 @@ pub fn setting_values(name: &str, value: &str) -> Vec<String> {
 }
 
 /// Grants on the database itself, made equal to the source's and then compared.
-fn carry_privileges(client: &mut Client, source: &str, target: &str, owner: &str, done: &mut CarriedOver) -> Result<(), DbError> {
-    let q = |e| DbError::query(format!("carry the privileges of \"{source}\" over to \"{target}\""), e);
+fn carry_privileges(
+    client: &mut Client,
+    source: &str,
+    target: &str,
+    owner: &str,
+    done: &mut CarriedOver,
+) -> Result<(), DbError> {
+    let q = |e| {
+        DbError::query(
+            format!("carry the privileges of \"{source}\" over to \"{target}\""),
+            e,
+        )
+    };
     let acl_null: bool = client
-        .query_one("SELECT datacl IS NULL FROM pg_catalog.pg_database WHERE datname = $1", &[&source])
+        .query_one(
+            "SELECT datacl IS NULL FROM pg_catalog.pg_database WHERE datname = $1",
+            &[&source],
+        )
         .map_err(q)?
         .get(0);
     if acl_null {
         return Ok(()); // default privileges, which the new database has too
     }
-    exec_format(client, "REVOKE ALL ON DATABASE %I FROM PUBLIC, %I", &[target, owner]).map_err(q)?;
+    exec_format(
+        client,
+        "REVOKE ALL ON DATABASE %I FROM PUBLIC, %I",
+        &[target, owner],
+    )
+    .map_err(q)?;
     let grants = acl_entries(client, source).map_err(q)?;
     for (grantee, privilege, grantable) in &grants {
         let template = match (grantee.as_str(), grantable) {
@@ -212,7 +269,11 @@ fn carry_privileges(client: &mut Client, source: &str, target: &str, owner: &str
             (_, false) => "GRANT %s ON DATABASE %I TO %I",
             (_, true) => "GRANT %s ON DATABASE %I TO %I WITH GRANT OPTION",
         };
-        let args: Vec<&str> = if grantee == "PUBLIC" { vec![privilege, target] } else { vec![privilege, target, grantee] };
+        let args: Vec<&str> = if grantee == "PUBLIC" {
+            vec![privilege, target]
+        } else {
+            vec![privilege, target, grantee]
+        };
         exec_format(client, template, &args).map_err(q)?;
     }
     let copied = acl_entries(client, target).map_err(q)?;
@@ -227,7 +288,10 @@ fn carry_privileges(client: &mut Client, source: &str, target: &str, owner: &str
 }
 
 /// (grantee, privilege, grantable) of a database's ACL, sorted; grantors are not compared.
-fn acl_entries(client: &mut Client, db: &str) -> Result<Vec<(String, String, bool)>, postgres::Error> {
+fn acl_entries(
+    client: &mut Client,
+    db: &str,
+) -> Result<Vec<(String, String, bool)>, postgres::Error> {
     let rows = client.query(
         "SELECT grantee, privilege, grantable FROM ( \
            SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END, \
@@ -237,12 +301,19 @@ fn acl_entries(client: &mut Client, db: &str) -> Result<Vec<(String, String, boo
          ORDER BY grantee COLLATE \"C\", privilege COLLATE \"C\", grantable",
         &[&db],
     )?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
 }
 
 pub fn drop_database(client: &mut Client, name: &str) -> Result<(), DbError> {
-    exec_format(client, "DROP DATABASE IF EXISTS %I", &[name])
-        .map_err(|e| DbError::Refused(format!("failed to drop database \"{name}\": {}", describe(&e))))
+    exec_format(client, "DROP DATABASE IF EXISTS %I", &[name]).map_err(|e| {
+        DbError::Refused(format!(
+            "failed to drop database \"{name}\": {}",
+            describe(&e)
+        ))
+    })
 }
 
 pub fn rename_database(client: &mut Client, from: &str, to: &str) -> Result<(), DbError> {
@@ -252,8 +323,12 @@ pub fn rename_database(client: &mut Client, from: &str, to: &str) -> Result<(), 
 
 /// New sessions on `name` start read-only (existing ones are unaffected).
 pub fn set_read_only(client: &mut Client, name: &str) -> Result<(), DbError> {
-    exec_format(client, "ALTER DATABASE %I SET default_transaction_read_only = on", &[name])
-        .map_err(|e| DbError::query(format!("make database \"{name}\" read-only"), e))
+    exec_format(
+        client,
+        "ALTER DATABASE %I SET default_transaction_read_only = on",
+        &[name],
+    )
+    .map_err(|e| DbError::query(format!("make database \"{name}\" read-only"), e))
 }
 
 #[cfg(test)]
@@ -262,9 +337,18 @@ mod tests {
 
     #[test]
     fn list_settings_are_split_like_pg_dump_does() {
-        assert_eq!(setting_values("search_path", "\"$user\", public"), vec!["$user", "public"]);
-        assert_eq!(setting_values("search_path", "clinic,\"odd, name\",\"q\"\"uote\""), vec!["clinic", "odd, name", "q\"uote"]);
+        assert_eq!(
+            setting_values("search_path", "\"$user\", public"),
+            vec!["$user", "public"]
+        );
+        assert_eq!(
+            setting_values("search_path", "clinic,\"odd, name\",\"q\"\"uote\""),
+            vec!["clinic", "odd, name", "q\"uote"]
+        );
         assert_eq!(setting_values("work_mem", "64MB"), vec!["64MB"]);
-        assert_eq!(setting_values("TimeZone", "Europe/Berlin"), vec!["Europe/Berlin"]);
+        assert_eq!(
+            setting_values("TimeZone", "Europe/Berlin"),
+            vec!["Europe/Berlin"]
+        );
     }
 }

@@ -23,19 +23,23 @@ pub struct RunStats {
     pub elapsed: Duration,
 }
 
+/// A statement the server refused: everything the operator needs to find and fix it.
+#[derive(Debug, Clone)]
+pub struct SqlFailure {
+    pub at: Location,
+    pub sqlstate: String,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    pub context: Option<String>,
+    pub statement: String,
+}
+
 /// A script that failed, with where and why.
 #[derive(Debug, Clone)]
 pub enum RunError {
     /// The server refused a statement.
-    Sql {
-        at: Location,
-        sqlstate: String,
-        message: String,
-        detail: Option<String>,
-        hint: Option<String>,
-        context: Option<String>,
-        statement: String,
-    },
+    Sql(Box<SqlFailure>),
     /// The connection failed or was lost.
     Connection { at: Location, message: String },
     /// The script ended inside a transaction it opened (psql would silently roll it back).
@@ -45,7 +49,16 @@ pub enum RunError {
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RunError::Sql { at, sqlstate, message, detail, hint, context, statement } => {
+            RunError::Sql(failure) => {
+                let SqlFailure {
+                    at,
+                    sqlstate,
+                    message,
+                    detail,
+                    hint,
+                    context,
+                    statement,
+                } = failure.as_ref();
                 write!(f, "{at}: ERROR {sqlstate}: {message}")?;
                 if let Some(d) = detail {
                     write!(f, "\n  DETAIL: {d}")?;
@@ -71,7 +84,11 @@ impl fmt::Display for RunError {
 impl std::error::Error for RunError {}
 
 /// Runs every statement of `script` in `session`, reporting progress and the server's notices.
-pub fn run_script(session: &mut Session, script: &Script, obs: &mut dyn Observer) -> Result<RunStats, RunError> {
+pub fn run_script(
+    session: &mut Session,
+    script: &Script,
+    obs: &mut dyn Observer,
+) -> Result<RunStats, RunError> {
     let started = Instant::now();
     let mut run = Run {
         session,
@@ -114,13 +131,21 @@ impl Run<'_> {
             match node {
                 Node::Statement(st) => self.statement(st)?,
                 Node::Echo { text, .. } => log(self.obs, Level::Info, text.clone()),
-                Node::Block { condition, at, body } => {
+                Node::Block {
+                    condition,
+                    at,
+                    body,
+                } => {
                     if self.condition(condition, at)? {
                         self.nodes(body)?;
                     } else {
                         self.stats.skipped_blocks += 1;
                         self.stats.statements += count_statements(body);
-                        log(self.obs, Level::Info, format!("{at}: {}: block skipped", condition.describe()));
+                        log(
+                            self.obs,
+                            Level::Info,
+                            format!("{at}: {}: block skipped", condition.describe()),
+                        );
                     }
                 }
             }
@@ -128,10 +153,16 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn condition(&mut self, condition: &crate::script::Condition, at: &Location) -> Result<bool, RunError> {
+    fn condition(
+        &mut self,
+        condition: &crate::script::Condition,
+        at: &Location,
+    ) -> Result<bool, RunError> {
         let (sql, params) = condition.query();
-        let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect();
+        let params: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+            .collect();
         let row = self
             .session
             .client
@@ -147,7 +178,11 @@ impl Run<'_> {
         self.show_rows(&messages);
         self.track_transaction(st);
         self.stats.statements += 1;
-        self.obs.event(Event::Progress { unit: Unit::Statements, done: self.stats.statements, total: Some(self.total) });
+        self.obs.event(Event::Progress {
+            unit: Unit::Statements,
+            done: self.stats.statements,
+            total: Some(self.total),
+        });
         Ok(())
     }
 
@@ -161,11 +196,17 @@ impl Run<'_> {
             })
             .collect();
         for row in rows.iter().take(SHOWN_ROWS) {
-            let values: Vec<&str> = (0..row.len()).map(|i| row.get(i).unwrap_or("NULL").trim()).collect();
+            let values: Vec<&str> = (0..row.len())
+                .map(|i| row.get(i).unwrap_or("NULL").trim())
+                .collect();
             log(self.obs, Level::Info, values.join(" | "));
         }
         if rows.len() > SHOWN_ROWS {
-            log(self.obs, Level::Info, format!("… {} more rows", rows.len() - SHOWN_ROWS));
+            log(
+                self.obs,
+                Level::Info,
+                format!("… {} more rows", rows.len() - SHOWN_ROWS),
+            );
         }
     }
 
@@ -173,8 +214,18 @@ impl Run<'_> {
         if st.kind != StatementKind::TransactionControl {
             return;
         }
-        let first = st.sql.split_whitespace().next().unwrap_or_default().to_ascii_lowercase();
-        let second = st.sql.split_whitespace().nth(1).unwrap_or_default().to_ascii_lowercase();
+        let first = st
+            .sql
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let second = st
+            .sql
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         match first.trim_end_matches(';') {
             "begin" | "start" => self.open_transaction = Some(st.at.clone()),
             // PREPARE TRANSACTION hands the transaction over; COMMIT/ROLLBACK PREPARED act on
@@ -199,7 +250,7 @@ fn to_run_error(e: &postgres::Error, at: Location, sql: &str, st: Option<&Statem
         (Some(postgres::error::ErrorPosition::Original(pos)), Some(st)) => st.location_of(*pos),
         _ => at,
     };
-    RunError::Sql {
+    RunError::Sql(Box::new(SqlFailure {
         at,
         sqlstate: db.code().code().to_owned(),
         message: db.message().to_owned(),
@@ -207,14 +258,19 @@ fn to_run_error(e: &postgres::Error, at: Location, sql: &str, st: Option<&Statem
         hint: db.hint().map(str::to_owned),
         context: db.where_().map(str::to_owned),
         statement: sql.to_owned(),
-    }
+    }))
 }
 
 /// The first lines of a statement, for error messages.
 fn excerpt(sql: &str) -> String {
     const MAX_LINES: usize = 4;
     let lines: Vec<&str> = sql.lines().collect();
-    let mut s = lines.iter().take(MAX_LINES).copied().collect::<Vec<_>>().join("\n             ");
+    let mut s = lines
+        .iter()
+        .take(MAX_LINES)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n             ");
     if lines.len() > MAX_LINES {
         s.push_str(" …");
     }

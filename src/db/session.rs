@@ -17,7 +17,10 @@ pub struct Session {
 
 impl Session {
     /// Connects and applies the bundle's session settings (values bound through set_config).
-    pub fn open(settings: &ConnSettings, session_settings: &[(String, String)]) -> Result<Self, DbError> {
+    pub fn open(
+        settings: &ConnSettings,
+        session_settings: &[(String, String)],
+    ) -> Result<Self, DbError> {
         let (tx, rx) = channel::<NoticeLine>();
         // The callback must be Sync; the Sender is only used from the connection's thread.
         let tx: Arc<Mutex<Sender<NoticeLine>>> = Arc::new(Mutex::new(tx));
@@ -28,12 +31,25 @@ impl Session {
             }
         });
         let mut client = settings.connect(Some(callback)).map_err(DbError::Connect)?;
+        // Scripts are split assuming standard strings ('\' is an ordinary character), as
+        // every PostgreSQL since 9.1 has by default; a server configured otherwise must not
+        // change what a script means.
+        client
+            .batch_execute("SET standard_conforming_strings = on")
+            .map_err(|e| DbError::query("set standard_conforming_strings", e))?;
         for (name, value) in session_settings {
             client
-                .execute("SELECT pg_catalog.set_config($1, $2, false)", &[name, value])
+                .execute(
+                    "SELECT pg_catalog.set_config($1, $2, false)",
+                    &[name, value],
+                )
                 .map_err(|e| DbError::query(format!("apply session setting {name}"), e))?;
         }
-        Ok(Self { client, notices: rx, dbname: settings.dbname().to_owned() })
+        Ok(Self {
+            client,
+            notices: rx,
+            dbname: settings.dbname().to_owned(),
+        })
     }
 
     pub fn dbname(&self) -> &str {
@@ -63,14 +79,20 @@ pub enum DbError {
     #[error(transparent)]
     Connect(ConnError),
     #[error("failed to {action}: {}", describe(.source))]
-    Query { action: String, source: postgres::Error },
+    Query {
+        action: String,
+        source: postgres::Error,
+    },
     #[error("{0}")]
     Refused(String),
 }
 
 impl DbError {
     pub fn query(action: impl Into<String>, source: postgres::Error) -> Self {
-        Self::Query { action: action.into(), source }
+        Self::Query {
+            action: action.into(),
+            source,
+        }
     }
 }
 
@@ -87,7 +109,9 @@ pub fn describe(e: &postgres::Error) -> String {
             }
             s
         }
-        None if e.is_closed() => "the connection to the server was lost (did the server stop or restart?)".to_owned(),
+        None if e.is_closed() => {
+            "the connection to the server was lost (did the server stop or restart?)".to_owned()
+        }
         None => e.to_string(),
     }
 }

@@ -78,7 +78,11 @@ pub fn other_sessions(client: &mut Client, dbname: &str) -> Result<Vec<SessionIn
 /// Like [`other_sessions`], but gives sessions that are just ending (a client that closed its
 /// connection leaves its backend listed for a moment) up to `grace` to go, as PostgreSQL's own
 /// CREATE DATABASE does. Sessions of users who stay connected are returned after the grace.
-pub fn other_sessions_settled(client: &mut Client, dbname: &str, grace: std::time::Duration) -> Result<Vec<SessionInfo>, DbError> {
+pub fn other_sessions_settled(
+    client: &mut Client,
+    dbname: &str,
+    grace: std::time::Duration,
+) -> Result<Vec<SessionInfo>, DbError> {
     let deadline = std::time::Instant::now() + grace;
     loop {
         let sessions = other_sessions(client, dbname)?;

@@ -26,9 +26,21 @@ pub fn read_version(client: &mut Client, query: &str, dbname: &str) -> Result<Ve
         _ => None,
     });
     let text = match first {
-        None => return Err(DbError::Refused(format!("the version query returned no row in database \"{dbname}\": the version marker is missing"))),
-        Some(None) => return Err(DbError::Refused(format!("the version query returned NULL in database \"{dbname}\": the version marker is empty"))),
+        None => {
+            return Err(DbError::Refused(format!(
+                "the version query returned no row in database \"{dbname}\": the version marker is missing"
+            )));
+        }
+        Some(None) => {
+            return Err(DbError::Refused(format!(
+                "the version query returned NULL in database \"{dbname}\": the version marker is empty"
+            )));
+        }
         Some(Some(t)) => t,
     };
-    text.parse().map_err(|e| DbError::Refused(format!("the version marker of database \"{dbname}\" says {e}")))
+    text.parse().map_err(|e| {
+        DbError::Refused(format!(
+            "the version marker of database \"{dbname}\" says {e}"
+        ))
+    })
 }

@@ -27,7 +27,12 @@ pub struct BootstrapOutcome {
 
 /// Creates `db` and brings it to `to` (default: the newest major version). The database must
 /// not exist; on failure it is dropped again (unless `keep_failed`).
-pub fn bootstrap(ctx: &mut Context<'_>, db: &str, to: Option<Version>, keep_failed: bool) -> Result<BootstrapOutcome, EngineError> {
+pub fn bootstrap(
+    ctx: &mut Context<'_>,
+    db: &str,
+    to: Option<Version>,
+    keep_failed: bool,
+) -> Result<BootstrapOutcome, EngineError> {
     let started = Instant::now();
     let bundle = ctx.bundle;
     phase(ctx.obs, "plan");
@@ -44,25 +49,38 @@ pub fn bootstrap(ctx: &mut Context<'_>, db: &str, to: Option<Version>, keep_fail
     let mut maint = ctx.maintenance()?;
     check_server_version(&mut maint, bundle)?;
     if database_exists(&mut maint, db)? {
-        return Err(EngineError::Refused(format!("database \"{db}\" already exists: pgstep bootstrap creates a new database and never touches an existing one")));
+        return Err(EngineError::Refused(format!(
+            "database \"{db}\" already exists: pgstep bootstrap creates a new database and never touches an existing one"
+        )));
     }
     let placeholders = ctx.placeholders(db)?;
     let baseline_scripts = ctx.reload(&bundle.baseline.scripts, &placeholders)?;
     let steps: Vec<&Step> = bundle.steps.iter().filter(|s| s.to <= target).collect();
-    let step_scripts = steps.iter().map(|s| ctx.reload(&s.scripts, &placeholders)).collect::<Result<Vec<_>, _>>()?;
+    let step_scripts = steps
+        .iter()
+        .map(|s| ctx.reload(&s.scripts, &placeholders))
+        .collect::<Result<Vec<_>, _>>()?;
 
     phase(ctx.obs, "create");
-    exec_format(&mut maint, "CREATE DATABASE %I", &[db]).map_err(|e| DbError::query(format!("create database {db}"), e))?;
+    exec_format(&mut maint, "CREATE DATABASE %I", &[db])
+        .map_err(|e| DbError::query(format!("create database {db}"), e))?;
     let result = (|| -> Result<(String, Vec<StepReport>), String> {
         phase(ctx.obs, format!("baseline {baseline}"));
         let mut session = ctx.session(db).map_err(|e| e.to_string())?;
         for script in &baseline_scripts {
-            log(ctx.obs, Level::Info, format!("running {}", script.path.display()));
+            log(
+                ctx.obs,
+                Level::Info,
+                format!("running {}", script.path.display()),
+            );
             run_script(&mut session, script, ctx.obs).map_err(|e| e.to_string())?;
         }
-        let found = read_version(&mut session.client, &bundle.version_query, db).map_err(|e| e.to_string())?;
+        let found = read_version(&mut session.client, &bundle.version_query, db)
+            .map_err(|e| e.to_string())?;
         if found.major != baseline.major {
-            return Err(format!("after the baseline scripts the version marker says {found}, not {baseline}: the bundle is faulty"));
+            return Err(format!(
+                "after the baseline scripts the version marker says {found}, not {baseline}: the bundle is faulty"
+            ));
         }
         drop(session);
         let mut reports = Vec::new();
@@ -71,37 +89,70 @@ pub fn bootstrap(ctx: &mut Context<'_>, db: &str, to: Option<Version>, keep_fail
         }
         phase(ctx.obs, "verify");
         let mut session = ctx.session(db).map_err(|e| e.to_string())?;
-        let fp = fingerprint::compute(&mut session.client, &bundle.schemas).map_err(|e| describe(&e))?;
-        let ok = bundle.reference_for(target).is_some_and(|(_, r)| r.hash == fp.hash);
+        let fp =
+            fingerprint::compute(&mut session.client, &bundle.schemas).map_err(|e| describe(&e))?;
+        let ok = bundle
+            .reference_for(target)
+            .is_some_and(|(_, r)| r.hash == fp.hash);
         ctx.obs.event(Event::Check {
             name: "fingerprint".into(),
             ok,
-            detail: if ok { format!("{} matches version {target}", fp.display_hash()) } else { format!("{} does not match the reference for version {target}", fp.display_hash()) },
+            detail: if ok {
+                format!("{} matches version {target}", fp.display_hash())
+            } else {
+                format!(
+                    "{} does not match the reference for version {target}",
+                    fp.display_hash()
+                )
+            },
         });
         if !ok {
-            let diff = bundle.reference_for(target).map(|(_, r)| fingerprint::diff(&r.text, &fp.text).to_string()).unwrap_or_default();
-            return Err(format!("the new database's schema differs from the bundle's reference for version {target}:\n{diff}"));
+            let diff = bundle
+                .reference_for(target)
+                .map(|(_, r)| fingerprint::diff(&r.text, &fp.text).to_string())
+                .unwrap_or_default();
+            return Err(format!(
+                "the new database's schema differs from the bundle's reference for version {target}:\n{diff}"
+            ));
         }
-        record_history(&mut session.client, &HistoryEntry {
-            action: "bootstrap",
-            to_version: target.to_string(),
-            bundle: &bundle.name,
-            bundle_sha256: &bundle.sha256,
-            ..HistoryEntry::default()
-        })
+        record_history(
+            &mut session.client,
+            &HistoryEntry {
+                action: "bootstrap",
+                to_version: target.to_string(),
+                bundle: &bundle.name,
+                bundle_sha256: &bundle.sha256,
+                ..HistoryEntry::default()
+            },
+        )
         .map_err(|e| e.to_string())?;
         Ok((fp.hash, reports))
     })();
     match result {
-        Ok((fingerprint, steps)) => Ok(BootstrapOutcome { database: db.to_owned(), version: target, fingerprint, steps, elapsed: started.elapsed() }),
+        Ok((fingerprint, steps)) => Ok(BootstrapOutcome {
+            database: db.to_owned(),
+            version: target,
+            fingerprint,
+            steps,
+            elapsed: started.elapsed(),
+        }),
         Err(what) => {
-            let mut failure = Failure { what: format!("bootstrapping \"{db}\" failed: {what}"), ..Failure::default() };
+            let mut failure = Failure {
+                what: format!("bootstrapping \"{db}\" failed: {what}"),
+                ..Failure::default()
+            };
             if keep_failed {
-                failure.advice.push(format!("The unfinished database \"{db}\" was kept, as asked."));
+                failure.advice.push(format!(
+                    "The unfinished database \"{db}\" was kept, as asked."
+                ));
             } else {
                 match drop_database(&mut maint, db) {
-                    Ok(()) => failure.undone.push(format!("dropped the unfinished database \"{db}\"")),
-                    Err(e) => failure.advice.push(format!("Could not drop the unfinished database \"{db}\": {e}")),
+                    Ok(()) => failure
+                        .undone
+                        .push(format!("dropped the unfinished database \"{db}\"")),
+                    Err(e) => failure.advice.push(format!(
+                        "Could not drop the unfinished database \"{db}\": {e}"
+                    )),
                 }
             }
             Err(EngineError::Failed(failure))

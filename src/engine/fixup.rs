@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::SESSION_GRACE;
 use super::{Context, EngineError, Failure, check_fingerprint, check_server_version};
 use crate::backup::{Backup, take_backup};
 use crate::bundle::{Fixup, Version};
-use crate::db::bookkeeping::{recorded_fixup, record_fixup};
+use crate::db::DbError;
+use crate::db::bookkeeping::{record_fixup, recorded_fixup};
 use crate::db::runner::run_script;
 use crate::db::sessions::other_sessions_settled;
-use super::SESSION_GRACE;
 use crate::db::version::read_version;
-use crate::db::DbError;
 use crate::events::{Event, Level, log, phase};
 use crate::fingerprint;
 
@@ -59,7 +59,10 @@ pub fn fixup(ctx: &mut Context<'_>, opts: &FixupOptions) -> Result<FixupOutcome,
     let server_version = check_server_version(&mut maint, bundle)?;
     let mut session = ctx.session(db)?;
     let current = read_version(&mut session.client, &bundle.version_query, db)?;
-    let fixups: Vec<&Fixup> = bundle.fixups_of(current.major).filter(|f| opts.to.is_none_or(|t| f.version <= t)).collect();
+    let fixups: Vec<&Fixup> = bundle
+        .fixups_of(current.major)
+        .filter(|f| opts.to.is_none_or(|t| f.version <= t))
+        .collect();
     if let Some(to) = opts.to {
         if to.major != current.major || to < current {
             return Err(EngineError::Refused(format!(
@@ -69,7 +72,10 @@ pub fn fixup(ctx: &mut Context<'_>, opts: &FixupOptions) -> Result<FixupOutcome,
         }
     }
     let Some(last) = fixups.last().map(|f| f.version) else {
-        return Err(EngineError::Refused(format!("bundle \"{}\" has no fixups for version {}: nothing to do", bundle.name, current.major)));
+        return Err(EngineError::Refused(format!(
+            "bundle \"{}\" has no fixups for version {}: nothing to do",
+            bundle.name, current.major
+        )));
     };
     let placeholders = ctx.placeholders(db)?;
     let mut pending = Vec::new();
@@ -78,7 +84,8 @@ pub fn fixup(ctx: &mut Context<'_>, opts: &FixupOptions) -> Result<FixupOutcome,
         for script in ctx.reload(&f.scripts, &placeholders)? {
             let file = script.path.to_string_lossy().into_owned();
             let recorded = recorded_fixup(&mut session.client, &file, &f.version.to_string())?;
-            let done = recorded.as_deref() == Some(script.sha256.as_str()) && current >= f.version;
+            let sum = script.combined_sha256();
+            let done = recorded.as_deref() == Some(sum.as_str()) && current >= f.version;
             if done && !opts.reapply {
                 skipped.push(file);
             } else {
@@ -88,12 +95,23 @@ pub fn fixup(ctx: &mut Context<'_>, opts: &FixupOptions) -> Result<FixupOutcome,
     }
     if pending.is_empty() {
         ctx.info(format!("\"{db}\" is at {current} and every fixup up to {last} is recorded with the same checksum: nothing to do (--reapply runs them again)"));
-        let fp = fingerprint::compute(&mut session.client, &bundle.schemas).map_err(|e| DbError::query("fingerprint", e))?;
-        return Ok(FixupOutcome { database: db.into(), from: current, to: current, applied: vec![], skipped, backup: None, fingerprint: fp.hash, elapsed: started.elapsed() });
+        let fp = fingerprint::compute(&mut session.client, &bundle.schemas)
+            .map_err(|e| DbError::query("fingerprint", e))?;
+        return Ok(FixupOutcome {
+            database: db.into(),
+            from: current,
+            to: current,
+            applied: vec![],
+            skipped,
+            backup: None,
+            fingerprint: fp.hash,
+            elapsed: started.elapsed(),
+        });
     }
 
     phase(ctx.obs, "fingerprint");
-    let fp = fingerprint::compute(&mut session.client, &bundle.schemas).map_err(|e| DbError::query("fingerprint", e))?;
+    let fp = fingerprint::compute(&mut session.client, &bundle.schemas)
+        .map_err(|e| DbError::query("fingerprint", e))?;
     check_fingerprint(ctx, &fp, current, db, opts.override_schema_check)?;
 
     phase(ctx.obs, "connected users");
@@ -101,14 +119,33 @@ pub fn fixup(ctx: &mut Context<'_>, opts: &FixupOptions) -> Result<FixupOutcome,
     let others = other_sessions_settled(&mut maint, db, SESSION_GRACE)?;
     if !others.is_empty() {
         let list: Vec<String> = others.iter().map(|s| format!("  {s}")).collect();
-        return Err(EngineError::Refused(format!("{} other session(s) are connected to \"{db}\"; disconnect them before a fixup:\n{}", others.len(), list.join("\n"))));
+        return Err(EngineError::Refused(format!(
+            "{} other session(s) are connected to \"{db}\"; disconnect them before a fixup:\n{}",
+            others.len(),
+            list.join("\n")
+        )));
     }
 
     phase(ctx.obs, "backup");
     let backup = match &opts.backup {
-        BackupChoice::Into(dir) => Some(take_backup(ctx.server, db, dir, server_version, current, &fp.hash, ctx.obs).map_err(|e| EngineError::Refused(e.to_string()))?),
+        BackupChoice::Into(dir) => Some(
+            take_backup(
+                ctx.server,
+                db,
+                dir,
+                server_version,
+                current,
+                &fp.hash,
+                ctx.obs,
+            )
+            .map_err(|e| EngineError::Refused(e.to_string()))?,
+        ),
         BackupChoice::Skip { reason } => {
-            log(ctx.obs, Level::Warning, format!("no backup before the fixup, because: {reason}"));
+            log(
+                ctx.obs,
+                Level::Warning,
+                format!("no backup before the fixup, because: {reason}"),
+            );
             None
         }
     };
@@ -117,9 +154,15 @@ pub fn fixup(ctx: &mut Context<'_>, opts: &FixupOptions) -> Result<FixupOutcome,
     let mut applied = Vec::new();
     let result = apply(ctx, db, &pending, &mut applied);
     if let Err(what) = result {
-        let mut failure = Failure { what: format!("a fixup of \"{db}\" failed: {what}"), ..Failure::default() };
+        let mut failure = Failure {
+            what: format!("a fixup of \"{db}\" failed: {what}"),
+            ..Failure::default()
+        };
         if !applied.is_empty() {
-            failure.advice.push(format!("Applied before the failure (and recorded in pgstep.fixup): {}.", applied.join(", ")));
+            failure.advice.push(format!(
+                "Applied before the failure (and recorded in pgstep.fixup): {}.",
+                applied.join(", ")
+            ));
         }
         failure.advice.push(match &backup {
             Some(b) => format!("Fixups are idempotent: fix the cause and run pgstep fixup again. The backup taken before is {} (sha256 {}).", b.path.display(), b.sha256),
@@ -129,9 +172,24 @@ pub fn fixup(ctx: &mut Context<'_>, opts: &FixupOptions) -> Result<FixupOutcome,
     }
     let mut session = ctx.session(db)?;
     let now = read_version(&mut session.client, &bundle.version_query, db)?;
-    let fp = fingerprint::compute(&mut session.client, &bundle.schemas).map_err(|e| DbError::query("fingerprint", e))?;
-    let matches = bundle.reference_for(now).is_some_and(|(_, r)| r.hash == fp.hash);
-    ctx.obs.event(Event::Check { name: "fingerprint after the fixups".into(), ok: matches, detail: format!("{} {} version {now}", fp.display_hash(), if matches { "matches" } else { "does not match the reference for" }) });
+    let fp = fingerprint::compute(&mut session.client, &bundle.schemas)
+        .map_err(|e| DbError::query("fingerprint", e))?;
+    let matches = bundle
+        .reference_for(now)
+        .is_some_and(|(_, r)| r.hash == fp.hash);
+    ctx.obs.event(Event::Check {
+        name: "fingerprint after the fixups".into(),
+        ok: matches,
+        detail: format!(
+            "{} {} version {now}",
+            fp.display_hash(),
+            if matches {
+                "matches"
+            } else {
+                "does not match the reference for"
+            }
+        ),
+    });
     if !matches {
         return Err(EngineError::Failed(Failure {
             what: format!("the fixups ran, but the schema of \"{db}\" does not match the bundle's reference for version {now}"),
@@ -139,23 +197,50 @@ pub fn fixup(ctx: &mut Context<'_>, opts: &FixupOptions) -> Result<FixupOutcome,
             ..Failure::default()
         }));
     }
-    Ok(FixupOutcome { database: db.into(), from: current, to: now, applied, skipped, backup, fingerprint: fp.hash, elapsed: started.elapsed() })
+    Ok(FixupOutcome {
+        database: db.into(),
+        from: current,
+        to: now,
+        applied,
+        skipped,
+        backup,
+        fingerprint: fp.hash,
+        elapsed: started.elapsed(),
+    })
 }
 
-fn apply(ctx: &mut Context<'_>, db: &str, pending: &[(Version, crate::script::Script)], applied: &mut Vec<String>) -> Result<(), String> {
+fn apply(
+    ctx: &mut Context<'_>,
+    db: &str,
+    pending: &[(Version, crate::script::Script)],
+    applied: &mut Vec<String>,
+) -> Result<(), String> {
     for (i, (version, script)) in pending.iter().enumerate() {
-        log(ctx.obs, Level::Info, format!("fixup {version}: running {}", script.path.display()));
+        log(
+            ctx.obs,
+            Level::Info,
+            format!("fixup {version}: running {}", script.path.display()),
+        );
         let mut session = ctx.session(db).map_err(|e| e.to_string())?;
         run_script(&mut session, script, ctx.obs).map_err(|e| e.to_string())?;
         let file = script.path.to_string_lossy().into_owned();
-        record_fixup(&mut session.client, &file, &version.to_string(), &script.sha256).map_err(|e| e.to_string())?;
+        record_fixup(
+            &mut session.client,
+            &file,
+            &version.to_string(),
+            &script.combined_sha256(),
+        )
+        .map_err(|e| e.to_string())?;
         applied.push(file);
         // The marker is checked once all files of a fixup version have run.
         let last_of_version = pending.get(i + 1).is_none_or(|(v, _)| v != version);
         if last_of_version {
-            let found = read_version(&mut session.client, &ctx.bundle.version_query, db).map_err(|e| e.to_string())?;
+            let found = read_version(&mut session.client, &ctx.bundle.version_query, db)
+                .map_err(|e| e.to_string())?;
             if found < *version {
-                return Err(format!("fixup {version} ran but the version marker says {found}: the fixup must move the marker; the bundle is faulty"));
+                return Err(format!(
+                    "fixup {version} ran but the version marker says {found}: the fixup must move the marker; the bundle is faulty"
+                ));
             }
         }
     }

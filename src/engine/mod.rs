@@ -17,9 +17,9 @@ use postgres::Client;
 
 use crate::bundle::{Bundle, Naming, Step, Version};
 use crate::conn::ConnSettings;
+use crate::db::clone::database_exists;
 use crate::db::runner::{RunStats, run_script};
 use crate::db::version::read_version;
-use crate::db::clone::database_exists;
 use crate::db::{DbError, Session};
 use crate::events::{Event, Level, Observer, log, phase};
 use crate::fingerprint::{Fingerprint, diff};
@@ -95,7 +95,11 @@ impl Context<'_> {
     pub fn maintenance(&self) -> Result<Client, DbError> {
         match self.server.with_dbname("postgres").connect(None) {
             Ok(c) => Ok(c),
-            Err(first) => self.server.with_dbname("template1").connect(None).map_err(|_| DbError::Connect(first)),
+            Err(first) => self
+                .server
+                .with_dbname("template1")
+                .connect(None)
+                .map_err(|_| DbError::Connect(first)),
         }
     }
 
@@ -103,14 +107,25 @@ impl Context<'_> {
     pub fn placeholders(&self, db: &str) -> Result<Placeholders, EngineError> {
         let mut all = self.bundle.placeholders.clone();
         for (name, value) in [("DB_NAME", db), ("DB_USER", self.server.user())] {
-            all.insert(name.to_owned(), Placeholder { kind: PlaceholderKind::Identifier, value: value.to_owned() });
+            all.insert(
+                name.to_owned(),
+                Placeholder {
+                    kind: PlaceholderKind::Identifier,
+                    value: value.to_owned(),
+                },
+            );
         }
         for (name, value) in self.overrides {
             let Some(p) = all.get_mut(name) else {
                 return Err(EngineError::Refused(format!(
                     "--set {name}=…: bundle \"{}\" defines no placeholder @{name}@ (it has: {})",
                     self.bundle.name,
-                    self.bundle.placeholders.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                    self.bundle
+                        .placeholders
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             };
             p.value.clone_from(value);
@@ -119,7 +134,11 @@ impl Context<'_> {
     }
 
     /// Scripts loaded again with the real placeholder values, before anything is changed.
-    pub fn reload(&self, scripts: &[Script], placeholders: &Placeholders) -> Result<Vec<Script>, EngineError> {
+    pub fn reload(
+        &self,
+        scripts: &[Script],
+        placeholders: &Placeholders,
+    ) -> Result<Vec<Script>, EngineError> {
         scripts
             .iter()
             .map(|s| {
@@ -156,7 +175,8 @@ pub fn find_source(maint: &mut postgres::Client, bundle: &Bundle) -> Result<Stri
 
 /// Refuses a server older than the bundle supports.
 pub fn check_server_version(client: &mut Client, bundle: &Bundle) -> Result<u32, EngineError> {
-    let num = crate::fingerprint::server_version_num(client).map_err(|e| DbError::query("read the server version", e))?;
+    let num = crate::fingerprint::server_version_num(client)
+        .map_err(|e| DbError::query("read the server version", e))?;
     if let Some(min) = bundle.min_server_version {
         if num < min {
             return Err(EngineError::Refused(format!(
@@ -171,19 +191,36 @@ pub fn check_server_version(client: &mut Client, bundle: &Bundle) -> Result<u32,
 }
 
 pub fn show_server_version(num: u32) -> String {
-    if num >= 100_000 { format!("{}.{}", num / 10_000, num % 10_000) } else { format!("{}.{}.{}", num / 10_000, num / 100 % 100, num % 100) }
+    if num >= 100_000 {
+        format!("{}.{}", num / 10_000, num % 10_000)
+    } else {
+        format!("{}.{}.{}", num / 10_000, num / 100 % 100, num % 100)
+    }
 }
 
 /// Compares a database's fingerprint with the bundle's reference for its version. A mismatch
 /// is refused with the object-level diff, unless the operator overrides it (the caller records
 /// that). Returns whether it was overridden.
-pub fn check_fingerprint(ctx: &mut Context<'_>, fp: &Fingerprint, current: Version, db: &str, allow: bool) -> Result<bool, EngineError> {
+pub fn check_fingerprint(
+    ctx: &mut Context<'_>,
+    fp: &Fingerprint,
+    current: Version,
+    db: &str,
+    allow: bool,
+) -> Result<bool, EngineError> {
     let Some((ref_version, reference)) = ctx.bundle.reference_for(current) else {
-        return Err(EngineError::Refused(format!("bundle \"{}\" has no reference fingerprint for version {current}", ctx.bundle.name)));
+        return Err(EngineError::Refused(format!(
+            "bundle \"{}\" has no reference fingerprint for version {current}",
+            ctx.bundle.name
+        )));
     };
     let name = "source fingerprint".to_owned();
     if reference.hash == fp.hash {
-        ctx.obs.event(Event::Check { name, ok: true, detail: format!("{} matches version {ref_version}", fp.display_hash()) });
+        ctx.obs.event(Event::Check {
+            name,
+            ok: true,
+            detail: format!("{} matches version {ref_version}", fp.display_hash()),
+        });
         return Ok(false);
     }
     let d = diff(&reference.text, &fp.text);
@@ -192,9 +229,17 @@ pub fn check_fingerprint(ctx: &mut Context<'_>, fp: &Fingerprint, current: Versi
         fp.display_hash(),
         d.len()
     );
-    ctx.obs.event(Event::Check { name, ok: false, detail: detail.clone() });
+    ctx.obs.event(Event::Check {
+        name,
+        ok: false,
+        detail: detail.clone(),
+    });
     if allow {
-        log(ctx.obs, Level::Warning, "proceeding despite the fingerprint mismatch, as --override-schema-check asks; this is recorded");
+        log(
+            ctx.obs,
+            Level::Warning,
+            "proceeding despite the fingerprint mismatch, as --override-schema-check asks; this is recorded",
+        );
         return Ok(true);
     }
     Err(EngineError::Refused(format!(
@@ -208,13 +253,27 @@ pub fn run_prechecks(ctx: &mut Context<'_>, client: &mut Client) -> Result<(), E
     const SHOWN: usize = 10;
     let mut report = Vec::new();
     for check in &ctx.bundle.prechecks {
-        let problems = crate::db::checks::run_precheck(client, &check.script)
-            .map_err(|e| EngineError::Refused(format!("precheck \"{}\" could not run: {e}", check.name)))?;
+        let problems = crate::db::checks::run_precheck(client, &check.script).map_err(|e| {
+            EngineError::Refused(format!("precheck \"{}\" could not run: {e}", check.name))
+        })?;
         let detail = match problems.len() {
             0 => "no problem found".to_owned(),
-            n => format!("{n} problem(s):\n{}{}", problems.iter().take(SHOWN).cloned().collect::<Vec<_>>().join("\n"), if n > SHOWN { "\n…" } else { "" }),
+            n => format!(
+                "{n} problem(s):\n{}{}",
+                problems
+                    .iter()
+                    .take(SHOWN)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                if n > SHOWN { "\n…" } else { "" }
+            ),
         };
-        ctx.obs.event(Event::Check { name: format!("precheck: {}", check.name), ok: problems.is_empty(), detail: detail.clone() });
+        ctx.obs.event(Event::Check {
+            name: format!("precheck: {}", check.name),
+            ok: problems.is_empty(),
+            detail: detail.clone(),
+        });
         if !problems.is_empty() {
             report.push(format!("precheck \"{}\" found {detail}", check.name));
         }
@@ -222,7 +281,10 @@ pub fn run_prechecks(ctx: &mut Context<'_>, client: &mut Client) -> Result<(), E
     if report.is_empty() {
         Ok(())
     } else {
-        Err(EngineError::Refused(format!("{}\nCorrect these in the application's data, then run pgstep again (pgstep precheck runs only the checks).", report.join("\n"))))
+        Err(EngineError::Refused(format!(
+            "{}\nCorrect these in the application's data, then run pgstep again (pgstep precheck runs only the checks).",
+            report.join("\n")
+        )))
     }
 }
 
@@ -240,20 +302,31 @@ pub struct StepReport {
 
 /// Applies one major step to `db`, which must be at `step.from` before and at `step.to` after:
 /// an out-of-order or re-applied step is refused, a script that forgets the marker is caught.
-pub fn apply_step(ctx: &mut Context<'_>, step: &Step, scripts: &[Script], db: &str) -> Result<StepReport, String> {
+pub fn apply_step(
+    ctx: &mut Context<'_>,
+    step: &Step,
+    scripts: &[Script],
+    db: &str,
+) -> Result<StepReport, String> {
     let started = Instant::now();
     phase(ctx.obs, format!("step {} → {}", step.from, step.to));
     expect_major(ctx, db, step.from, "before")?;
     let mut total = RunStats::default();
     let mut shared = if step.single_transaction {
         let mut s = ctx.session(db).map_err(|e| e.to_string())?;
-        s.client.batch_execute("BEGIN").map_err(|e| crate::db::describe(&e))?;
+        s.client
+            .batch_execute("BEGIN")
+            .map_err(|e| crate::db::describe(&e))?;
         Some(s)
     } else {
         None
     };
     for script in scripts {
-        log(ctx.obs, Level::Info, format!("running {}", script.path.display()));
+        log(
+            ctx.obs,
+            Level::Info,
+            format!("running {}", script.path.display()),
+        );
         let stats = match shared.as_mut() {
             Some(s) => run_script(s, script, ctx.obs),
             None => {
@@ -267,7 +340,12 @@ pub fn apply_step(ctx: &mut Context<'_>, step: &Step, scripts: &[Script], db: &s
         total.skipped_blocks += stats.skipped_blocks;
     }
     if let Some(mut s) = shared {
-        s.client.batch_execute("COMMIT").map_err(|e| format!("COMMIT of the single-transaction step failed: {}", crate::db::describe(&e)))?;
+        s.client.batch_execute("COMMIT").map_err(|e| {
+            format!(
+                "COMMIT of the single-transaction step failed: {}",
+                crate::db::describe(&e)
+            )
+        })?;
     }
     expect_major(ctx, db, step.to, "after")?;
     Ok(StepReport {
@@ -280,14 +358,24 @@ pub fn apply_step(ctx: &mut Context<'_>, step: &Step, scripts: &[Script], db: &s
     })
 }
 
-fn expect_major(ctx: &mut Context<'_>, db: &str, want: Version, when: &str) -> Result<Version, String> {
+fn expect_major(
+    ctx: &mut Context<'_>,
+    db: &str,
+    want: Version,
+    when: &str,
+) -> Result<Version, String> {
     let mut s = ctx.session(db).map_err(|e| e.to_string())?;
-    let found = read_version(&mut s.client, &ctx.bundle.version_query, db).map_err(|e| e.to_string())?;
+    let found =
+        read_version(&mut s.client, &ctx.bundle.version_query, db).map_err(|e| e.to_string())?;
     if found.major != want.major {
         return Err(format!(
             "the version marker of \"{db}\" says {found} {when} step {} but should say {want}: \
              {}",
-            if when == "before" { format!("{want} → {}", want.major + 1) } else { format!("{} → {want}", want.major.saturating_sub(1)) },
+            if when == "before" {
+                format!("{want} → {}", want.major + 1)
+            } else {
+                format!("{} → {want}", want.major.saturating_sub(1))
+            },
             if when == "before" {
                 "the step is out of order or was applied already, so it was not run"
             } else {
@@ -295,7 +383,11 @@ fn expect_major(ctx: &mut Context<'_>, db: &str, want: Version, when: &str) -> R
             }
         ));
     }
-    log(ctx.obs, Level::Info, format!("version marker {when} the step: {found}"));
+    log(
+        ctx.obs,
+        Level::Info,
+        format!("version marker {when} the step: {found}"),
+    );
     Ok(found)
 }
 

@@ -38,21 +38,53 @@ pub enum PlanError {
          Rehearse it instead (pgstep rehearse), or use the released bundle"
     )]
     PreRelease(String),
-    #[error("--to {0}: upgrades go to a major version (minor versions are reached with pgstep fixup)")]
+    #[error(
+        "--to {0}: upgrades go to a major version (minor versions are reached with pgstep fixup)"
+    )]
     MinorTarget(Version),
-    #[error("database \"{db}\" is at version {current}, already at or past {target}: there is nothing to upgrade")]
-    NothingToDo { db: String, current: Version, target: Version },
-    #[error("version {current} of database \"{db}\" is older than this bundle's baseline {baseline}: this bundle cannot upgrade it")]
-    TooOld { db: String, current: Version, baseline: Version },
-    #[error("version {current} of database \"{db}\" is newer than anything bundle \"{bundle}\" knows ({latest}): use a newer bundle")]
-    TooNew { db: String, current: Version, latest: Version, bundle: String },
-    #[error("bundle \"{bundle}\" has no step from version {from}: it reaches {latest} at most, and major steps are never skipped")]
-    NoStep { bundle: String, from: u32, latest: Version },
+    #[error(
+        "database \"{db}\" is at version {current}, already at or past {target}: there is nothing to upgrade"
+    )]
+    NothingToDo {
+        db: String,
+        current: Version,
+        target: Version,
+    },
+    #[error(
+        "version {current} of database \"{db}\" is older than this bundle's baseline {baseline}: this bundle cannot upgrade it"
+    )]
+    TooOld {
+        db: String,
+        current: Version,
+        baseline: Version,
+    },
+    #[error(
+        "version {current} of database \"{db}\" is newer than anything bundle \"{bundle}\" knows ({latest}): use a newer bundle"
+    )]
+    TooNew {
+        db: String,
+        current: Version,
+        latest: Version,
+        bundle: String,
+    },
+    #[error(
+        "bundle \"{bundle}\" has no step from version {from}: it reaches {latest} at most, and major steps are never skipped"
+    )]
+    NoStep {
+        bundle: String,
+        from: u32,
+        latest: Version,
+    },
     #[error(
         "database \"{db}\" holds version {current}, but version {target} is to be named \"{db}\" too: \
          the database seems misnamed; rename it to \"{expected}\" or name the source with --database"
     )]
-    NameClash { db: String, current: Version, target: Version, expected: String },
+    NameClash {
+        db: String,
+        current: Version,
+        target: Version,
+        expected: String,
+    },
 }
 
 /// Plans the upgrade of `source_db`, found at `current`, to `to` (default: the next major
@@ -70,20 +102,36 @@ pub fn plan_upgrade(
     let latest = bundle.latest_major();
     let target = match to {
         Some(t) => t,
-        None => current.next_major().filter(|next| *next <= latest).unwrap_or(latest),
+        None => current
+            .next_major()
+            .filter(|next| *next <= latest)
+            .unwrap_or(latest),
     };
     if target.minor != 0 {
         return Err(PlanError::MinorTarget(target));
     }
     let db = source_db.to_owned();
     if current.major < bundle.baseline.version.major {
-        return Err(PlanError::TooOld { db, current, baseline: bundle.baseline.version });
+        return Err(PlanError::TooOld {
+            db,
+            current,
+            baseline: bundle.baseline.version,
+        });
     }
     if current.major > latest.major {
-        return Err(PlanError::TooNew { db, current, latest: bundle.latest(), bundle: bundle.name.clone() });
+        return Err(PlanError::TooNew {
+            db,
+            current,
+            latest: bundle.latest(),
+            bundle: bundle.name.clone(),
+        });
     }
     if current.major >= target.major {
-        return Err(PlanError::NothingToDo { db, current, target });
+        return Err(PlanError::NothingToDo {
+            db,
+            current,
+            target,
+        });
     }
     let mut steps = Vec::new();
     for major in current.major..target.major {
@@ -91,15 +139,32 @@ pub fn plan_upgrade(
             .steps
             .iter()
             .position(|s| s.from.major == major)
-            .ok_or_else(|| PlanError::NoStep { bundle: bundle.name.clone(), from: major, latest })?;
+            .ok_or_else(|| PlanError::NoStep {
+                bundle: bundle.name.clone(),
+                from: major,
+                latest,
+            })?;
         steps.push(index);
     }
     let (work_db, final_db, aside_db) = names(&bundle.naming, current, target);
     if matches!(bundle.naming, Naming::Versioned { .. }) && final_db == source_db {
         let expected = bundle.naming.name_for(current.major);
-        return Err(PlanError::NameClash { db, current, target, expected });
+        return Err(PlanError::NameClash {
+            db,
+            current,
+            target,
+            expected,
+        });
     }
-    Ok(UpgradePlan { from: current, to: target, steps, source_db: source_db.to_owned(), work_db, final_db, aside_db })
+    Ok(UpgradePlan {
+        from: current,
+        to: target,
+        steps,
+        source_db: source_db.to_owned(),
+        work_db,
+        final_db,
+        aside_db,
+    })
 }
 
 /// (clone, final name, aside name). With fixed naming the clone needs a name of its own until
@@ -144,10 +209,18 @@ mod tests {
             naming,
             schemas: vec!["clinic".into()],
             version_query: "SELECT 1".into(),
-            baseline: Baseline { version: v("1"), scripts: vec![] },
+            baseline: Baseline {
+                version: v("1"),
+                scripts: vec![],
+            },
             steps: steps
                 .iter()
-                .map(|(f, t)| Step { from: Version::new(*f, 0), to: Version::new(*t, 0), scripts: vec![], single_transaction: false })
+                .map(|(f, t)| Step {
+                    from: Version::new(*f, 0),
+                    to: Version::new(*t, 0),
+                    scripts: vec![],
+                    single_transaction: false,
+                })
                 .collect(),
             fixups: vec![],
             fingerprints: BTreeMap::new(),
@@ -162,7 +235,9 @@ mod tests {
     }
 
     fn versioned() -> Naming {
-        Naming::Versioned { pattern: "clinic_v{major}".into() }
+        Naming::Versioned {
+            pattern: "clinic_v{major}".into(),
+        }
     }
 
     #[test]
@@ -170,20 +245,30 @@ mod tests {
         let b3 = bundle(versioned(), &[(1, 2), (2, 3)]);
         let p = plan_upgrade(&b3, "clinic_v1", v("1.3"), None, Mode::Production).expect("plan");
         assert_eq!((p.from, p.to, p.steps.clone()), (v("1.3"), v("2"), vec![0]));
-        assert_eq!((p.work_db.as_str(), p.final_db.as_str(), p.aside_db), ("clinic_v2", "clinic_v2", None));
+        assert_eq!(
+            (p.work_db.as_str(), p.final_db.as_str(), p.aside_db),
+            ("clinic_v2", "clinic_v2", None)
+        );
     }
 
     #[test]
     fn chains_consecutive_steps_one_at_a_time() {
         let b = bundle(versioned(), &[(1, 2), (2, 3), (3, 4)]);
-        let p = plan_upgrade(&b, "clinic_v2", v("2"), Some(v("4")), Mode::Production).expect("plan");
+        let p =
+            plan_upgrade(&b, "clinic_v2", v("2"), Some(v("4")), Mode::Production).expect("plan");
         assert_eq!(p.steps, vec![1, 2]);
         assert_eq!(p.final_db, "clinic_v4");
     }
 
     #[test]
     fn fixed_naming_works_on_a_clone_and_puts_the_old_database_aside() {
-        let b = bundle(Naming::Fixed { name: "omero".into(), aside: "{name}_v{major}".into() }, &[(1, 2)]);
+        let b = bundle(
+            Naming::Fixed {
+                name: "omero".into(),
+                aside: "{name}_v{major}".into(),
+            },
+            &[(1, 2)],
+        );
         let p = plan_upgrade(&b, "omero", v("1"), None, Mode::Production).expect("plan");
         assert_eq!(p.work_db, "omero_v2_pgstep_new");
         assert_eq!(p.final_db, "omero");
@@ -193,21 +278,45 @@ mod tests {
     #[test]
     fn refusals() {
         let b = bundle(versioned(), &[(1, 2), (2, 3)]);
-        let plan = |db: &str, cur: &str, to: Option<&str>| plan_upgrade(&b, db, v(cur), to.map(v), Mode::Production);
-        assert!(matches!(plan("clinic_v3", "3", None), Err(PlanError::NothingToDo { .. })));
-        assert!(matches!(plan("clinic_v2", "2", Some("2")), Err(PlanError::NothingToDo { .. })));
-        assert!(matches!(plan("clinic_v4", "4", None), Err(PlanError::TooNew { .. })));
-        assert!(matches!(plan("clinic_v0", "0", None), Err(PlanError::TooOld { .. })));
-        assert!(matches!(plan("clinic_v1", "1", Some("2.1")), Err(PlanError::MinorTarget(_))));
-        assert!(matches!(plan("clinic_v1", "1", Some("5")), Err(PlanError::NoStep { from: 3, .. })));
-        assert!(matches!(plan("clinic_v2", "1", Some("2")), Err(PlanError::NameClash { .. })));
+        let plan = |db: &str, cur: &str, to: Option<&str>| {
+            plan_upgrade(&b, db, v(cur), to.map(v), Mode::Production)
+        };
+        assert!(matches!(
+            plan("clinic_v3", "3", None),
+            Err(PlanError::NothingToDo { .. })
+        ));
+        assert!(matches!(
+            plan("clinic_v2", "2", Some("2")),
+            Err(PlanError::NothingToDo { .. })
+        ));
+        assert!(matches!(
+            plan("clinic_v4", "4", None),
+            Err(PlanError::TooNew { .. })
+        ));
+        assert!(matches!(
+            plan("clinic_v0", "0", None),
+            Err(PlanError::TooOld { .. })
+        ));
+        assert!(matches!(
+            plan("clinic_v1", "1", Some("2.1")),
+            Err(PlanError::MinorTarget(_))
+        ));
+        assert!(matches!(
+            plan("clinic_v1", "1", Some("5")),
+            Err(PlanError::NoStep { from: 3, .. })
+        ));
+        assert!(matches!(
+            plan("clinic_v2", "1", Some("2")),
+            Err(PlanError::NameClash { .. })
+        ));
     }
 
     #[test]
     fn pre_release_bundles_are_for_rehearsals_only() {
         let mut b = bundle(versioned(), &[(1, 2)]);
         b.pre_release = true;
-        let err = plan_upgrade(&b, "clinic_v1", v("1"), None, Mode::Production).expect_err("refused");
+        let err =
+            plan_upgrade(&b, "clinic_v1", v("1"), None, Mode::Production).expect_err("refused");
         assert!(err.to_string().contains("pre-release"), "{err}");
         assert!(plan_upgrade(&b, "clinic_v1", v("1"), None, Mode::Rehearsal).is_ok());
     }

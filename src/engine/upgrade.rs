@@ -7,14 +7,19 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::SESSION_GRACE;
 use super::plan::{Mode, UpgradePlan, plan_upgrade};
-use super::{Context, EngineError, Failure, StepReport, apply_step, check_fingerprint, check_server_version, find_source, run_prechecks};
+use super::{
+    Context, EngineError, Failure, StepReport, apply_step, check_fingerprint, check_server_version,
+    find_source, run_prechecks,
+};
 use crate::bundle::Version;
 use crate::db::bookkeeping::{HistoryEntry, record_history};
 use crate::db::checks::{CheckResult, plausibility};
-use crate::db::clone::{carry_over, create_clone, database_exists, drop_database, rename_database, set_read_only};
+use crate::db::clone::{
+    carry_over, create_clone, database_exists, drop_database, rename_database, set_read_only,
+};
 use crate::db::sessions::other_sessions_settled;
-use super::SESSION_GRACE;
 use crate::db::version::read_version;
 use crate::db::{DbError, describe};
 use crate::events::{Event, Level, log, phase};
@@ -53,7 +58,10 @@ pub struct UpgradeOutcome {
 
 /// Upgrades the application's database as the checklist says. On any failure after the clone
 /// was made, the clone is dropped (unless kept on request) and the source is as it was.
-pub fn upgrade(ctx: &mut Context<'_>, opts: &UpgradeOptions) -> Result<UpgradeOutcome, EngineError> {
+pub fn upgrade(
+    ctx: &mut Context<'_>,
+    opts: &UpgradeOptions,
+) -> Result<UpgradeOutcome, EngineError> {
     let started = Instant::now();
     let prepared = prepare(ctx, opts)?;
     let mut undo = Undo::default();
@@ -91,10 +99,28 @@ fn prepare(ctx: &mut Context<'_>, opts: &UpgradeOptions) -> Result<Prepared, Eng
     }
     let mut session = ctx.session(&source)?;
     let current = read_version(&mut session.client, &bundle.version_query, &source)?;
-    let mode = if opts.rehearsal { Mode::Rehearsal } else { Mode::Production };
-    let plan = plan_upgrade(bundle, &source, current, opts.to, mode).map_err(|e| EngineError::Refused(e.to_string()))?;
-    ctx.info(format!("{} {}: database \"{source}\" is at version {current}; upgrading to {} as \"{}\"", bundle.name, ctx.server.host_display(), plan.to, plan.final_db));
-    for name in [Some(&plan.work_db), Some(&plan.final_db).filter(|f| **f != plan.source_db), plan.aside_db.as_ref()].into_iter().flatten() {
+    let mode = if opts.rehearsal {
+        Mode::Rehearsal
+    } else {
+        Mode::Production
+    };
+    let plan = plan_upgrade(bundle, &source, current, opts.to, mode)
+        .map_err(|e| EngineError::Refused(e.to_string()))?;
+    ctx.info(format!(
+        "{} {}: database \"{source}\" is at version {current}; upgrading to {} as \"{}\"",
+        bundle.name,
+        ctx.server.host_display(),
+        plan.to,
+        plan.final_db
+    ));
+    for name in [
+        Some(&plan.work_db),
+        Some(&plan.final_db).filter(|f| **f != plan.source_db),
+        plan.aside_db.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         if database_exists(&mut maint, name)? {
             return Err(EngineError::Refused(format!(
                 "database \"{name}\" already exists: an earlier upgrade left it, or it is in use. \
@@ -104,10 +130,15 @@ fn prepare(ctx: &mut Context<'_>, opts: &UpgradeOptions) -> Result<Prepared, Eng
     }
     // Load every script with the real placeholder values now: a problem found here changes nothing.
     let placeholders = ctx.placeholders(&plan.work_db)?;
-    let scripts = plan.steps.iter().map(|&i| ctx.reload(&bundle.steps[i].scripts, &placeholders)).collect::<Result<Vec<_>, _>>()?;
+    let scripts = plan
+        .steps
+        .iter()
+        .map(|&i| ctx.reload(&bundle.steps[i].scripts, &placeholders))
+        .collect::<Result<Vec<_>, _>>()?;
 
     phase(ctx.obs, "fingerprint");
-    let fp = fingerprint::compute(&mut session.client, &bundle.schemas).map_err(|e| DbError::query(format!("fingerprint {source}"), e))?;
+    let fp = fingerprint::compute(&mut session.client, &bundle.schemas)
+        .map_err(|e| DbError::query(format!("fingerprint {source}"), e))?;
     let overridden = check_fingerprint(ctx, &fp, current, &source, opts.override_schema_check)?;
 
     phase(ctx.obs, "prechecks");
@@ -126,7 +157,12 @@ fn prepare(ctx: &mut Context<'_>, opts: &UpgradeOptions) -> Result<Prepared, Eng
         )));
     }
     ctx.info(format!("nobody else is connected to \"{source}\""));
-    Ok(Prepared { plan, scripts, source_fingerprint: fp, overridden })
+    Ok(Prepared {
+        plan,
+        scripts,
+        source_fingerprint: fp,
+        overridden,
+    })
 }
 
 /// What has been changed so far, so that a failure can put it back.
@@ -136,8 +172,17 @@ struct Undo {
 }
 
 impl Undo {
-    fn fail(self, ctx: &mut Context<'_>, opts: &UpgradeOptions, plan: &UpgradePlan, what: String) -> EngineError {
-        let mut failure = Failure { what: format!("the upgrade of \"{}\" failed: {what}", plan.source_db), ..Failure::default() };
+    fn fail(
+        self,
+        ctx: &mut Context<'_>,
+        opts: &UpgradeOptions,
+        plan: &UpgradePlan,
+        what: String,
+    ) -> EngineError {
+        let mut failure = Failure {
+            what: format!("the upgrade of \"{}\" failed: {what}", plan.source_db),
+            ..Failure::default()
+        };
         log(ctx.obs, Level::Error, failure.what.clone());
         if self.clone_created {
             if opts.keep_failed {
@@ -157,34 +202,57 @@ impl Undo {
     }
 }
 
-fn run(ctx: &mut Context<'_>, opts: &UpgradeOptions, p: &Prepared, undo: &mut Undo) -> Result<UpgradeOutcome, String> {
+fn run(
+    ctx: &mut Context<'_>,
+    opts: &UpgradeOptions,
+    p: &Prepared,
+    undo: &mut Undo,
+) -> Result<UpgradeOutcome, String> {
     let plan = &p.plan;
     phase(ctx.obs, "clone");
     let mut maint = ctx.maintenance().map_err(|e| e.to_string())?;
     create_clone(&mut maint, &plan.source_db, &plan.work_db, None).map_err(|e| e.to_string())?;
     undo.clone_created = true;
-    let carried = carry_over(&mut maint, &plan.source_db, &plan.work_db).map_err(|e| e.to_string())?;
-    ctx.info(format!("cloned \"{}\" into \"{}\" and carried over: {}", plan.source_db, plan.work_db, carried.actions.join(", ")));
+    let carried =
+        carry_over(&mut maint, &plan.source_db, &plan.work_db).map_err(|e| e.to_string())?;
+    ctx.info(format!(
+        "cloned \"{}\" into \"{}\" and carried over: {}",
+        plan.source_db,
+        plan.work_db,
+        carried.actions.join(", ")
+    ));
 
     let mut steps = Vec::new();
     for (n, &i) in plan.steps.iter().enumerate() {
-        steps.push(apply_step(ctx, &ctx.bundle.steps[i], &p.scripts[n], &plan.work_db)?);
+        steps.push(apply_step(
+            ctx,
+            &ctx.bundle.steps[i],
+            &p.scripts[n],
+            &plan.work_db,
+        )?);
     }
 
     phase(ctx.obs, "sanity checks");
     let (target_fp, checks) = verify(ctx, plan)?;
     let mut work = ctx.session(&plan.work_db).map_err(|e| e.to_string())?;
-    record_history(&mut work.client, &HistoryEntry {
-        action: if opts.rehearsal { "rehearsal" } else { "upgrade" },
-        from_version: Some(plan.from.to_string()),
-        to_version: plan.to.to_string(),
-        source_database: Some(&plan.source_db),
-        bundle: &ctx.bundle.name,
-        bundle_sha256: &ctx.bundle.sha256,
-        source_fingerprint: Some(&p.source_fingerprint.hash),
-        fingerprint_override: p.overridden,
-        note: None,
-    })
+    record_history(
+        &mut work.client,
+        &HistoryEntry {
+            action: if opts.rehearsal {
+                "rehearsal"
+            } else {
+                "upgrade"
+            },
+            from_version: Some(plan.from.to_string()),
+            to_version: plan.to.to_string(),
+            source_database: Some(&plan.source_db),
+            bundle: &ctx.bundle.name,
+            bundle_sha256: &ctx.bundle.sha256,
+            source_fingerprint: Some(&p.source_fingerprint.hash),
+            fingerprint_override: p.overridden,
+            note: None,
+        },
+    )
     .map_err(|e| e.to_string())?;
     drop(work);
 
@@ -206,35 +274,73 @@ fn run(ctx: &mut Context<'_>, opts: &UpgradeOptions, p: &Prepared, undo: &mut Un
 
 /// The clone's fingerprint against the reference of the target version, and the plausibility
 /// pairs between the source and the clone. Any failed check fails the upgrade.
-fn verify(ctx: &mut Context<'_>, plan: &UpgradePlan) -> Result<(Fingerprint, Vec<CheckResult>), String> {
+fn verify(
+    ctx: &mut Context<'_>,
+    plan: &UpgradePlan,
+) -> Result<(Fingerprint, Vec<CheckResult>), String> {
     let mut work = ctx.session(&plan.work_db).map_err(|e| e.to_string())?;
-    let fp = fingerprint::compute(&mut work.client, &ctx.bundle.schemas).map_err(|e| describe(&e))?;
+    let fp =
+        fingerprint::compute(&mut work.client, &ctx.bundle.schemas).map_err(|e| describe(&e))?;
     let mut checks = Vec::new();
     let fp_check = match ctx.bundle.reference_for(plan.to) {
-        Some((v, r)) if r.hash == fp.hash => CheckResult { name: "target fingerprint".into(), ok: true, detail: format!("{} matches version {v}", fp.display_hash()) },
+        Some((v, r)) if r.hash == fp.hash => CheckResult {
+            name: "target fingerprint".into(),
+            ok: true,
+            detail: format!("{} matches version {v}", fp.display_hash()),
+        },
         Some((v, r)) => {
             let d = diff(&r.text, &fp.text);
-            CheckResult { name: "target fingerprint".into(), ok: false, detail: format!("{} differs from the reference for version {v} in {} object(s):\n{d}", fp.display_hash(), d.len()) }
+            CheckResult {
+                name: "target fingerprint".into(),
+                ok: false,
+                detail: format!(
+                    "{} differs from the reference for version {v} in {} object(s):\n{d}",
+                    fp.display_hash(),
+                    d.len()
+                ),
+            }
         }
-        None => CheckResult { name: "target fingerprint".into(), ok: false, detail: format!("the bundle has no reference for version {}", plan.to) },
+        None => CheckResult {
+            name: "target fingerprint".into(),
+            ok: false,
+            detail: format!("the bundle has no reference for version {}", plan.to),
+        },
     };
     checks.push(fp_check);
     let mut source = ctx.session(&plan.source_db).map_err(|e| e.to_string())?;
-    for pair in ctx.bundle.plausibility.iter().filter(|p| p.applies(plan.from, plan.to)) {
+    for pair in ctx
+        .bundle
+        .plausibility
+        .iter()
+        .filter(|p| p.applies(plan.from, plan.to))
+    {
         checks.push(plausibility(&mut source.client, &mut work.client, pair));
     }
     for c in &checks {
-        ctx.obs.event(Event::Check { name: c.name.clone(), ok: c.ok, detail: c.detail.clone() });
+        ctx.obs.event(Event::Check {
+            name: c.name.clone(),
+            ok: c.ok,
+            detail: c.detail.clone(),
+        });
     }
     let failed: Vec<&CheckResult> = checks.iter().filter(|c| !c.ok).collect();
     if let Some(first) = failed.first() {
-        return Err(format!("{} sanity check(s) failed; first: {}: {}", failed.len(), first.name, first.detail));
+        return Err(format!(
+            "{} sanity check(s) failed; first: {}: {}",
+            failed.len(),
+            first.name,
+            first.detail
+        ));
     }
     Ok((fp, checks))
 }
 
 /// Points users at the new database; the old one is kept, read-only. Returns the old one's name.
-fn cut_over(ctx: &mut Context<'_>, maint: &mut postgres::Client, plan: &UpgradePlan) -> Result<String, String> {
+fn cut_over(
+    ctx: &mut Context<'_>,
+    maint: &mut postgres::Client,
+    plan: &UpgradePlan,
+) -> Result<String, String> {
     let old = match &plan.aside_db {
         None => plan.source_db.clone(),
         Some(aside) => {
@@ -242,16 +348,33 @@ fn cut_over(ctx: &mut Context<'_>, maint: &mut postgres::Client, plan: &UpgradeP
             if let Err(e) = rename_database(maint, &plan.work_db, &plan.final_db) {
                 // Put the source back under its name before the clone is dropped.
                 let back = rename_database(maint, aside, &plan.source_db);
-                return Err(format!("{e}{}", back.err().map_or(String::new(), |b| format!("; renaming \"{aside}\" back also failed: {b}"))));
+                return Err(format!(
+                    "{e}{}",
+                    back.err().map_or(String::new(), |b| format!(
+                        "; renaming \"{aside}\" back also failed: {b}"
+                    ))
+                ));
             }
-            ctx.info(format!("renamed \"{}\" to \"{aside}\" and \"{}\" to \"{}\"", plan.source_db, plan.work_db, plan.final_db));
+            ctx.info(format!(
+                "renamed \"{}\" to \"{aside}\" and \"{}\" to \"{}\"",
+                plan.source_db, plan.work_db, plan.final_db
+            ));
             aside.clone()
         }
     };
     // The upgrade has succeeded at this point: a failure here is a warning, not a reason to undo.
     match set_read_only(maint, &old) {
-        Ok(()) => ctx.info(format!("\"{old}\" is kept, read-only for new sessions; users now use \"{}\"", plan.final_db)),
-        Err(e) => log(ctx.obs, Level::Warning, format!("the upgrade succeeded, but \"{old}\" could not be made read-only: {e}; do it by hand: ALTER DATABASE \"{old}\" SET default_transaction_read_only = on;")),
+        Ok(()) => ctx.info(format!(
+            "\"{old}\" is kept, read-only for new sessions; users now use \"{}\"",
+            plan.final_db
+        )),
+        Err(e) => log(
+            ctx.obs,
+            Level::Warning,
+            format!(
+                "the upgrade succeeded, but \"{old}\" could not be made read-only: {e}; do it by hand: ALTER DATABASE \"{old}\" SET default_transaction_read_only = on;"
+            ),
+        ),
     }
     Ok(old)
 }

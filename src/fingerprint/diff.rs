@@ -33,7 +33,10 @@ pub fn diff(expected: &str, actual: &str) -> Diff {
     for (key, details) in &have {
         match want.get(key) {
             None => d.added.push(describe(key, details)),
-            Some(w) if w != details => d.changed.push((key.clone(), (*w).to_owned(), (*details).to_owned())),
+            Some(w) if w != details => {
+                d.changed
+                    .push((key.clone(), (*w).to_owned(), (*details).to_owned()))
+            }
             Some(_) => {}
         }
     }
@@ -53,7 +56,10 @@ fn objects(text: &str) -> BTreeMap<String, &str> {
             let mut parts = line.splitn(3, '\t');
             let kind = parts.next().unwrap_or_default();
             let identity = parts.next().unwrap_or_default();
-            (format!("{kind} {identity}"), parts.next().unwrap_or_default())
+            (
+                format!("{kind} {identity}"),
+                parts.next().unwrap_or_default(),
+            )
         })
         .collect()
 }

@@ -17,6 +17,10 @@
 //! MATERIALIZED VIEW CONCURRENTLY, ALTER TYPE … ADD VALUE (since PostgreSQL 12), ANALYZE.
 //! Cases only the server can know (CLUSTER or REINDEX TABLE of a partitioned table, a DO block or
 //! procedure that commits) are left to it: they fail loudly, never silently.
+//!
+//! [`unsupported`] names the statements pgstep refuses outright: `COPY … FROM STDIN` /
+//! `TO STDOUT` (no data stream) and `SET standard_conforming_strings` to anything but `on` (the
+//! whole file is split beforehand assuming `on`).
 
 use super::StatementKind;
 
@@ -107,11 +111,39 @@ pub(crate) fn classify(head: &[HeadToken]) -> StatementKind {
 }
 
 /// Statements pgstep cannot run at all, found while splitting (so that the message names the
-/// statement rather than a line of its inline data).
-pub(crate) fn copy_problem(head: &[HeadToken]) -> Option<String> {
-    if word(head.first()) != Some("COPY") {
-        return None;
+/// statement rather than a line of its inline data, or a later statement split wrongly).
+pub(crate) fn unsupported(head: &[HeadToken]) -> Option<String> {
+    match word(head.first()) {
+        Some("COPY") => copy_problem(head),
+        Some("SET") => {
+            // psql follows the server's setting while it reads; pgstep splits the whole file
+            // beforehand, assuming `on`, so a script must not turn it off.
+            let mut rest = head.iter().skip(1).map(|t| word(Some(t)));
+            let mut name = rest.next().flatten();
+            if matches!(name, Some("SESSION" | "LOCAL")) {
+                name = rest.next().flatten();
+            }
+            if name != Some("STANDARD_CONFORMING_STRINGS") {
+                return None;
+            }
+            let value: Vec<Option<&str>> = rest.collect();
+            let on = matches!(
+                value.as_slice(),
+                [None, Some("ON" | "TRUE" | "DEFAULT")]
+                    | [Some("TO"), Some("ON" | "TRUE" | "DEFAULT")]
+            );
+            (!on).then(|| {
+                "pgstep reads scripts with standard_conforming_strings on (the default); this SET \
+                 would change how the rest of the file is read; remove it or write \
+                 SET standard_conforming_strings = on"
+                    .to_string()
+            })
+        }
+        _ => None,
     }
+}
+
+fn copy_problem(head: &[HeadToken]) -> Option<String> {
     if has_pair(head, "FROM", "STDIN") {
         return Some(
             "COPY … FROM STDIN with inline data is not supported: pgstep sends one statement at a \

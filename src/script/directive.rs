@@ -25,105 +25,75 @@ enum Shape {
     TableColumn,
     TableColumnType,
     TableIndex,
-    Rows { negated: bool, pairs: usize },
+    /// `#IfRow…` (false) or `#IfNotRow…` (true) with that many column/value pairs.
+    Rows(bool, usize),
     Rows2Dx2,
     EndIf,
 }
 
-const KNOWN: &[(&str, Shape, &str)] = &[
-    ("IfNotTable", Shape::Table, "table"),
-    ("IfTable", Shape::Table, "table"),
-    ("IfColumn", Shape::TableColumn, "table column"),
-    ("IfMissingColumn", Shape::TableColumn, "table column"),
-    (
-        "IfNotColumnType",
-        Shape::TableColumnType,
-        "table column type",
-    ),
-    ("IfIndex", Shape::TableIndex, "table index"),
-    ("IfNotIndex", Shape::TableIndex, "table index"),
-    (
-        "IfRow",
-        Shape::Rows {
-            negated: false,
-            pairs: 1,
-        },
-        "table column value",
-    ),
-    (
-        "IfRow2D",
-        Shape::Rows {
-            negated: false,
-            pairs: 2,
-        },
-        "table column value column2 value2",
-    ),
-    (
-        "IfRow3D",
-        Shape::Rows {
-            negated: false,
-            pairs: 3,
-        },
-        "table column value column2 value2 column3 value3",
-    ),
-    (
-        "IfNotRow",
-        Shape::Rows {
-            negated: true,
-            pairs: 1,
-        },
-        "table column value",
-    ),
-    (
-        "IfNotRow2D",
-        Shape::Rows {
-            negated: true,
-            pairs: 2,
-        },
-        "table column value column2 value2",
-    ),
-    (
-        "IfNotRow3D",
-        Shape::Rows {
-            negated: true,
-            pairs: 3,
-        },
-        "table column value column2 value2 column3 value3",
-    ),
-    (
-        "IfNotRow4D",
-        Shape::Rows {
-            negated: true,
-            pairs: 4,
-        },
-        "table column value column2 value2 column3 value3 column4 value4",
-    ),
-    (
-        "IfNotRow2Dx2",
-        Shape::Rows2Dx2,
-        "table column value column2 value2 column3 value3",
-    ),
-    ("EndIf", Shape::EndIf, ""),
+const KNOWN: &[(&str, Shape)] = &[
+    ("IfNotTable", Shape::Table),
+    ("IfTable", Shape::Table),
+    ("IfColumn", Shape::TableColumn),
+    ("IfMissingColumn", Shape::TableColumn),
+    ("IfNotColumnType", Shape::TableColumnType),
+    ("IfIndex", Shape::TableIndex),
+    ("IfNotIndex", Shape::TableIndex),
+    ("IfRow", Shape::Rows(false, 1)),
+    ("IfRow2D", Shape::Rows(false, 2)),
+    ("IfRow3D", Shape::Rows(false, 3)),
+    ("IfNotRow", Shape::Rows(true, 1)),
+    ("IfNotRow2D", Shape::Rows(true, 2)),
+    ("IfNotRow3D", Shape::Rows(true, 3)),
+    ("IfNotRow4D", Shape::Rows(true, 4)),
+    ("IfNotRow2Dx2", Shape::Rows2Dx2),
+    ("EndIf", Shape::EndIf),
 ];
 
+impl Shape {
+    fn arguments(self) -> usize {
+        match self {
+            Shape::Table => 1,
+            Shape::TableColumn | Shape::TableIndex => 2,
+            Shape::TableColumnType => 3,
+            Shape::Rows(_, pairs) => 1 + 2 * pairs,
+            Shape::Rows2Dx2 => 7,
+            Shape::EndIf => 0,
+        }
+    }
+
+    fn usage(self, name: &str) -> String {
+        let args = match self {
+            Shape::Table => "table".to_string(),
+            Shape::TableColumn => "table column".to_string(),
+            Shape::TableColumnType => "table column type".to_string(),
+            Shape::TableIndex => "table index".to_string(),
+            Shape::Rows(_, pairs) => (2..=pairs).fold("table column value".to_string(), |s, n| {
+                format!("{s} column{n} value{n}")
+            }),
+            Shape::Rows2Dx2 => "table column value column2 value2 column3 value3".to_string(),
+            Shape::EndIf => return format!("usage: #{name}"),
+        };
+        format!("usage: #{name} {args}")
+    }
+}
+
 type Failure = (Pos, String);
+
+/// Whether `word` is a directive name, ignoring case.
+pub(crate) fn is_known_ignoring_case(word: &str) -> bool {
+    KNOWN.iter().any(|k| k.0.eq_ignore_ascii_case(word))
+}
 
 /// Parses one directive line: `name` without the `#`, `args` the rest of the line starting at
 /// `args_at`; `at` is the `#`.
 pub(crate) fn parse(name: &str, args: &str, at: Pos, args_at: Pos) -> Result<Directive, Failure> {
-    let Some(&(name, shape, usage)) = KNOWN.iter().find(|k| k.0 == name) else {
+    let Some(&(name, shape)) = KNOWN.iter().find(|k| k.0 == name) else {
         return Err((at, unknown(name)));
     };
-    let usage = format!("usage: #{name} {usage}").trim_end().to_string();
+    let usage = shape.usage(name);
     let tokens = tokenize(args, args_at)?;
-    let expected = match shape {
-        Shape::Table => 1,
-        Shape::TableColumn | Shape::TableIndex => 2,
-        Shape::TableColumnType => 3,
-        Shape::Rows { pairs, .. } => 1 + 2 * pairs,
-        Shape::Rows2Dx2 => 7,
-        Shape::EndIf => 0,
-    };
+    let expected = shape.arguments();
     if tokens.len() < expected {
         return Err((at, format!("#{name}: missing argument ({usage})")));
     }
@@ -153,7 +123,7 @@ pub(crate) fn parse(name: &str, args: &str, at: Pos, args_at: Pos) -> Result<Dir
         }
         ("IfIndex", _) => Condition::IfIndex(table, ident(1)?),
         ("IfNotIndex", _) => Condition::IfNotIndex(table, ident(1)?),
-        (_, Shape::Rows { negated, pairs }) => {
+        (_, Shape::Rows(negated, pairs)) => {
             let mut list = Vec::with_capacity(pairs);
             for n in 0..pairs {
                 list.push((ident(1 + 2 * n)?, val(2 + 2 * n)?));
@@ -346,7 +316,10 @@ fn name_parts(t: &Token) -> Result<Vec<String>, Failure> {
                         match cur.take() {
                             Some(p) => parts.push(p),
                             None => {
-                                return failure(t, "empty name part: a dot must separate two names");
+                                return failure(
+                                    t,
+                                    "empty name part: a dot must separate two names",
+                                );
                             }
                         }
                         continue;

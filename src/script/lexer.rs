@@ -12,6 +12,7 @@ use super::quote::is_placeholder_name;
 
 mod lines;
 mod quoted;
+mod words;
 
 /// A line and column (both 1-based, column in characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -97,15 +98,26 @@ pub fn split(text: &str) -> Result<Vec<RawPiece>, SplitError> {
     let chars: Vec<char> = text.chars().collect();
     let mut lx = Lexer::new(&chars);
     if let Some(i) = chars.iter().position(|&c| c == '\0') {
-        return Err(lx.err(i, "NUL character: PostgreSQL cannot accept it in a statement; is this really a text file?".into()));
+        return Err(lx.err(
+            i,
+            "NUL character: PostgreSQL cannot accept it in a statement; is this really a text \
+             file?"
+                .into(),
+        ));
     }
     lx.run()?;
     Ok(lx.out)
 }
 
-/// Words that make a comment or a `#` line count as a (possibly misspelt) directive.
+/// Words that make a `-- #…` comment (or a `#` line inside a statement) count as a directive,
+/// possibly misspelt: those starting with `If` or being `EndIf`, in any case, ignoring what
+/// follows the letters (so that `-- #EndIf;` is reported rather than ignored).
 pub(crate) fn directive_like(word: &str) -> bool {
-    let w = word.to_ascii_lowercase();
+    let w: String = word
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect::<String>()
+        .to_ascii_lowercase();
     w.starts_with("if") || w == "endif"
 }
 
@@ -285,22 +297,7 @@ impl<'a> Lexer<'a> {
                 }
                 '#' if self.stmt.is_none() => return Err(self.hash_mid_line(i)),
                 c if is_ident_start(c) => self.word()?,
-                c if c.is_ascii_digit() => {
-                    self.begin_token(i);
-                    self.head_other();
-                    let mut k = i;
-                    while self.at(k).is_some_and(|c| c.is_ascii_digit()) {
-                        k += 1;
-                    }
-                    // PostgreSQL 16+ reads `123abc` as one (invalid) token; either way the letters
-                    // must not be taken for a string prefix such as the E of E'…'.
-                    if self.at(k).is_some_and(is_ident_start) {
-                        while self.at(k).is_some_and(is_ident_cont) {
-                            k += 1;
-                        }
-                    }
-                    self.i = k;
-                }
+                c if c.is_ascii_digit() => self.number(),
                 _ => {
                     self.begin_token(i);
                     self.head_other();
@@ -410,7 +407,7 @@ impl<'a> Lexer<'a> {
         while e > p.start && is_space(self.c[e - 1]) {
             e -= 1;
         }
-        if let Some(problem) = classify::copy_problem(&p.head) {
+        if let Some(problem) = classify::unsupported(&p.head) {
             return Err(self.err(p.start, problem));
         }
         let uses = p
@@ -455,72 +452,5 @@ impl<'a> Lexer<'a> {
             }
         }
         self.end_statement(self.c.len(), false)
-    }
-
-    /// An identifier or keyword, or a string with a one-letter prefix (E'…', U&'…', …).
-    fn word(&mut self) -> Result<(), SplitError> {
-        let s = self.i;
-        let (ch, n1, n2) = (self.c[s], self.at(s + 1), self.at(s + 2));
-        self.begin_token(s);
-        match (ch.to_ascii_lowercase(), n1, n2) {
-            ('e', Some('\''), _) => {
-                self.head_other();
-                return self.string(s, s + 1, StrKind::Escape);
-            }
-            ('b' | 'x' | 'n', Some('\''), _) => {
-                self.head_other();
-                return self.string(s, s + 1, StrKind::Standard);
-            }
-            ('u', Some('&'), Some('\'')) => {
-                self.head_other();
-                return self.string(s, s + 2, StrKind::Unicode);
-            }
-            ('u', Some('&'), Some('"')) => {
-                self.head_other();
-                return self.quoted_ident(s, s + 2);
-            }
-            _ => {}
-        }
-        let mut k = s;
-        while self.at(k).is_some_and(is_ident_cont) {
-            k += 1;
-        }
-        self.i = k;
-        let upper = self.text(s, k).to_ascii_uppercase();
-        self.track_function_body(s, &upper);
-        self.head_word(upper);
-        Ok(())
-    }
-
-    /// psql's heuristic for SQL-standard function bodies: in a statement that starts with
-    /// CREATE [OR REPLACE] FUNCTION|PROCEDURE, outside parentheses, BEGIN opens a block, CASE opens
-    /// one when already inside a block, and END closes one. A `;` ends the statement only when
-    /// no block is open.
-    fn track_function_body(&mut self, at: usize, upper: &str) {
-        let Some(p) = self.stmt.as_mut() else { return };
-        let initial = match upper {
-            "CREATE" | "FUNCTION" | "PROCEDURE" | "OR" | "REPLACE" => upper.as_bytes()[0],
-            _ => 0,
-        };
-        if p.ident_count < p.initials.len() {
-            p.initials[p.ident_count] = initial.to_ascii_lowercase();
-        }
-        p.ident_count += 1;
-        let id = p.initials;
-        let creates_routine = id[0] == b'c'
-            && (id[1] == b'f'
-                || id[1] == b'p'
-                || (id[1] == b'o' && id[2] == b'r' && (id[3] == b'f' || id[3] == b'p')));
-        if !creates_routine || !p.parens.is_empty() {
-            return;
-        }
-        match upper {
-            "BEGIN" => p.begins.push(at),
-            "CASE" if !p.begins.is_empty() => p.begins.push(at),
-            "END" => {
-                p.begins.pop();
-            }
-            _ => {}
-        }
     }
 }

@@ -5,11 +5,11 @@
 //! PostgreSQL's `psqlscan.l`), then:
 //!
 //! * the few psql meta-commands pgstep can honour (`\set ON_ERROR_STOP 1`, `\echo`, `\i`, `\ir`)
-//!   are applied and every other one is refused ([`meta`]);
+//!   are applied and every other one is refused (`meta.rs`);
 //! * OpenEMR-style directives (`#IfNotTable …` / `#EndIf`) become [`Node::Block`]s whose
-//!   [`Condition`] knows the catalog query that decides them ([`directive`], [`condition`]);
+//!   [`Condition`] knows the catalog query that decides them (`directive.rs`, `condition.rs`);
 //! * `@NAME@` placeholders are replaced by their quoted value, quoted for the lexical context they
-//!   stand in ([`placeholder`]), and every statement keeps a map back to the file so that
+//!   stand in (`placeholder.rs`), and every statement keeps a map back to the file so that
 //!   PostgreSQL's error position can be shown as `file:line:column`;
 //! * each statement is classified ([`StatementKind`]) so that the executor knows which ones
 //!   manage transactions or cannot run inside one.

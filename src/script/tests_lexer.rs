@@ -278,6 +278,10 @@ fn comments_that_are_not_directives() {
     assert!(
         matches!(&pieces("-- #endif\n")[0], RawPiece::Directive { name, .. } if name == "endif")
     );
+    assert!(
+        matches!(&pieces("-- #EndIf;\n")[0], RawPiece::Directive { name, .. } if name == "EndIf;")
+    );
+    assert_eq!(pieces("-- #EndIfs are nice\n-- #Include x\n").len(), 0);
     // In the bare form, every `#` line between statements is a directive (to be validated).
     assert!(
         matches!(&pieces("#Whatever x\n")[0], RawPiece::Directive { name, .. } if name == "Whatever")
@@ -324,6 +328,28 @@ fn copy_with_inline_data_is_refused_at_the_copy() {
             .contains("TO STDOUT")
     );
     assert_eq!(stmts("COPY t FROM '/srv/x.csv';").len(), 1);
+}
+
+#[test]
+fn turning_standard_conforming_strings_off_is_refused() {
+    for ok in [
+        "SET standard_conforming_strings = on;",
+        "set session standard_conforming_strings to on;",
+        "SET standard_conforming_strings TO DEFAULT;",
+        "SET search_path = clinic;",
+    ] {
+        assert_eq!(stmts(ok).len(), 1, "{ok}");
+    }
+    for bad in [
+        "SET standard_conforming_strings = off;",
+        "SET LOCAL standard_conforming_strings TO 'off';",
+        "SET standard_conforming_strings = 0;",
+    ] {
+        assert!(
+            err(bad).message.contains("standard_conforming_strings on"),
+            "{bad}"
+        );
+    }
 }
 
 #[test]

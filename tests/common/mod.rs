@@ -27,15 +27,22 @@ impl Pg {
     }
 
     pub fn client(&self, db: &str) -> Client {
-        self.settings(db).connect(None).unwrap_or_else(|e| panic!("connect to {db}: {e}"))
+        self.settings(db)
+            .connect(None)
+            .unwrap_or_else(|e| panic!("connect to {db}: {e}"))
     }
 
     pub fn exec(&self, db: &str, sql: &str) {
-        self.client(db).batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        self.client(db)
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     pub fn query_one<T: for<'a> postgres::types::FromSql<'a>>(&self, db: &str, sql: &str) -> T {
-        self.client(db).query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+        self.client(db)
+            .query_one(sql, &[])
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get(0)
     }
 
     pub fn databases(&self) -> Vec<String> {
@@ -67,7 +74,9 @@ impl Pg {
             .collect();
         let mut all = String::new();
         for t in tables {
-            let sql = format!("SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM {t} x");
+            let sql = format!(
+                "SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM {t} x"
+            );
             let sum: String = c.query_one(sql.as_str(), &[]).expect("checksum").get(0);
             all.push_str(&format!("{t}={sum}\n"));
         }
@@ -121,10 +130,20 @@ impl Recorder {
 }
 
 /// Runs `f` with an engine context on the cluster.
-pub fn with_ctx<T>(pg: &Pg, bundle: &Bundle, rec: &mut Recorder, f: impl FnOnce(&mut Context<'_>) -> T) -> T {
+pub fn with_ctx<T>(
+    pg: &Pg,
+    bundle: &Bundle,
+    rec: &mut Recorder,
+    f: impl FnOnce(&mut Context<'_>) -> T,
+) -> T {
     let server = pg.settings("postgres");
     let overrides = BTreeMap::new();
-    let mut ctx = Context { bundle, server: &server, overrides: &overrides, obs: rec };
+    let mut ctx = Context {
+        bundle,
+        server: &server,
+        overrides: &overrides,
+        obs: rec,
+    };
     f(&mut ctx)
 }
 

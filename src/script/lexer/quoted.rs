@@ -3,23 +3,26 @@
 //! records the `@NAME@`s it contains with their context, except comments, where placeholders are
 //! left alone.
 
+use super::super::directive::is_known_ignoring_case;
 use super::{
-    Lexer, PlaceholderContext, SplitError, StrKind, directive_like, is_horiz_space, is_ident_start,
-    is_newline, is_space, is_tag_cont,
+    Lexer, PlaceholderContext, SplitError, StrKind, is_horiz_space, is_ident_start, is_newline,
+    is_space, is_tag_cont,
 };
 
 impl Lexer<'_> {
     pub(super) fn line_comment(&mut self) -> Result<(), SplitError> {
         let start = self.i;
         let end = self.line_end(start);
-        // A directive that is not alone on its line would silently become a comment.
+        // A directive written after code on the same line would silently become a comment.
+        // (Comments at the start of a line were looked at by `line_start`; here only a known
+        // directive name counts, so that `-- #If you change this…` after code stays a comment.)
         let mut k = start + 2;
         while k < end && is_horiz_space(self.c[k]) {
             k += 1;
         }
         if self.at(k) == Some('#') && k < end {
             let name = self.text(k + 1, self.word_end(k + 1).min(end));
-            if directive_like(&name) {
+            if is_known_ignoring_case(&name) {
                 return Err(self.err(
                     k,
                     format!("directive #{name} must stand alone on its own line"),
