@@ -45,6 +45,14 @@ impl Pg {
             .get(0)
     }
 
+    /// Row count and md5 of every row of one table, in a stable order.
+    pub fn table_checksum(&self, db: &str, table: &str) -> String {
+        let sql = format!(
+            "SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM {table} x"
+        );
+        self.query_one(db, &sql)
+    }
+
     pub fn databases(&self) -> Vec<String> {
         self.client("postgres")
             .query("SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1", &[])
