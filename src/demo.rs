@@ -26,7 +26,11 @@ pub fn run(opts: &DemoOptions, printer: &mut Printer) -> i32 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("pgstep: {e}");
-            return exit::FAILED;
+            // Missing programs or user: nothing was started or changed.
+            return match e {
+                crate::cluster::ClusterError::Failed { .. } => exit::FAILED,
+                _ => exit::REFUSED,
+            };
         }
     };
     printer.say(&format!(
