@@ -237,13 +237,7 @@ pub fn run() -> i32 {
         } => with_target(&conn, &target, &output, true, |ctx| {
             let database = match &target.database {
                 Some(d) => d.clone(),
-                None => ctx
-                    .server
-                    .explicit_dbname()
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        EngineError::Refused("name the database to fix with --database".into())
-                    })?,
+                None => find_source(&mut ctx.maintenance()?, ctx.bundle)?,
             };
             let backup = match (no_backup, backup_dir) {
                 (Some(reason), None) if !reason.trim().is_empty() => BackupChoice::Skip { reason },

@@ -136,12 +136,6 @@ impl ConnSettings {
         &self.user.0
     }
 
-    /// The database name when someone chose it (flag, connection string, service or
-    /// PGDATABASE), not libpq's default of the user name.
-    pub fn explicit_dbname(&self) -> Option<&str> {
-        (self.dbname.1 != Origin::Default).then_some(self.dbname.0.as_str())
-    }
-
     /// All servers, comma-separated: `/tmp/x (socket)` or `db.example:5432`.
     pub fn host_display(&self) -> String {
         let all: Vec<String> = self.targets.iter().map(Target::display).collect();
