@@ -8,6 +8,7 @@
 
 pub mod backup;
 pub mod bundle;
+pub mod cancel;
 pub mod cli;
 pub mod cluster;
 pub mod conn;
