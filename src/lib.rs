@@ -9,6 +9,7 @@
 pub mod backup;
 pub mod bundle;
 pub mod cancel;
+pub mod checklist;
 pub mod cli;
 pub mod cluster;
 pub mod conn;

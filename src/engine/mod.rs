@@ -289,7 +289,7 @@ pub fn run_prechecks(ctx: &mut Context<'_>, client: &mut Client) -> Result<(), E
 }
 
 /// What one step did.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StepReport {
     pub from: Version,
     pub to: Version,
@@ -397,5 +397,17 @@ pub(crate) mod secs {
 
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+    }
+}
+
+/// Optional durations as seconds in JSON.
+pub(crate) mod secs_opt {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::secs::serialize(d, s),
+            None => s.serialize_none(),
+        }
     }
 }

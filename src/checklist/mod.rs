@@ -1,0 +1,542 @@
+//! The downtime checklist as a pure state machine: a state per step, messages in, effects out.
+//!
+//! No terminal and no database here: the executor does the work a [`Job`] names and reports
+//! back with [`ExecEvent`]s; a front end (headless printer, wizard) answers [`Question`]s and
+//! carries out [`Effect`]s. Every path — success, refusal, failure at any step, cancellation —
+//! is therefore tested by feeding messages (see `tests.rs`).
+
+mod step;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use step::{
+    BackupOutput, ManualItem, PlanSummary, SpaceLine, StepId, StepOutput, StepStatus, StepView,
+    manual_items,
+};
+
+use crate::db::sessions::SessionInfo;
+use crate::events::Event;
+
+/// Which checklist: each is a plan in the same machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanKind {
+    Upgrade,
+    Fixup,
+    Restore,
+    Bootstrap,
+}
+
+impl PlanKind {
+    /// The steps, in order.
+    pub fn steps(self) -> &'static [StepId] {
+        use StepId::*;
+        match self {
+            PlanKind::Upgrade => &[
+                Plan,
+                Confirmations,
+                ConnectedUsers,
+                DiskSpace,
+                Fingerprint,
+                Backup,
+                Banner,
+                CloneUpgrade,
+                SanityChecks,
+                CutOver,
+            ],
+            PlanKind::Fixup => &[
+                Plan,
+                Confirmations,
+                ConnectedUsers,
+                DiskSpace,
+                Fingerprint,
+                Backup,
+                Banner,
+                ApplyFixups,
+                SanityChecks,
+                CutOver,
+            ],
+            PlanKind::Restore => &[Plan, DiskSpace, Restore],
+            PlanKind::Bootstrap => &[Plan, Bootstrap],
+        }
+    }
+}
+
+/// Work for the executor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum Job {
+    /// Carry out a step.
+    Step { step: StepId },
+    /// The operator accepts what a step found (a fingerprint mismatch, an unmeasurable disk):
+    /// record it and finish the step.
+    Accept { step: StepId },
+    /// Ask connected users to leave (NOTIFY), then list the sessions again.
+    Notify,
+    /// End these sessions (the operator consented), then list the sessions again.
+    Terminate { pids: Vec<i32> },
+    /// Undo what the run changed: banner, access, clone, renames.
+    FailurePath,
+}
+
+/// What the operator must decide before the checklist can go on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "question", rename_all = "snake_case")]
+pub enum Question {
+    /// The manual items must be ticked.
+    Confirmations { items: Vec<ManualItem> },
+    /// Others are connected: wait and refresh, ask them to leave, terminate them, or stop.
+    Sessions { sessions: Vec<SessionInfo> },
+    /// The source schema differs from the reference: proceed (recorded) or stop.
+    FingerprintMismatch { diff: String },
+    /// Free space cannot be measured here (remote server): confirm there is room, or stop.
+    DiskUnmeasurable { lines: Vec<SpaceLine> },
+}
+
+/// The operator's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Tick items (by index) of the confirmations; all ticked completes the step.
+    Tick(Vec<usize>),
+    Refresh,
+    Notify,
+    Terminate,
+    /// Proceed despite what the step found (recorded).
+    Proceed,
+    /// Stop: take the failure path.
+    Abort,
+}
+
+/// What the executor reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecEvent {
+    StepStarted(StepId),
+    /// A log line, progress or a check result from the engine.
+    Engine(Event),
+    StepDone {
+        step: StepId,
+        status: StepStatus,
+        output: StepOutput,
+        elapsed: Duration,
+    },
+    StepFailed {
+        step: StepId,
+        error: String,
+        elapsed: Duration,
+    },
+    /// The failure path finished: what was undone, what the operator should do, and whether
+    /// the run had changed anything at all.
+    FailurePathDone {
+        undone: Vec<String>,
+        advice: Vec<String>,
+        changed_anything: bool,
+    },
+    /// The executor thread died (a panic): shown as a failed step, never a hang.
+    Crashed(String),
+}
+
+/// A message to the checklist.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    Start,
+    Exec(ExecEvent),
+    Answer(Answer),
+    /// The operator asked to cancel (the front end already confirmed it).
+    Cancel,
+}
+
+/// What the front end must do next.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    None,
+    Run(Job),
+    Ask(Question),
+    /// Interrupt the running job (cancel the query, stop the child process).
+    Interrupt,
+    /// The checklist is over.
+    Done(Outcome),
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failed {
+        step: Option<StepId>,
+        what: String,
+        undone: Vec<String>,
+        advice: Vec<String>,
+        cancelled: bool,
+        /// Whether the run had changed anything before it stopped (if not, it was a refusal).
+        changed_anything: bool,
+    },
+}
+
+impl Outcome {
+    /// The documented exit code for this outcome.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Outcome::Success => crate::exit::SUCCESS,
+            Outcome::Failed {
+                cancelled: true, ..
+            } => crate::exit::CANCELLED,
+            Outcome::Failed {
+                changed_anything: false,
+                ..
+            } => crate::exit::REFUSED,
+            Outcome::Failed { .. } => crate::exit::FAILED,
+        }
+    }
+}
+
+/// Where the checklist is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    NotStarted,
+    /// The executor works on this step.
+    Running(usize),
+    /// Waiting for the operator on this step.
+    Asking(usize, Question),
+    /// The failure path runs after a failure (or cancellation) at this step.
+    Undoing {
+        step: Option<usize>,
+        what: String,
+        cancelled: bool,
+    },
+    Finished(Outcome),
+}
+
+/// The whole checklist: its steps and where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checklist {
+    pub kind: PlanKind,
+    pub steps: Vec<StepView>,
+    pub phase: Phase,
+    /// The latest progress of the running step (unit, done, total).
+    pub progress: Option<(crate::events::Unit, u64, Option<u64>)>,
+    pub confirmations: Vec<ManualItem>,
+    cancel_requested: bool,
+}
+
+impl Checklist {
+    pub fn new(kind: PlanKind) -> Self {
+        Self {
+            kind,
+            steps: kind.steps().iter().map(|&id| StepView::new(id)).collect(),
+            phase: Phase::NotStarted,
+            progress: None,
+            confirmations: manual_items(),
+            cancel_requested: false,
+        }
+    }
+
+    pub fn step(&self, id: StepId) -> Option<&StepView> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The step being worked on or asked about.
+    pub fn current(&self) -> Option<usize> {
+        match &self.phase {
+            Phase::Running(i) | Phase::Asking(i, _) => Some(*i),
+            Phase::Undoing { step, .. } => *step,
+            _ => None,
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase, Phase::Finished(_))
+    }
+
+    /// Feeds one message; returns what must happen next.
+    pub fn update(&mut self, msg: Msg) -> Effect {
+        match msg {
+            Msg::Start => self.start(),
+            Msg::Exec(event) => self.exec(event),
+            Msg::Answer(answer) => self.answer(answer),
+            Msg::Cancel => self.cancel(),
+        }
+    }
+
+    fn start(&mut self) -> Effect {
+        match self.phase {
+            Phase::NotStarted => self.enter(0),
+            _ => Effect::None,
+        }
+    }
+
+    /// Begins step `i`: the confirmations are asked here, every other step is a job.
+    fn enter(&mut self, i: usize) -> Effect {
+        self.progress = None;
+        let Some(view) = self.steps.get_mut(i) else {
+            self.phase = Phase::Finished(Outcome::Success);
+            return Effect::Done(Outcome::Success);
+        };
+        view.status = StepStatus::Running;
+        if view.id == StepId::Confirmations {
+            let q = Question::Confirmations {
+                items: self.confirmations.clone(),
+            };
+            self.phase = Phase::Asking(i, q.clone());
+            return Effect::Ask(q);
+        }
+        self.phase = Phase::Running(i);
+        Effect::Run(Job::Step { step: view.id })
+    }
+
+    fn exec(&mut self, event: ExecEvent) -> Effect {
+        match event {
+            ExecEvent::StepStarted(_) => Effect::None,
+            ExecEvent::Engine(Event::Progress { unit, done, total }) => {
+                self.progress = Some((unit, done, total));
+                Effect::None
+            }
+            ExecEvent::Engine(_) => Effect::None,
+            ExecEvent::StepDone {
+                step,
+                status,
+                output,
+                elapsed,
+            } => self.step_done(step, status, output, elapsed),
+            ExecEvent::StepFailed {
+                step,
+                error,
+                elapsed,
+            } => self.step_failed(step, error, elapsed),
+            ExecEvent::FailurePathDone {
+                undone,
+                advice,
+                changed_anything,
+            } => self.failure_path_done(undone, advice, changed_anything),
+            ExecEvent::Crashed(why) => self.crashed(why),
+        }
+    }
+
+    fn index_of(&self, step: StepId) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == step)
+    }
+
+    fn step_done(
+        &mut self,
+        step: StepId,
+        status: StepStatus,
+        output: StepOutput,
+        elapsed: Duration,
+    ) -> Effect {
+        let Some(i) = self.index_of(step) else {
+            return Effect::None;
+        };
+        if !matches!(self.phase, Phase::Running(r) if r == i) {
+            return Effect::None; // late news about a step that is no longer running
+        }
+        if self.cancel_requested {
+            // The step finished before it noticed the cancellation: stop here all the same.
+            return self.begin_failure_path(Some(i), "cancelled by the operator".into(), true);
+        }
+        let view = &mut self.steps[i];
+        view.elapsed = Some(view.elapsed.unwrap_or_default() + elapsed);
+        view.output = Some(output.clone());
+        if let Some(q) = needs_decision(&output, status) {
+            self.phase = Phase::Asking(i, q.clone());
+            return Effect::Ask(q);
+        }
+        view.status = status;
+        self.enter(i + 1)
+    }
+
+    fn step_failed(&mut self, step: StepId, error: String, elapsed: Duration) -> Effect {
+        let Some(i) = self.index_of(step) else {
+            return Effect::None;
+        };
+        if matches!(self.phase, Phase::Undoing { .. } | Phase::Finished(_)) {
+            return Effect::None;
+        }
+        let view = &mut self.steps[i];
+        view.status = StepStatus::Failed;
+        view.elapsed = Some(view.elapsed.unwrap_or_default() + elapsed);
+        view.error = Some(error.clone());
+        let cancelled = self.cancel_requested;
+        self.begin_failure_path(Some(i), error, cancelled)
+    }
+
+    fn begin_failure_path(&mut self, step: Option<usize>, what: String, cancelled: bool) -> Effect {
+        if let Some(view) = step.and_then(|i| self.steps.get_mut(i)) {
+            if view.status != StepStatus::Failed {
+                view.status = StepStatus::Failed;
+                view.error = Some(what.clone());
+            }
+        }
+        self.progress = None;
+        self.phase = Phase::Undoing {
+            step,
+            what,
+            cancelled,
+        };
+        Effect::Run(Job::FailurePath)
+    }
+
+    fn failure_path_done(
+        &mut self,
+        undone: Vec<String>,
+        advice: Vec<String>,
+        changed_anything: bool,
+    ) -> Effect {
+        let Phase::Undoing {
+            step,
+            what,
+            cancelled,
+        } = &self.phase
+        else {
+            return Effect::None;
+        };
+        let outcome = Outcome::Failed {
+            step: step.and_then(|i| self.steps.get(i)).map(|s| s.id),
+            what: what.clone(),
+            undone,
+            advice,
+            cancelled: *cancelled,
+            changed_anything,
+        };
+        for view in self
+            .steps
+            .iter_mut()
+            .filter(|s| s.status == StepStatus::Pending)
+        {
+            view.status = StepStatus::Skipped;
+        }
+        self.phase = Phase::Finished(outcome.clone());
+        Effect::Done(outcome)
+    }
+
+    fn crashed(&mut self, why: String) -> Effect {
+        let step = self.current();
+        if let Some(view) = step.and_then(|i| self.steps.get_mut(i)) {
+            view.status = StepStatus::Failed;
+            view.error = Some(format!("internal error: {why}"));
+        }
+        let outcome = Outcome::Failed {
+            step: step.and_then(|i| self.steps.get(i)).map(|s| s.id),
+            what: format!("pgstep's executor stopped with an internal error: {why}"),
+            undone: vec![],
+            advice: vec!["Run `pgstep recover` to undo what this run changed (its journal lists every change).".into()],
+            cancelled: false,
+            changed_anything: true,
+        };
+        self.phase = Phase::Finished(outcome.clone());
+        Effect::Done(outcome)
+    }
+
+    fn answer(&mut self, answer: Answer) -> Effect {
+        let Phase::Asking(i, question) = self.phase.clone() else {
+            return Effect::None;
+        };
+        match (question, answer) {
+            (_, Answer::Abort) => {
+                self.begin_failure_path(Some(i), "stopped by the operator".into(), true)
+            }
+            (Question::Confirmations { .. }, Answer::Tick(items)) => self.tick(i, &items),
+            (Question::Sessions { .. }, Answer::Refresh) => self.rerun(
+                i,
+                Job::Step {
+                    step: StepId::ConnectedUsers,
+                },
+            ),
+            (Question::Sessions { .. }, Answer::Notify) => self.rerun(i, Job::Notify),
+            (Question::Sessions { sessions }, Answer::Terminate) => {
+                let pids = sessions.iter().map(|s| s.pid).collect();
+                self.rerun(i, Job::Terminate { pids })
+            }
+            (Question::FingerprintMismatch { .. }, Answer::Proceed) => self.rerun(
+                i,
+                Job::Accept {
+                    step: StepId::Fingerprint,
+                },
+            ),
+            (Question::DiskUnmeasurable { .. }, Answer::Proceed) => self.rerun(
+                i,
+                Job::Accept {
+                    step: StepId::DiskSpace,
+                },
+            ),
+            _ => Effect::None, // an answer that does not fit the question changes nothing
+        }
+    }
+
+    fn tick(&mut self, i: usize, items: &[usize]) -> Effect {
+        for &n in items {
+            if let Some(item) = self.confirmations.get_mut(n) {
+                item.ticked = true;
+            }
+        }
+        if self.confirmations.iter().all(|c| c.ticked) {
+            let view = &mut self.steps[i];
+            view.status = StepStatus::Done;
+            view.output = Some(StepOutput::Confirmed(self.confirmations.clone()));
+            return self.enter(i + 1);
+        }
+        let q = Question::Confirmations {
+            items: self.confirmations.clone(),
+        };
+        self.phase = Phase::Asking(i, q.clone());
+        Effect::Ask(q)
+    }
+
+    fn rerun(&mut self, i: usize, job: Job) -> Effect {
+        self.phase = Phase::Running(i);
+        Effect::Run(job)
+    }
+
+    fn cancel(&mut self) -> Effect {
+        match self.phase.clone() {
+            Phase::NotStarted => {
+                let outcome = Outcome::Failed {
+                    step: None,
+                    what: "cancelled before anything was done".into(),
+                    undone: vec![],
+                    advice: vec![],
+                    cancelled: true,
+                    changed_anything: false,
+                };
+                self.phase = Phase::Finished(outcome.clone());
+                Effect::Done(outcome)
+            }
+            Phase::Running(_) => {
+                self.cancel_requested = true;
+                Effect::Interrupt
+            }
+            Phase::Asking(i, _) => {
+                self.begin_failure_path(Some(i), "cancelled by the operator".into(), true)
+            }
+            Phase::Undoing { .. } | Phase::Finished(_) => Effect::None,
+        }
+    }
+}
+
+/// Whether a finished step's result needs the operator before the checklist goes on.
+fn needs_decision(output: &StepOutput, status: StepStatus) -> Option<Question> {
+    // A step the operator already accepted comes back as a warning: go on.
+    if status == StepStatus::Warning {
+        return None;
+    }
+    match output {
+        StepOutput::Sessions { sessions, .. } if !sessions.is_empty() => Some(Question::Sessions {
+            sessions: sessions.clone(),
+        }),
+        StepOutput::Fingerprint {
+            matches: false,
+            diff,
+            ..
+        } => Some(Question::FingerprintMismatch { diff: diff.clone() }),
+        StepOutput::Disk(lines) if lines.iter().any(|l| l.available.is_none()) => {
+            Some(Question::DiskUnmeasurable {
+                lines: lines.clone(),
+            })
+        }
+        _ => None,
+    }
+}

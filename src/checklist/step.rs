@@ -1,0 +1,224 @@
+//! The steps of the checklists, in the words sysadmins use (GNUmed's best-practice notes,
+//! seeds/001), and what each step produced.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::bundle::Version;
+use crate::db::checks::CheckResult;
+use crate::db::sessions::SessionInfo;
+use crate::engine::StepReport;
+
+/// One step of a checklist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepId {
+    Plan,
+    Confirmations,
+    ConnectedUsers,
+    DiskSpace,
+    Fingerprint,
+    Backup,
+    Banner,
+    CloneUpgrade,
+    SanityChecks,
+    CutOver,
+    /// Fixups in place (minor versions).
+    ApplyFixups,
+    /// pg_restore into a new database.
+    Restore,
+    /// Baseline and steps into a new database.
+    Bootstrap,
+}
+
+impl StepId {
+    /// The checklist's own words, as the sidebar shows them.
+    pub fn title(self) -> &'static str {
+        match self {
+            StepId::Plan => "Plan",
+            StepId::Confirmations => "Confirmations",
+            StepId::ConnectedUsers => "Connected users",
+            StepId::DiskSpace => "Disk space",
+            StepId::Fingerprint => "Fingerprint",
+            StepId::Backup => "Backup",
+            StepId::Banner => "Banner",
+            StepId::CloneUpgrade => "Clone and upgrade",
+            StepId::SanityChecks => "Sanity checks",
+            StepId::CutOver => "Banner reset and cut-over",
+            StepId::ApplyFixups => "Fixups",
+            StepId::Restore => "Restore",
+            StepId::Bootstrap => "Bootstrap",
+        }
+    }
+
+    /// The key for help texts and fault points: `clone_upgrade`.
+    pub fn key(self) -> &'static str {
+        match self {
+            StepId::Plan => "plan",
+            StepId::Confirmations => "confirmations",
+            StepId::ConnectedUsers => "connected_users",
+            StepId::DiskSpace => "disk_space",
+            StepId::Fingerprint => "fingerprint",
+            StepId::Backup => "backup",
+            StepId::Banner => "banner",
+            StepId::CloneUpgrade => "clone_upgrade",
+            StepId::SanityChecks => "sanity_checks",
+            StepId::CutOver => "cut_over",
+            StepId::ApplyFixups => "apply_fixups",
+            StepId::Restore => "restore",
+            StepId::Bootstrap => "bootstrap",
+        }
+    }
+}
+
+/// Where a step stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Done,
+    /// Done, with something the operator should know (an override, an unmeasurable disk).
+    Warning,
+    Failed,
+    Skipped,
+}
+
+/// What the plan step decided, for the header and the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanSummary {
+    pub application: String,
+    pub server: String,
+    pub source_db: String,
+    pub target_db: String,
+    pub from: Version,
+    pub to: Version,
+    /// What will happen, one line per step of the upgrade ("step 1 → 2: 3 scripts").
+    pub lines: Vec<String>,
+}
+
+/// A manual item of the checklist, ticked by the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManualItem {
+    pub text: String,
+    pub ticked: bool,
+}
+
+/// The manual parts of GNUmed's checklist.
+pub fn manual_items() -> Vec<ManualItem> {
+    [
+        "Users were told about the downtime and asked to log off",
+        "Importers and automatic scripts are stopped",
+        "Backup jobs that would run during the downtime are stopped",
+        "Client packages for the new version are ready",
+    ]
+    .into_iter()
+    .map(|t| ManualItem {
+        text: t.to_owned(),
+        ticked: false,
+    })
+    .collect()
+}
+
+/// A disk-space need, as the disk-space step measured it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpaceLine {
+    pub what: String,
+    pub required: u64,
+    /// None where it cannot be measured (remote server, unreadable path).
+    pub available: Option<u64>,
+}
+
+impl SpaceLine {
+    pub fn ok(&self) -> Option<bool> {
+        self.available.map(|a| a >= self.required)
+    }
+}
+
+/// The backup step's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BackupOutput {
+    Taken {
+        path: String,
+        size: u64,
+        sha256: String,
+        entries: usize,
+    },
+    /// No backup, by the operator's recorded choice; the database was read once instead.
+    Skipped { reason: String, bytes_read: u64 },
+}
+
+/// What a finished step hands to the checklist (and the screens and the report).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepOutput {
+    Plan(PlanSummary),
+    Confirmed(Vec<ManualItem>),
+    /// Sessions still connected after new connections were blocked (empty: nobody).
+    Sessions {
+        sessions: Vec<SessionInfo>,
+        unblockable: Vec<String>,
+    },
+    Disk(Vec<SpaceLine>),
+    Fingerprint {
+        hash: String,
+        matches: bool,
+        reference: Option<Version>,
+        diff: String,
+    },
+    Backup(BackupOutput),
+    Banner {
+        message: Option<String>,
+    },
+    Upgraded(Vec<StepReport>),
+    Checks(Vec<CheckResult>),
+    CutOver {
+        new_db: String,
+        old_db: String,
+    },
+    Fixups {
+        applied: Vec<String>,
+        skipped: Vec<String>,
+        version: Version,
+    },
+    Restored {
+        db: String,
+        fingerprint_matches: bool,
+    },
+    Bootstrapped {
+        db: String,
+        version: Version,
+    },
+    /// A step with nothing to report.
+    Nothing {
+        note: String,
+    },
+}
+
+/// One step as the front ends see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepView {
+    pub id: StepId,
+    pub status: StepStatus,
+    #[serde(with = "crate::engine::secs_opt")]
+    pub elapsed: Option<Duration>,
+    pub output: Option<StepOutput>,
+    pub error: Option<String>,
+    /// Why it was skipped or warned.
+    pub note: Option<String>,
+}
+
+impl StepView {
+    pub fn new(id: StepId) -> Self {
+        Self {
+            id,
+            status: StepStatus::Pending,
+            elapsed: None,
+            output: None,
+            error: None,
+            note: None,
+        }
+    }
+}
