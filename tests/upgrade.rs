@@ -5,6 +5,7 @@ mod common;
 
 use common::{Pg, Recorder, copy_bundle, sample_bundle, sample_dir, with_ctx};
 use pgstep::bundle::{self, Version};
+use pgstep::cancel::Cancel;
 use pgstep::db::Session;
 use pgstep::engine::bootstrap::bootstrap;
 use pgstep::engine::fixup::{BackupChoice, FixupOptions, fixup};
@@ -230,7 +231,7 @@ fn out_of_order_and_reapplied_steps_are_refused_by_the_version_marker() {
     // Step 2 → 3 on a version-1 database: out of order.
     let step = &bundle.steps[1];
     let err = with_ctx(&pg, &bundle, &mut rec, |ctx| {
-        apply_step(ctx, step, &step.scripts, "clinic_v1")
+        apply_step(ctx, step, &step.scripts, "clinic_v1", &Cancel::new())
     })
     .expect_err("refused");
     assert!(
@@ -243,7 +244,7 @@ fn out_of_order_and_reapplied_steps_are_refused_by_the_version_marker() {
     let before = pg.content_checksum("clinic_v2", "clinic");
     let step = &bundle.steps[0];
     let err = with_ctx(&pg, &bundle, &mut rec, |ctx| {
-        apply_step(ctx, step, &step.scripts, "clinic_v2")
+        apply_step(ctx, step, &step.scripts, "clinic_v2", &Cancel::new())
     })
     .expect_err("refused");
     assert!(err.contains("says 2 before step 1 → 2"), "{err}");

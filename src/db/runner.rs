@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use postgres::SimpleQueryMessage;
 
 use super::session::Session;
+use crate::cancel::Cancel;
 use crate::events::{Event, Level, Observer, Unit, log};
 use crate::script::{Location, Node, Script, Statement, StatementKind};
 
@@ -44,6 +45,8 @@ pub enum RunError {
     Connection { at: Location, message: String },
     /// The script ended inside a transaction it opened (psql would silently roll it back).
     OpenTransaction { begun_at: Location },
+    /// The operator cancelled before this statement.
+    Cancelled { before: Location },
 }
 
 impl fmt::Display for RunError {
@@ -72,6 +75,7 @@ impl fmt::Display for RunError {
                 write!(f, "\n  STATEMENT: {}", excerpt(statement))
             }
             RunError::Connection { at, message } => write!(f, "{at}: {message}"),
+            RunError::Cancelled { before } => write!(f, "cancelled by the operator before the statement at {before}"),
             RunError::OpenTransaction { begun_at } => write!(
                 f,
                 "{begun_at}: the script opens a transaction here and ends without COMMIT \
@@ -89,10 +93,22 @@ pub fn run_script(
     script: &Script,
     obs: &mut dyn Observer,
 ) -> Result<RunStats, RunError> {
+    run_script_cancellable(session, script, obs, &Cancel::new())
+}
+
+/// Like [`run_script`], stopping between statements when cancellation is requested, and
+/// cancelling the running statement when it is requested a second time.
+pub fn run_script_cancellable(
+    session: &mut Session,
+    script: &Script,
+    obs: &mut dyn Observer,
+    cancel: &Cancel,
+) -> Result<RunStats, RunError> {
     let started = Instant::now();
     let mut run = Run {
         session,
         obs,
+        cancel,
         stats: RunStats::default(),
         total: count_statements(&script.nodes),
         open_transaction: None,
@@ -120,6 +136,7 @@ pub fn count_statements(nodes: &[Node]) -> u64 {
 struct Run<'a> {
     session: &'a mut Session,
     obs: &'a mut dyn Observer,
+    cancel: &'a Cancel,
     stats: RunStats,
     total: u64,
     open_transaction: Option<Location>,
@@ -172,7 +189,16 @@ impl Run<'_> {
     }
 
     fn statement(&mut self, st: &Statement) -> Result<(), RunError> {
+        if self.cancel.requested() {
+            return Err(RunError::Cancelled { before: st.at.clone() });
+        }
+        let token = self.session.client.cancel_token();
+        self.cancel.set_interrupt(Some(Box::new(move || {
+            // Best effort: if the statement already finished, there is nothing to cancel.
+            let _ = token.cancel_query(postgres::NoTls);
+        })));
         let result = self.session.client.simple_query(&st.sql);
+        self.cancel.set_interrupt(None);
         self.session.drain_notices(self.obs);
         let messages = result.map_err(|e| to_run_error(&e, st.at.clone(), &st.sql, Some(st)))?;
         self.show_rows(&messages);

@@ -18,7 +18,7 @@ use postgres::Client;
 use crate::bundle::{Bundle, Naming, Step, Version};
 use crate::conn::ConnSettings;
 use crate::db::clone::database_exists;
-use crate::db::runner::{RunStats, run_script};
+use crate::db::runner::{RunStats, run_script_cancellable};
 use crate::db::version::read_version;
 use crate::db::{DbError, Session};
 use crate::events::{Event, Level, Observer, log, phase};
@@ -307,6 +307,7 @@ pub fn apply_step(
     step: &Step,
     scripts: &[Script],
     db: &str,
+    cancel: &crate::cancel::Cancel,
 ) -> Result<StepReport, String> {
     let started = Instant::now();
     phase(ctx.obs, format!("step {} → {}", step.from, step.to));
@@ -328,11 +329,11 @@ pub fn apply_step(
             format!("running {}", script.path.display()),
         );
         let stats = match shared.as_mut() {
-            Some(s) => run_script(s, script, ctx.obs),
+            Some(s) => run_script_cancellable(s, script, ctx.obs, cancel),
             None => {
                 // One session per file, as `psql -f` has: pg_temp objects live for the file.
                 let mut s = ctx.session(db).map_err(|e| e.to_string())?;
-                run_script(&mut s, script, ctx.obs)
+                run_script_cancellable(&mut s, script, ctx.obs, cancel)
             }
         }
         .map_err(|e| e.to_string())?;

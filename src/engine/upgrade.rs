@@ -229,6 +229,7 @@ fn run(
             &ctx.bundle.steps[i],
             &p.scripts[n],
             &plan.work_db,
+            &crate::cancel::Cancel::new(),
         )?);
     }
 

@@ -1,0 +1,32 @@
+//! Fault points, one per step, compiled in only with the `fault-injection` feature (which only
+//! the test build enables): `PGSTEP_FAULT=<step key>:fail` makes a step fail after it has done
+//! its work, so that the failure path must undo it; `PGSTEP_FAULT=<step key>:pause` makes the
+//! process announce the point and wait there, to be killed (SIGKILL) by a test.
+
+use crate::checklist::StepId;
+
+/// Err when a fault is injected at the end of `step`.
+#[cfg(feature = "fault-injection")]
+pub fn at(step: StepId) -> Result<(), String> {
+    let Ok(spec) = std::env::var("PGSTEP_FAULT") else { return Ok(()) };
+    let Some((key, action)) = spec.split_once(':') else { return Ok(()) };
+    if key != step.key() {
+        return Ok(());
+    }
+    match action {
+        "fail" => Err(format!("injected fault at the end of step {}", step.title())),
+        "pause" => {
+            eprintln!("pgstep: fault point {key} reached; waiting to be killed");
+            loop {
+                std::thread::park();
+            }
+        }
+        "panic" => panic!("injected panic at step {}", step.title()),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+pub fn at(_step: StepId) -> Result<(), String> {
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! What a run is asked to do: validated input, fixed before the executor starts.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::backup::BackupFormat;
+use crate::bundle::{Bundle, Version};
+use crate::checklist::PlanKind;
+use crate::conn::ConnSettings;
+
+/// Where the backup goes, or why there is none.
+#[derive(Debug, Clone)]
+pub enum BackupPlan {
+    Into { dir: PathBuf, format: BackupFormat },
+    /// No backup: the reason is recorded and the database is read once instead (pg_dump to
+    /// /dev/null), as GNUmed does, so that damaged pages are found before the upgrade.
+    Skip { reason: String },
+}
+
+/// Everything one run needs.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub kind: PlanKind,
+    /// The application's bundle (not needed to restore a backup).
+    pub bundle: Option<Bundle>,
+    pub server: ConnSettings,
+    /// `--set NAME=VALUE` placeholder values.
+    pub overrides: BTreeMap<String, String>,
+    /// The source database (upgrade, fixup), or the new one (bootstrap, restore).
+    pub database: Option<String>,
+    pub to: Option<Version>,
+    pub keep_failed: bool,
+    pub backup: BackupPlan,
+    /// Fixups: run those already recorded with the same checksum again.
+    pub reapply: bool,
+    /// Restore: the backup to restore and the parallel jobs of pg_restore.
+    pub restore_from: Option<PathBuf>,
+    pub jobs: u32,
+    pub rehearsal: bool,
+}
+
+impl RunSpec {
+    /// A spec with defaults: backup into the default directory, nothing kept on failure.
+    pub fn new(kind: PlanKind, bundle: Option<Bundle>, server: ConnSettings) -> Self {
+        Self {
+            kind,
+            bundle,
+            server,
+            overrides: BTreeMap::new(),
+            database: None,
+            to: None,
+            keep_failed: false,
+            backup: BackupPlan::Into { dir: crate::backup::default_backup_dir(), format: BackupFormat::Custom },
+            reapply: false,
+            restore_from: None,
+            jobs: 2,
+            rehearsal: false,
+        }
+    }
+}
