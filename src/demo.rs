@@ -8,10 +8,12 @@ use std::time::Instant;
 use crate::bundle::{self, Version};
 use crate::cluster::Cluster;
 use crate::engine::bootstrap::bootstrap;
-use crate::engine::upgrade::{UpgradeOptions, upgrade};
+use crate::checklist::{Outcome, PlanKind};
+use crate::drive::{self, Policy};
+use crate::executor::{BackupPlan, RunSpec};
 use crate::engine::{Context, EngineError};
 use crate::headless::Printer;
-use crate::{db, exit, fingerprint, sample};
+use crate::{db, exit, sample};
 
 pub struct DemoOptions {
     pub patients: u64,
@@ -93,75 +95,51 @@ fn demo(cluster: &Cluster, opts: &DemoOptions, printer: &mut Printer) -> Result<
         t.elapsed().as_secs_f64()
     ));
 
-    let outcome = upgrade(
-        &mut ctx,
-        &UpgradeOptions {
-            database: Some("clinic_v1".into()),
-            to: Some(Version::new(2, 0)),
-            ..UpgradeOptions::default()
-        },
-    )?;
-    let mut lines = vec![
-        String::new(),
-        format!(
-            "Upgraded clinic_v1 (version {}) to {} (version {}) in {:.1} s:",
-            outcome.plan.from,
-            outcome.new_database,
-            outcome.plan.to,
-            outcome.elapsed.as_secs_f64()
-        ),
-        format!(
-            "  fingerprint before  sha256:{}",
-            outcome.source_fingerprint
-        ),
-        format!(
-            "  fingerprint after   sha256:{}",
-            outcome.target_fingerprint
-        ),
-    ];
-    for s in &outcome.steps {
-        lines.push(format!(
-            "  step {} → {}: {} scripts, {} statements, {:.1} s",
-            s.from,
-            s.to,
-            s.scripts,
-            s.statements,
-            s.elapsed.as_secs_f64()
-        ));
+    drop(ctx);
+
+    let mut spec = RunSpec::new(PlanKind::Upgrade, Some(bundle.clone()), server.clone());
+    spec.database = Some("clinic_v1".into());
+    spec.to = Some(Version::new(2, 0));
+    spec.data_dir = cluster.dir().join("pgstep");
+    spec.backup = BackupPlan::Into { dir: cluster.dir().join("backups"), format: crate::backup::BackupFormat::Custom };
+    let policy = Policy { yes: true, ..Policy::default() };
+    let (checklist, outcome) = drive::run(spec, &policy, &mut |c, shown| printer.shown(c, &shown));
+    let report = crate::run_report::write(&checklist, &outcome).ok().flatten();
+    if let Outcome::Failed { what, .. } = &outcome {
+        return Err(EngineError::Failed(crate::engine::Failure { what: what.clone(), ..Default::default() }));
     }
-    for c in &outcome.checks {
-        lines.push(format!(
-            "  [{}] {}: {}",
-            if c.ok { "ok" } else { "FAILED" },
-            c.name,
-            c.detail.lines().next().unwrap_or_default()
-        ));
-    }
-    lines.push(format!(
-        "  carried over to the clone: {}",
-        outcome.carried_over.join(", ")
-    ));
-    lines.push(format!(
-        "  {} stays, read-only; {} is the database users use now.",
-        outcome.old_database, outcome.new_database
-    ));
-    let mut client = server
-        .with_dbname(&outcome.new_database)
-        .connect(None)
-        .map_err(db::DbError::Connect)?;
-    let fp = fingerprint::compute(&mut client, &bundle.schemas)
-        .map_err(|e| db::DbError::query("fingerprint", e))?;
-    lines.push(format!(
-        "  {} objects fingerprinted in schema {}",
-        fp.lines,
-        bundle.schemas.join(", ")
-    ));
-    for l in lines {
-        printer_say(ctx.obs, &l);
-    }
+    summary(&checklist, printer, report);
     Ok(())
 }
 
-fn printer_say(obs: &mut dyn crate::events::Observer, line: &str) {
-    crate::events::log(obs, crate::events::Level::Info, line);
+/// What the demo shows at the end: versions, fingerprints, checks, timings, where things are.
+fn summary(c: &crate::checklist::Checklist, printer: &mut Printer, report: Option<(std::path::PathBuf, std::path::PathBuf)>) {
+    use crate::checklist::{BackupOutput, StepId, StepOutput};
+    let mut lines = vec![String::new(), "Summary".to_owned()];
+    for s in &c.steps {
+        lines.push(format!("  {:<28} {:>7.2} s  {:?}", s.id.title(), s.elapsed.unwrap_or_default().as_secs_f64(), s.status));
+    }
+    let out = |id| c.step(id).and_then(|s| s.output.clone());
+    if let Some(StepOutput::Fingerprint { hash, reference, .. }) = out(StepId::Fingerprint) {
+        lines.push(format!("  fingerprint before: sha256:{hash} (version {})", reference.map_or_else(String::new, |v| v.to_string())));
+    }
+    if let Some(StepOutput::Backup(BackupOutput::Taken { path, size, sha256, .. })) = out(StepId::Backup) {
+        lines.push(format!("  backup: {path} ({} MB, sha256 {sha256})", size / 1_000_000));
+    }
+    if let Some(StepOutput::Checks(checks)) = out(StepId::SanityChecks) {
+        let failed = checks.iter().filter(|c| !c.ok).count();
+        lines.push(format!("  sanity checks: {} passed, {failed} failed", checks.len() - failed));
+        for ch in checks.iter().filter(|c| c.name.contains("fingerprint") || c.name.starts_with("plausibility")) {
+            lines.push(format!("    [{}] {}: {}", if ch.ok { "ok" } else { "FAILED" }, ch.name, ch.detail.lines().next().unwrap_or_default()));
+        }
+    }
+    if let Some(StepOutput::CutOver { new_db, old_db }) = out(StepId::CutOver) {
+        lines.push(format!("  users now use \"{new_db}\"; \"{old_db}\" is kept read-only and closed"));
+    }
+    if let Some((md, _)) = report {
+        lines.push(format!("  report: {}", md.display()));
+    }
+    for l in lines {
+        printer.say(&l);
+    }
 }

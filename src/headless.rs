@@ -4,8 +4,10 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde_json::json;
 
+use crate::checklist::{Checklist, ExecEvent, Outcome, StepStatus};
+use crate::drive::Shown;
 use crate::events::{Event, Level, Observer};
 
 pub struct Printer {
@@ -16,32 +18,17 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(json: bool) -> Self {
-        Self {
-            json,
-            started: Instant::now(),
-            out: io::stdout(),
-        }
+        Self { json, started: Instant::now(), out: io::stdout() }
     }
 
     pub fn is_json(&self) -> bool {
         self.json
     }
 
-    /// The final result as one JSON object (json mode) or nothing (text mode prints its own).
-    pub fn result<T: Serialize>(&mut self, ok: bool, value: &T) {
-        if self.json {
-            let line = serde_json::json!({ "event": "result", "ok": ok, "result": value });
-            self.write(&line.to_string());
-        }
-    }
-
     /// A plain line in text mode, a log event in json mode.
     pub fn say(&mut self, text: &str) {
         if self.json {
-            self.event(Event::Log {
-                level: Level::Info,
-                text: text.to_owned(),
-            });
+            self.event(Event::Log { level: Level::Info, text: text.to_owned() });
         } else {
             self.write(text);
         }
@@ -53,11 +40,59 @@ impl Printer {
         let _ = self.out.flush();
     }
 
-    fn text(&mut self, event: &Event) -> Option<String> {
-        Some(match event {
-            Event::Phase { name } => {
-                format!("[{:>7.1}s] == {name}", self.started.elapsed().as_secs_f64())
+    fn stamp(&self) -> String {
+        format!("[{:>7.1}s]", self.started.elapsed().as_secs_f64())
+    }
+
+    /// One thing the driver shows: an executor event or how a question was answered.
+    pub fn shown(&mut self, _checklist: &Checklist, shown: &Shown<'_>) {
+        match shown {
+            Shown::Answered(words) if words.is_empty() => {}
+            Shown::Answered(words) if self.json => {
+                let line = json!({ "event": "answer", "text": words });
+                self.write(&line.to_string());
             }
+            Shown::Answered(words) => self.write(&indent(&format!("    {words}"))),
+            Shown::Exec(e) => self.exec(e),
+        }
+    }
+
+    fn exec(&mut self, e: &ExecEvent) {
+        if self.json {
+            if let Some(line) = exec_json(e) {
+                self.write(&line.to_string());
+            }
+            return;
+        }
+        let line = match e {
+            ExecEvent::StepStarted(step) => format!("{} == {}", self.stamp(), step.title()),
+            ExecEvent::Engine(event) => match self.text(event) {
+                Some(l) => l,
+                None => return,
+            },
+            ExecEvent::StepDone { status, elapsed, output, .. } => {
+                let note = match output {
+                    crate::checklist::StepOutput::Nothing { note } if !note.is_empty() => format!(": {note}"),
+                    _ => String::new(),
+                };
+                format!("    {} ({:.1} s){note}", status_word(*status), elapsed.as_secs_f64())
+            }
+            ExecEvent::StepFailed { error, elapsed, .. } => indent(&format!("    FAILED ({:.1} s): {error}", elapsed.as_secs_f64())),
+            ExecEvent::FailurePathDone { undone, .. } => {
+                let mut s = format!("{} == failure path", self.stamp());
+                for u in undone {
+                    s.push_str(&format!("\n    undone: {u}"));
+                }
+                s
+            }
+            ExecEvent::Crashed(why) => format!("    ERROR: the executor stopped: {why}"),
+        };
+        self.write(&line);
+    }
+
+    fn text(&self, event: &Event) -> Option<String> {
+        Some(match event {
+            Event::Phase { name } => format!("    -- {name}"),
             Event::Log { level, text } => {
                 let tag = match level {
                     Level::Info => "   ",
@@ -67,13 +102,46 @@ impl Printer {
                 };
                 indent(&format!("{tag} {text}"))
             }
-            Event::Check { name, ok, detail } => indent(&format!(
-                "   [{}] {name}: {detail}",
-                if *ok { "ok" } else { "FAILED" }
-            )),
+            Event::Check { name, ok, detail } => indent(&format!("   [{}] {name}: {detail}", if *ok { "ok" } else { "FAILED" })),
             Event::Progress { .. } => return None,
         })
     }
+
+    /// The final line in json mode: the outcome and every step.
+    pub fn result(&mut self, checklist: &Checklist, outcome: &Outcome) {
+        if self.json {
+            let line = json!({
+                "event": "result",
+                "ok": matches!(outcome, Outcome::Success),
+                "exit_code": outcome.exit_code(),
+                "outcome": outcome,
+                "steps": checklist.steps,
+            });
+            self.write(&line.to_string());
+        }
+    }
+}
+
+fn status_word(s: StepStatus) -> &'static str {
+    match s {
+        StepStatus::Done => "done",
+        StepStatus::Warning => "done, with a warning",
+        StepStatus::Skipped => "skipped",
+        StepStatus::Failed => "FAILED",
+        StepStatus::Pending => "pending",
+        StepStatus::Running => "running",
+    }
+}
+
+fn exec_json(e: &ExecEvent) -> Option<serde_json::Value> {
+    Some(match e {
+        ExecEvent::StepStarted(step) => json!({ "event": "step_started", "step": step }),
+        ExecEvent::Engine(event) => serde_json::to_value(event).ok()?,
+        ExecEvent::StepDone { step, status, output, elapsed } => json!({ "event": "step_done", "step": step, "status": status, "seconds": elapsed.as_secs_f64(), "output": output }),
+        ExecEvent::StepFailed { step, error, elapsed } => json!({ "event": "step_failed", "step": step, "error": error, "seconds": elapsed.as_secs_f64() }),
+        ExecEvent::FailurePathDone { undone, advice, changed_anything } => json!({ "event": "failure_path_done", "undone": undone, "advice": advice, "changed_anything": changed_anything }),
+        ExecEvent::Crashed(why) => json!({ "event": "crashed", "error": why }),
+    })
 }
 
 fn indent(s: &str) -> String {

@@ -97,7 +97,12 @@ pub struct CarriedOver {
 
 /// Copies to `target` what CREATE DATABASE … TEMPLATE leaves behind: owner, comment,
 /// database-level and role-in-database settings, privileges and connection limit.
-pub fn carry_over(client: &mut Client, source: &str, target: &str) -> Result<CarriedOver, DbError> {
+pub fn carry_over(
+    client: &mut Client,
+    source: &str,
+    target: &str,
+    acl: Option<&[(String, String, bool)]>,
+) -> Result<CarriedOver, DbError> {
     let mut done = CarriedOver::default();
     let q = |what: &str| format!("carry the {what} of \"{source}\" over to \"{target}\"");
     let row = client
@@ -130,7 +135,7 @@ pub fn carry_over(client: &mut Client, source: &str, target: &str) -> Result<Car
     }
     carry_settings(client, source, target, &mut done)
         .map_err(|e| DbError::query(q("settings"), e))?;
-    carry_privileges(client, source, target, &owner, &mut done)?;
+    carry_privileges(client, source, target, &owner, acl, &mut done)?;
     Ok(done)
 }
 
@@ -232,36 +237,30 @@ pub fn setting_values(name: &str, value: &str) -> Vec<String> {
 }
 
 /// Grants on the database itself, made equal to the source's and then compared.
+/// Grants on the database itself, made equal to `acl` (the source's own when None: during a
+/// downtime the source's access is blocked, and the caller passes what it was before) and then
+/// compared. Grantors are not compared.
 fn carry_privileges(
     client: &mut Client,
     source: &str,
     target: &str,
     owner: &str,
+    acl: Option<&[(String, String, bool)]>,
     done: &mut CarriedOver,
 ) -> Result<(), DbError> {
-    let q = |e| {
-        DbError::query(
-            format!("carry the privileges of \"{source}\" over to \"{target}\""),
-            e,
-        )
+    let q = |e| DbError::query(format!("carry the privileges of \"{source}\" over to \"{target}\""), e);
+    let grants = match acl {
+        Some(acl) => {
+            let mut v = acl.to_vec();
+            v.sort();
+            v
+        }
+        None => effective_acl(client, source).map_err(q)?,
     };
-    let acl_null: bool = client
-        .query_one(
-            "SELECT datacl IS NULL FROM pg_catalog.pg_database WHERE datname = $1",
-            &[&source],
-        )
-        .map_err(q)?
-        .get(0);
-    if acl_null {
-        return Ok(()); // default privileges, which the new database has too
+    if grants == effective_acl(client, target).map_err(q)? {
+        return Ok(()); // already equal (the default privileges, typically)
     }
-    exec_format(
-        client,
-        "REVOKE ALL ON DATABASE %I FROM PUBLIC, %I",
-        &[target, owner],
-    )
-    .map_err(q)?;
-    let grants = acl_entries(client, source).map_err(q)?;
+    exec_format(client, "REVOKE ALL ON DATABASE %I FROM PUBLIC, %I", &[target, owner]).map_err(q)?;
     for (grantee, privilege, grantable) in &grants {
         let template = match (grantee.as_str(), grantable) {
             ("PUBLIC", false) => "GRANT %s ON DATABASE %I TO PUBLIC",
@@ -269,26 +268,22 @@ fn carry_privileges(
             (_, false) => "GRANT %s ON DATABASE %I TO %I",
             (_, true) => "GRANT %s ON DATABASE %I TO %I WITH GRANT OPTION",
         };
-        let args: Vec<&str> = if grantee == "PUBLIC" {
-            vec![privilege, target]
-        } else {
-            vec![privilege, target, grantee]
-        };
+        let args: Vec<&str> = if grantee == "PUBLIC" { vec![privilege, target] } else { vec![privilege, target, grantee] };
         exec_format(client, template, &args).map_err(q)?;
     }
-    let copied = acl_entries(client, target).map_err(q)?;
+    let copied = effective_acl(client, target).map_err(q)?;
     if copied != grants {
         return Err(DbError::Refused(format!(
-            "the privileges on database \"{target}\" could not be made equal to those on \"{source}\": \
-             expected {grants:?}, found {copied:?}"
+            "the privileges on database \"{target}\" could not be made equal to those of \"{source}\": expected {grants:?}, found {copied:?}"
         )));
     }
     done.actions.push(format!("{} privilege(s)", grants.len()));
     Ok(())
 }
 
-/// (grantee, privilege, grantable) of a database's ACL, sorted; grantors are not compared.
-fn acl_entries(
+/// (grantee, privilege, grantable) of a database's effective ACL (the defaults where none was
+/// ever granted), sorted; grantors are not compared.
+pub fn effective_acl(
     client: &mut Client,
     db: &str,
 ) -> Result<Vec<(String, String, bool)>, postgres::Error> {
@@ -296,7 +291,8 @@ fn acl_entries(
         "SELECT grantee, privilege, grantable FROM ( \
            SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END, \
                   a.privilege_type, a.is_grantable \
-           FROM pg_catalog.pg_database d, pg_catalog.aclexplode(d.datacl) a WHERE d.datname = $1 \
+           FROM pg_catalog.pg_database d, pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) a \
+           WHERE d.datname = $1 \
          ) AS x (grantee, privilege, grantable) \
          ORDER BY grantee COLLATE \"C\", privilege COLLATE \"C\", grantable",
         &[&db],

@@ -214,7 +214,7 @@ fn run(
     create_clone(&mut maint, &plan.source_db, &plan.work_db, None).map_err(|e| e.to_string())?;
     undo.clone_created = true;
     let carried =
-        carry_over(&mut maint, &plan.source_db, &plan.work_db).map_err(|e| e.to_string())?;
+        carry_over(&mut maint, &plan.source_db, &plan.work_db, None).map_err(|e| e.to_string())?;
     ctx.info(format!(
         "cloned \"{}\" into \"{}\" and carried over: {}",
         plan.source_db,

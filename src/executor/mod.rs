@@ -6,9 +6,11 @@
 //! `pgstep recover` undo what it changed); the thread never leaves a front end waiting.
 
 mod faults;
+mod other_steps;
 mod run;
 mod spec;
 pub mod undo;
+mod upgrade_steps;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, Sender, channel};

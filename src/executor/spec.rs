@@ -37,6 +37,8 @@ pub struct RunSpec {
     pub restore_from: Option<PathBuf>,
     pub jobs: u32,
     pub rehearsal: bool,
+    /// Where the journal, log, lock file and report of the run go.
+    pub data_dir: PathBuf,
 }
 
 impl RunSpec {
@@ -55,6 +57,7 @@ impl RunSpec {
             restore_from: None,
             jobs: 2,
             rehearsal: false,
+            data_dir: crate::paths::data_dir(),
         }
     }
 }

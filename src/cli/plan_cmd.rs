@@ -1,0 +1,204 @@
+//! The commands that run a checklist: upgrade, fixup, restore, bootstrap. Each builds a
+//! [`RunSpec`] from validated flags, runs it through the same state machine and executor as the
+//! wizard, writes the run's report and returns the outcome's exit code.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Downtime, FormatArg, Output, Target, fail, resolve};
+use crate::backup::BackupFormat;
+use crate::bundle::{self, Bundle};
+use crate::checklist::{Checklist, Outcome, PlanKind, StepId, StepOutput};
+use crate::conn::ConnArgs;
+use crate::drive::{self, Policy};
+use crate::engine::{Context, find_source, run_prechecks};
+use crate::executor::{BackupPlan, RunSpec};
+use crate::headless::Printer;
+use crate::exit;
+
+pub(super) fn upgrade(conn: &ConnArgs, target: &Target, downtime: &Downtime, keep_failed: bool, output: &Output) -> i32 {
+    let (bundle, spec) = match prepare(conn, target, PlanKind::Upgrade) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let _ = bundle;
+    let mut spec = spec;
+    spec.keep_failed = keep_failed;
+    spec.backup = match backup_plan(downtime) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    run_plan(spec, &policy(downtime, output), output)
+}
+
+pub(super) fn fixup(conn: &ConnArgs, target: &Target, downtime: &Downtime, reapply: bool, output: &Output) -> i32 {
+    let (_, mut spec) = match prepare(conn, target, PlanKind::Fixup) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    spec.reapply = reapply;
+    spec.backup = match backup_plan(downtime) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    run_plan(spec, &policy(downtime, output), output)
+}
+
+pub(super) fn bootstrap(conn: &ConnArgs, target: &Target, keep_failed: bool, output: &Output) -> i32 {
+    let (_, mut spec) = match prepare(conn, target, PlanKind::Bootstrap) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    if spec.database.is_none() {
+        return fail(exit::REFUSED, "name the new database with --database");
+    }
+    spec.keep_failed = keep_failed;
+    run_plan(spec, &Policy { yes: true, ..Policy::default() }, output)
+}
+
+pub(super) fn restore(conn: &ConnArgs, backup: PathBuf, database: String, jobs: u32, output: &Output) -> i32 {
+    let server = match resolve(conn) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut spec = RunSpec::new(PlanKind::Restore, None, server);
+    spec.restore_from = Some(backup);
+    spec.database = Some(database);
+    spec.jobs = jobs.max(1);
+    run_plan(spec, &Policy { yes: output.yes, ..Policy::default() }, output)
+}
+
+/// Read-only: runs the bundle's prechecks and nothing else.
+pub(super) fn precheck(conn: &ConnArgs, target: &Target, output: &Output) -> i32 {
+    let (bundle, spec) = match prepare(conn, target, PlanKind::Upgrade) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let mut printer = Printer::new(output.json);
+    let mut ctx = Context { bundle: &bundle, server: &spec.server, overrides: &spec.overrides, obs: &mut printer };
+    let result = (|| {
+        let mut maint = ctx.maintenance()?;
+        let db = match &spec.database {
+            Some(d) => d.clone(),
+            None => find_source(&mut maint, ctx.bundle)?,
+        };
+        let mut session = ctx.session(&db)?;
+        run_prechecks(&mut ctx, &mut session.client)?;
+        Ok::<_, crate::engine::EngineError>(db)
+    })();
+    match result {
+        Ok(db) => {
+            printer.say(&format!("All {} prechecks of {} found no problem in \"{db}\".", bundle.prechecks.len(), bundle.name));
+            exit::SUCCESS
+        }
+        Err(e) => fail(exit::REFUSED, &e.to_string()),
+    }
+}
+
+/// The bundle (validated completely) and the connection, before anything connects.
+fn prepare(conn: &ConnArgs, target: &Target, kind: PlanKind) -> Result<(Bundle, RunSpec), i32> {
+    let bundle = bundle::load(&target.bundle).map_err(|e| fail(exit::REFUSED, &e.to_string()))?;
+    let server = resolve(conn)?;
+    let overrides: BTreeMap<String, String> = target.set.iter().cloned().collect();
+    for name in overrides.keys() {
+        if !bundle.placeholders.contains_key(name) && name != "DB_NAME" && name != "DB_USER" {
+            let known: Vec<&str> = bundle.placeholders.keys().map(String::as_str).collect();
+            return Err(fail(exit::REFUSED, &format!("--set {name}=…: bundle \"{}\" defines no placeholder @{name}@ (it has: {})", bundle.name, known.join(", "))));
+        }
+    }
+    let mut spec = RunSpec::new(kind, Some(bundle.clone()), server);
+    spec.database = target.database.clone();
+    spec.to = target.to;
+    spec.overrides = overrides;
+    Ok((bundle, spec))
+}
+
+fn backup_plan(d: &Downtime) -> Result<BackupPlan, i32> {
+    match (&d.no_backup, &d.backup_dir) {
+        (Some(reason), None) if !reason.trim().is_empty() => Ok(BackupPlan::Skip { reason: reason.clone() }),
+        (Some(_), None) => Err(fail(exit::REFUSED, "--no-backup needs a reason, which is recorded")),
+        (Some(_), Some(_)) => Err(fail(exit::REFUSED, "--no-backup and --backup-dir contradict each other")),
+        (None, dir) => Ok(BackupPlan::Into {
+            dir: dir.clone().unwrap_or_else(crate::backup::default_backup_dir),
+            format: match d.backup_format {
+                FormatArg::Custom => BackupFormat::Custom,
+                FormatArg::Directory => BackupFormat::Directory { jobs: d.jobs.max(1) },
+            },
+        }),
+    }
+}
+
+fn policy(d: &Downtime, output: &Output) -> Policy {
+    Policy {
+        yes: output.yes,
+        terminate_sessions: d.terminate_sessions,
+        override_schema_check: d.override_schema_check,
+        wait_for_sessions: Duration::from_secs(d.wait_sessions),
+    }
+}
+
+/// Runs the checklist headlessly, writes the report, prints the summary.
+fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
+    if !output.headless && !output.json && std::io::stdout().is_terminal() {
+        eprintln!("pgstep: the interactive wizard is not available yet; showing progress lines (use --headless to silence this note)");
+    }
+    let mut printer = Printer::new(output.json);
+    let (checklist, outcome) = drive::run(spec, policy, &mut |c, shown| printer.shown(c, &shown));
+    match crate::run_report::write(&checklist, &outcome) {
+        Ok(Some((md, json))) => printer.say(&format!("report: {} ({})", md.display(), json.display())),
+        Ok(None) => {}
+        Err(e) => eprintln!("pgstep: warning: could not write the run's report: {e}"),
+    }
+    printer.result(&checklist, &outcome);
+    if printer.is_json() {
+        return outcome.exit_code();
+    }
+    match &outcome {
+        Outcome::Success => printer.say(&success_summary(&checklist)),
+        Outcome::Failed { what, undone, advice, .. } => {
+            let mut text = what.clone();
+            if !undone.is_empty() {
+                text.push_str("\nWhat pgstep undid:");
+                for u in undone {
+                    text.push_str(&format!("\n  - {u}"));
+                }
+            }
+            for a in advice {
+                text.push_str(&format!("\n{a}"));
+            }
+            if !matches!(outcome, Outcome::Failed { changed_anything: false, .. }) && checklist.kind == PlanKind::Upgrade {
+                text.push_str("\nThe source database was not changed: users can go on working with it as before.");
+            }
+            eprintln!("pgstep: {text}");
+        }
+    }
+    outcome.exit_code()
+}
+
+fn success_summary(c: &Checklist) -> String {
+    let total: f64 = c.steps.iter().filter_map(|s| s.elapsed).map(|d| d.as_secs_f64()).sum();
+    let plan = c.step(StepId::Plan).and_then(|s| match &s.output {
+        Some(StepOutput::Plan(p)) => Some(p.clone()),
+        _ => None,
+    });
+    let output_of = |id| c.step(id).and_then(|s| s.output.clone());
+    match (c.kind, plan, output_of(StepId::CutOver), output_of(StepId::ApplyFixups)) {
+        (PlanKind::Upgrade, Some(p), Some(StepOutput::CutOver { new_db, old_db }), _) => format!(
+            "\nUpgraded \"{}\" from version {} to {} in {total:.1} s. Users now use \"{new_db}\"; \"{old_db}\" is kept read-only and closed to users.",
+            p.source_db, p.from, p.to
+        ),
+        (PlanKind::Fixup, Some(p), _, Some(StepOutput::Fixups { applied, skipped, version })) => format!(
+            "\n\"{}\" is at version {version} (was {}); applied {} file(s), {} already recorded.",
+            p.source_db,
+            p.from,
+            applied.len(),
+            skipped.len()
+        ),
+        (PlanKind::Fixup, Some(p), _, _) => format!("\n\"{}\" is at version {}: nothing to do.", p.source_db, p.from),
+        (PlanKind::Bootstrap, Some(p), _, _) => format!("\nCreated \"{}\" at version {} in {total:.1} s.", p.target_db, p.to),
+        (PlanKind::Restore, Some(p), _, _) => format!("\nRestored {} into \"{}\" in {total:.1} s; its fingerprint matches the backup's.", p.source_db, p.target_db),
+        _ => String::from("\nDone."),
+    }
+}

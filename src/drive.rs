@@ -1,0 +1,119 @@
+//! Drives a checklist without a terminal: the executor's events go to the checklist, its
+//! effects to the executor, its questions are answered by the operator's flags (`--yes`,
+//! `--terminate-sessions`, `--override-schema-check`), and everything is shown to an observer.
+//!
+//! This is how `--headless`, `--json`, scripts and the tests run the very same state machine
+//! and executor that the wizard runs.
+
+use std::time::{Duration, Instant};
+
+use crate::checklist::{Answer, Checklist, Effect, ExecEvent, Msg, Outcome, Question, StepStatus};
+use crate::executor::{Executor, RunSpec};
+
+/// How the questions of the checklist are answered without a person.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Confirm the manual items and unmeasurable disk space (`--yes`).
+    pub yes: bool,
+    /// End the sessions still connected after the wait (`--terminate-sessions`).
+    pub terminate_sessions: bool,
+    /// Proceed despite a fingerprint mismatch (`--override-schema-check`, recorded).
+    pub override_schema_check: bool,
+    /// How long connected users may take to leave (after being asked via NOTIFY).
+    pub wait_for_sessions: Duration,
+}
+
+/// What the driver tells its observer.
+#[derive(Debug, Clone)]
+pub enum Shown<'a> {
+    Exec(&'a ExecEvent),
+    /// How the driver answered a question, in words.
+    Answered(String),
+}
+
+/// Runs the checklist of `spec` to its end and returns it with its outcome.
+pub fn run(spec: RunSpec, policy: &Policy, show: &mut dyn FnMut(&Checklist, Shown<'_>)) -> (Checklist, Outcome) {
+    let mut checklist = Checklist::new(spec.kind);
+    let executor = Executor::spawn(spec);
+    let mut answers = Answers { policy, sessions_since: None, notified: false };
+    let mut abort_reason: Option<String> = None;
+    let mut effect = checklist.update(Msg::Start);
+    loop {
+        effect = match effect {
+            Effect::Done(mut outcome) => {
+                // Say why the run stopped in the operator's terms, not "stopped by the operator".
+                if let (Outcome::Failed { what, .. }, Some(reason)) = (&mut outcome, abort_reason) {
+                    *what = reason;
+                }
+                return (checklist, outcome);
+            }
+            Effect::Run(job) => {
+                executor.send(job);
+                Effect::None
+            }
+            Effect::Interrupt => {
+                executor.interrupt();
+                Effect::None
+            }
+            Effect::Ask(q) => {
+                let (answer, words) = answers.answer(&q);
+                if answer == Answer::Abort {
+                    abort_reason = Some(words.clone());
+                }
+                show(&checklist, Shown::Answered(words));
+                checklist.update(Msg::Answer(answer))
+            }
+            Effect::None => {
+                let event = executor.recv();
+                show(&checklist, Shown::Exec(&event));
+                checklist.update(Msg::Exec(event))
+            }
+        };
+    }
+}
+
+struct Answers<'a> {
+    policy: &'a Policy,
+    sessions_since: Option<Instant>,
+    notified: bool,
+}
+
+impl Answers<'_> {
+    fn answer(&mut self, q: &Question) -> (Answer, String) {
+        match q {
+            Question::Confirmations { items } if self.policy.yes => (
+                Answer::Tick((0..items.len()).collect()),
+                format!("--yes confirms: {}", items.iter().map(|i| i.text.as_str()).collect::<Vec<_>>().join("; ")),
+            ),
+            Question::Confirmations { .. } => (Answer::Abort, "the manual checklist items are not confirmed: run with --yes once users are informed, importers and backup jobs are stopped and client packages are ready".into()),
+            Question::Sessions { sessions } => self.sessions(sessions.len()),
+            Question::FingerprintMismatch { .. } if self.policy.override_schema_check => (Answer::Proceed, "--override-schema-check: proceeding despite the fingerprint mismatch (recorded)".into()),
+            Question::FingerprintMismatch { .. } => (Answer::Abort, "the schema differs from the reference: find out why, or proceed with --override-schema-check (recorded)".into()),
+            Question::DiskUnmeasurable { .. } if self.policy.yes => (Answer::Proceed, "--yes: free space could not be measured here; proceeding on the operator's word".into()),
+            Question::DiskUnmeasurable { .. } => (Answer::Abort, "free space cannot be measured on this server: check it, then confirm with --yes".into()),
+        }
+    }
+
+    /// Ask them to leave once, wait while allowed, then terminate (with consent) or stop.
+    fn sessions(&mut self, n: usize) -> (Answer, String) {
+        let since = *self.sessions_since.get_or_insert_with(Instant::now);
+        if !self.notified {
+            self.notified = true;
+            return (Answer::Notify, format!("{n} session(s) connected: asking the clients to log off"));
+        }
+        if since.elapsed() < self.policy.wait_for_sessions {
+            // Between refreshes, give users time to leave; this is a poll, not a test's sleep.
+            std::thread::sleep(Duration::from_millis(500));
+            return (Answer::Refresh, String::new());
+        }
+        if self.policy.terminate_sessions {
+            return (Answer::Terminate, format!("--terminate-sessions: ending the {n} session(s) still connected"));
+        }
+        (Answer::Abort, format!("{n} session(s) are still connected: ask the users to log off, or end their sessions with --terminate-sessions"))
+    }
+}
+
+/// The status a checklist step ended in, for exit codes and summaries.
+pub fn failed_steps(c: &Checklist) -> Vec<String> {
+    c.steps.iter().filter(|s| s.status == StepStatus::Failed).map(|s| s.id.title().to_owned()).collect()
+}

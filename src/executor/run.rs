@@ -1,0 +1,424 @@
+//! One run on the executor thread: the state the steps share (plan, lock, journal, what was
+//! changed) and the dispatch of jobs to steps. Every change to the server is written to the
+//! journal before it is made.
+
+use std::sync::mpsc::Sender;
+use std::time::Instant;
+
+use postgres::Client;
+
+use super::spec::{BackupPlan, RunSpec};
+use super::{Sink, faults, undo};
+use crate::bundle::{Bundle, Version};
+use crate::cancel::Cancel;
+use crate::checklist::{BackupOutput, ExecEvent, Job, PlanKind, SpaceLine, StepId, StepOutput, StepStatus};
+use crate::db::access::{self, AccessSnapshot};
+use crate::db::sessions::other_sessions_settled;
+use crate::db::{DbError, Session, banner};
+use crate::engine::{Context, EngineError, SESSION_GRACE};
+use crate::events::{Level, log};
+use crate::fingerprint::{self, Fingerprint};
+use crate::journal::{Change, Entry, Journal, RunInfo};
+use crate::lock::RunLock;
+use crate::script::Script;
+
+pub(super) type StepResult = Result<(StepStatus, StepOutput), String>;
+
+/// What the steps of one run share.
+pub(crate) struct Run {
+    pub spec: RunSpec,
+    pub sink: Sink,
+    pub cancel: Cancel,
+    pub journal: Option<Journal>,
+    pub lock: Option<RunLock>,
+    pub server_version_num: u32,
+    /// The application database the run works on (the source of an upgrade).
+    pub source: Option<String>,
+    pub current: Option<Version>,
+    pub upgrade: Option<crate::engine::plan::UpgradePlan>,
+    pub scripts: Vec<Vec<Script>>,
+    pub fingerprint: Option<Fingerprint>,
+    pub fingerprint_overridden: bool,
+    pub access: Option<AccessSnapshot>,
+    pub banner_previous: Option<Option<String>>,
+    pub backup: Option<BackupOutput>,
+    pub fixups: Vec<(Version, Script)>,
+    pub fixups_skipped: Vec<String>,
+}
+
+impl Run {
+    pub fn new(spec: RunSpec, tx: Sender<ExecEvent>, cancel: Cancel) -> Self {
+        Self {
+            spec,
+            sink: Sink::new(tx),
+            cancel,
+            journal: None,
+            lock: None,
+            server_version_num: 0,
+            source: None,
+            current: None,
+            upgrade: None,
+            scripts: Vec::new(),
+            fingerprint: None,
+            fingerprint_overridden: false,
+            access: None,
+            banner_previous: None,
+            backup: None,
+            fixups: Vec::new(),
+            fixups_skipped: Vec::new(),
+        }
+    }
+
+    pub fn job(&mut self, job: Job) {
+        match job {
+            Job::Step { step } => self.timed(step, |run| run.step(step)),
+            Job::Accept { step } => self.timed(step, |run| run.accept(step)),
+            Job::Notify => self.timed(StepId::ConnectedUsers, Run::notify_and_list),
+            Job::Terminate { pids } => self.timed(StepId::ConnectedUsers, |run| run.terminate_and_list(&pids)),
+            Job::FailurePath => self.failure_path(),
+        }
+    }
+
+    /// Runs a step's work, with its fault point, and reports how it ended and how long it took.
+    fn timed(&mut self, step: StepId, f: impl FnOnce(&mut Run) -> StepResult) {
+        self.sink.send(ExecEvent::StepStarted(step));
+        self.journal_entry(Entry::Step { step: step.key().into(), state: "started".into(), detail: None });
+        let started = Instant::now();
+        let result = if self.cancel.requested() {
+            Err("cancelled by the operator".to_owned())
+        } else {
+            f(self).and_then(|ok| faults::at(step).map(|()| ok))
+        };
+        let elapsed = started.elapsed();
+        match result {
+            Ok((status, output)) => {
+                self.journal_entry(Entry::Step { step: step.key().into(), state: "done".into(), detail: None });
+                self.sink.send(ExecEvent::StepDone { step, status, output, elapsed });
+            }
+            Err(error) => {
+                let error = if self.cancel.requested() && !error.contains("cancelled") { format!("cancelled by the operator ({error})") } else { error };
+                self.journal_entry(Entry::Step { step: step.key().into(), state: "failed".into(), detail: Some(error.clone()) });
+                self.sink.send(ExecEvent::StepFailed { step, error, elapsed });
+            }
+        }
+    }
+
+    fn step(&mut self, step: StepId) -> StepResult {
+        if self.spec.kind == PlanKind::Fixup && self.fixup_has_nothing_to_do(step) {
+            return Ok((StepStatus::Skipped, StepOutput::Nothing { note: "nothing to do".into() }));
+        }
+        match (self.spec.kind, step) {
+            (PlanKind::Upgrade, StepId::Plan) => self.plan_upgrade(),
+            (PlanKind::Fixup, StepId::Plan) => self.plan_fixup(),
+            (PlanKind::Restore, StepId::Plan) => self.plan_restore(),
+            (PlanKind::Bootstrap, StepId::Plan) => self.plan_bootstrap(),
+            (_, StepId::ConnectedUsers) => self.block_and_list(),
+            (PlanKind::Restore, StepId::DiskSpace) => self.restore_disk_space(),
+            (_, StepId::DiskSpace) => self.disk_space(),
+            (_, StepId::Fingerprint) => self.source_fingerprint(),
+            (_, StepId::Backup) => self.backup(),
+            (_, StepId::Banner) => self.set_banner(),
+            (_, StepId::CloneUpgrade) => self.clone_and_upgrade(),
+            (PlanKind::Fixup, StepId::SanityChecks) => self.fixup_checks(),
+            (_, StepId::SanityChecks) => self.sanity_checks(),
+            (PlanKind::Fixup, StepId::CutOver) => self.fixup_finish(),
+            (_, StepId::CutOver) => self.cut_over(),
+            (_, StepId::ApplyFixups) => self.apply_fixups(),
+            (_, StepId::Restore) => self.restore(),
+            (_, StepId::Bootstrap) => self.bootstrap(),
+            (_, StepId::Confirmations) => Ok((StepStatus::Done, StepOutput::Nothing { note: String::new() })),
+        }
+    }
+
+    /// The operator accepted what a step found: record it and finish the step as a warning.
+    fn accept(&mut self, step: StepId) -> StepResult {
+        let detail = match step {
+            StepId::Fingerprint => {
+                self.fingerprint_overridden = true;
+                "the operator proceeded despite the fingerprint mismatch"
+            }
+            StepId::DiskSpace => "the operator confirmed there is enough space where it could not be measured",
+            _ => "accepted by the operator",
+        };
+        log(&mut self.sink, Level::Warning, detail);
+        self.journal_entry(Entry::Step { step: step.key().into(), state: "accepted".into(), detail: Some(detail.into()) });
+        let output = self.last_output(step).unwrap_or(StepOutput::Nothing { note: detail.into() });
+        Ok((StepStatus::Warning, output))
+    }
+
+    fn last_output(&self, step: StepId) -> Option<StepOutput> {
+        match step {
+            StepId::Fingerprint => self.fingerprint.as_ref().map(|fp| StepOutput::Fingerprint {
+                hash: fp.hash.clone(),
+                matches: false,
+                reference: None,
+                diff: "accepted".into(),
+            }),
+            _ => None,
+        }
+    }
+
+    // --- helpers shared by the steps ---
+
+    pub fn bundle(&self) -> Result<&Bundle, String> {
+        self.spec.bundle.as_ref().ok_or_else(|| "this run needs a bundle".to_owned())
+    }
+
+    pub fn source(&self) -> Result<String, String> {
+        self.source.clone().ok_or_else(|| "the plan step has not run".to_owned())
+    }
+
+    pub fn maintenance(&self) -> Result<Client, String> {
+        let s = &self.spec.server;
+        s.with_dbname("postgres")
+            .connect(None)
+            .or_else(|first| s.with_dbname("template1").connect(None).map_err(|_| first))
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn session(&self, db: &str) -> Result<Session, String> {
+        let settings = self.spec.bundle.as_ref().map(|b| b.session.clone()).unwrap_or_default();
+        Session::open(&self.spec.server.with_dbname(db), &settings).map_err(|e| e.to_string())
+    }
+
+    /// Runs `f` with an engine context over this run's bundle and event sink.
+    pub fn with_ctx<T>(&mut self, f: impl FnOnce(&mut Context<'_>, &Cancel) -> T) -> Result<T, String> {
+        let bundle = self.spec.bundle.as_ref().ok_or("this run needs a bundle")?;
+        let mut ctx = Context { bundle, server: &self.spec.server, overrides: &self.spec.overrides, obs: &mut self.sink };
+        Ok(f(&mut ctx, &self.cancel))
+    }
+
+    /// Writes a change to the journal before it is made. Without a journal entry, no change.
+    pub fn journal_change(&mut self, change: Change) -> Result<u32, String> {
+        let journal = self.journal.as_mut().ok_or("no journal: the plan step has not run")?;
+        journal.change(change).map_err(|e| format!("cannot write the journal {}: {e}; nothing was changed", journal.path().display()))
+    }
+
+    pub fn journal_entry(&mut self, entry: Entry) {
+        if let Some(j) = self.journal.as_mut() {
+            if let Err(e) = j.append(entry) {
+                log(&mut self.sink, Level::Warning, format!("cannot write the journal {}: {e}", j.path().display()));
+            }
+        }
+    }
+
+    /// Takes the run lock and opens the journal and log file: from here on, changes are recorded.
+    pub fn begin(&mut self, source: &str, from: Option<String>, to: Option<String>) -> Result<(), String> {
+        let info = RunInfo::new(
+            self.run_kind(),
+            self.spec.server.host_display(),
+            source.to_owned(),
+            self.spec.bundle.as_ref().map(|b| b.root.display().to_string()),
+            from,
+            to,
+        );
+        let lock = crate::lock::acquire(&self.spec.server, source, &info).map_err(|e| e.to_string())?;
+        let journal = Journal::create(info.clone()).map_err(|e| format!("cannot create the run journal: {e}"))?;
+        if let Ok(runlog) = crate::journal::RunLog::create(&info.run_id) {
+            self.sink.set_log(runlog);
+        }
+        log(&mut self.sink, Level::Info, format!("run {} — journal {}", info.run_id, journal.path().display()));
+        self.lock = Some(lock);
+        self.journal = Some(journal);
+        self.source = Some(source.to_owned());
+        Ok(())
+    }
+
+    fn run_kind(&self) -> crate::journal::RunKind {
+        use crate::journal::RunKind;
+        match (self.spec.kind, self.spec.rehearsal) {
+            (_, true) => RunKind::Rehearsal,
+            (PlanKind::Upgrade, _) => RunKind::Upgrade,
+            (PlanKind::Fixup, _) => RunKind::Fixup,
+            (PlanKind::Restore, _) => RunKind::Restore,
+            (PlanKind::Bootstrap, _) => RunKind::Bootstrap,
+        }
+    }
+
+    // --- steps shared by upgrade and fixup ---
+
+    /// Blocks new connections (journalled first, so that a crash is recoverable), then lists who
+    /// is still connected.
+    fn block_and_list(&mut self) -> StepResult {
+        let source = self.source()?;
+        let mut maint = self.maintenance()?;
+        let mut unblockable = Vec::new();
+        if self.access.is_none() {
+            let snapshot = access::snapshot(&mut maint, &source).map_err(|e| e.to_string())?;
+            let value = serde_json::to_value(&snapshot).map_err(|e| e.to_string())?;
+            self.journal_change(Change::AccessBlocked { db: source.clone(), snapshot: value })?;
+            let (before, report) = access::block(&mut maint, &source, self.spec.server.user()).map_err(|e| e.to_string())?;
+            unblockable = report.still_allowed.clone();
+            self.access = Some(before);
+            log(&mut self.sink, Level::Info, format!("new connections to \"{source}\" are blocked for the downtime (except {})", unblockable.join(", ")));
+        }
+        self.list_sessions(&mut maint, &source, unblockable)
+    }
+
+    fn list_sessions(&mut self, maint: &mut Client, db: &str, unblockable: Vec<String>) -> StepResult {
+        let sessions = other_sessions_settled(maint, db, SESSION_GRACE).map_err(|e| e.to_string())?;
+        if sessions.is_empty() {
+            log(&mut self.sink, Level::Info, format!("nobody else is connected to \"{db}\""));
+        }
+        Ok((StepStatus::Done, StepOutput::Sessions { sessions, unblockable }))
+    }
+
+    fn notify_and_list(&mut self) -> StepResult {
+        let source = self.source()?;
+        let channels = self.bundle().map(|b| b.notify_channels.clone()).unwrap_or_default();
+        let mut maint = self.maintenance()?;
+        if channels.is_empty() {
+            log(&mut self.sink, Level::Warning, "the bundle names no NOTIFY channel: ask users to log off by other means");
+        } else {
+            let mut session = self.session(&source)?;
+            let payload = self.banner_text();
+            access::notify(&mut session.client, &channels, &payload).map_err(|e| e.to_string())?;
+            log(&mut self.sink, Level::Info, format!("asked the clients listening on {} to log off", channels.join(", ")));
+        }
+        self.list_sessions(&mut maint, &source, Vec::new())
+    }
+
+    fn terminate_and_list(&mut self, pids: &[i32]) -> StepResult {
+        let source = self.source()?;
+        let mut maint = self.maintenance()?;
+        let ended = access::terminate(&mut maint, &source, pids).map_err(|e| e.to_string())?;
+        for (pid, ok) in ended {
+            log(&mut self.sink, if ok { Level::Info } else { Level::Warning }, format!("session {pid}: {}", if ok { "terminated" } else { "could not be terminated (already gone?)" }));
+        }
+        self.list_sessions(&mut maint, &source, Vec::new())
+    }
+
+    pub fn banner_text(&self) -> String {
+        let app = self.spec.bundle.as_ref().map_or("the application", |b| b.name.as_str());
+        match (self.current, self.upgrade.as_ref()) {
+            (Some(from), Some(plan)) => banner::in_progress_message(app, &from, &plan.to),
+            (Some(from), None) => banner::in_progress_message(app, &from, &from),
+            _ => format!("{app}: maintenance in progress, please log off"),
+        }
+    }
+
+    fn disk_space(&mut self) -> StepResult {
+        let source = self.source()?;
+        let mut maint = self.maintenance()?;
+        let backup_dir = match &self.spec.backup {
+            BackupPlan::Into { dir, .. } => Some(dir.clone()),
+            BackupPlan::Skip { .. } => None,
+        };
+        let local = is_local(&self.spec.server);
+        let clone_needed = self.spec.kind == PlanKind::Upgrade;
+        let report = crate::diskspace::check(&mut maint, local, &source, backup_dir.as_deref()).map_err(|e| e.to_string())?;
+        let lines: Vec<SpaceLine> = report
+            .items
+            .iter()
+            .filter(|i| clone_needed || !i.what.starts_with("clone"))
+            .map(|i| SpaceLine { what: i.describe(), required: i.required, available: i.available })
+            .collect();
+        if let Some(short) = lines.iter().find(|l| l.ok() == Some(false)) {
+            return Err(format!("not enough disk space: {} — free space there, or choose another backup directory with --backup-dir", short.what));
+        }
+        Ok((StepStatus::Done, StepOutput::Disk(lines)))
+    }
+
+    fn source_fingerprint(&mut self) -> StepResult {
+        let source = self.source()?;
+        let current = self.current.ok_or("the plan step has not run")?;
+        let bundle = self.bundle()?;
+        let schemas = bundle.schemas.clone();
+        let reference = bundle.reference_for(current).map(|(v, r)| (v, r.text.clone(), r.hash.clone()));
+        let mut session = self.session(&source)?;
+        let fp = fingerprint::compute(&mut session.client, &schemas).map_err(|e| crate::db::describe(&e))?;
+        let Some((version, text, hash)) = reference else {
+            return Err(format!("the bundle has no reference fingerprint for version {current}"));
+        };
+        let matches = fp.hash == hash;
+        let diff = if matches { String::new() } else { fingerprint::diff(&text, &fp.text).to_string() };
+        self.sink_check("source fingerprint", matches, if matches { format!("{} matches version {version}", fp.display_hash()) } else { format!("{} differs from the reference for version {version}:\n{diff}", fp.display_hash()) });
+        let output = StepOutput::Fingerprint { hash: fp.hash.clone(), matches, reference: Some(version), diff };
+        self.fingerprint = Some(fp);
+        Ok((StepStatus::Done, output))
+    }
+
+    pub fn sink_check(&mut self, name: &str, ok: bool, detail: String) {
+        use crate::events::Observer;
+        self.sink.event(crate::events::Event::Check { name: name.into(), ok, detail });
+    }
+
+    fn backup(&mut self) -> StepResult {
+        let source = self.source()?;
+        let current = self.current.ok_or("the plan step has not run")?;
+        let schemas = self.bundle().map(|b| b.schemas.clone()).unwrap_or_default();
+        let fingerprint = self.fingerprint.as_ref().map(|f| f.hash.clone()).unwrap_or_default();
+        let output = match self.spec.backup.clone() {
+            BackupPlan::Into { dir, format } => {
+                let req = crate::backup::BackupRequest {
+                    server: &self.spec.server,
+                    db: &source,
+                    dir: &dir,
+                    format,
+                    server_version_num: self.server_version_num,
+                    version: current,
+                    fingerprint: &fingerprint,
+                    schemas: &schemas,
+                };
+                let b = crate::backup::take_backup(&req, &self.cancel, &mut self.sink).map_err(|e| e.to_string())?;
+                BackupOutput::Taken { path: b.path.display().to_string(), size: b.size, sha256: b.sha256, entries: b.entries }
+            }
+            BackupPlan::Skip { reason } => {
+                log(&mut self.sink, Level::Warning, format!("no backup, because: {reason}; reading the whole database once instead"));
+                let bytes = crate::backup::read_through(&self.spec.server, &source, self.server_version_num, &self.cancel, &mut self.sink).map_err(|e| e.to_string())?;
+                BackupOutput::Skipped { reason, bytes_read: bytes }
+            }
+        };
+        let status = if matches!(output, BackupOutput::Skipped { .. }) { StepStatus::Warning } else { StepStatus::Done };
+        self.backup = Some(output.clone());
+        Ok((status, StepOutput::Backup(output)))
+    }
+
+    fn set_banner(&mut self) -> StepResult {
+        let source = self.source()?;
+        let Some(b) = self.bundle()?.banner.clone() else {
+            let note = "the bundle defines no logon banner: tell users by other means (mail, phone, a note at the front desk)";
+            log(&mut self.sink, Level::Warning, note);
+            return Ok((StepStatus::Skipped, StepOutput::Nothing { note: note.into() }));
+        };
+        let message = self.banner_text();
+        let mut session = self.session(&source)?;
+        let previous = banner::get(&mut session.client, &b).map_err(|e| e.to_string())?;
+        self.journal_change(Change::BannerSet { db: source.clone(), previous: previous.clone() })?;
+        banner::set(&mut session.client, &b, &message).map_err(|e| e.to_string())?;
+        self.banner_previous = Some(previous);
+        log(&mut self.sink, Level::Info, format!("logon banner of \"{source}\": {message}"));
+        Ok((StepStatus::Done, StepOutput::Banner { message: Some(message) }))
+    }
+
+    /// Undoes what the journal says is pending, reports it, and ends the run.
+    fn failure_path(&mut self) {
+        let report = match self.journal.as_mut() {
+            None => undo::UndoReport::default(),
+            Some(journal) => {
+                let banner = self.spec.bundle.as_ref().and_then(|b| b.banner.clone());
+                undo::undo_run(&self.spec.server, banner.as_ref(), journal, self.spec.keep_failed, &mut self.sink)
+            }
+        };
+        self.journal_entry(Entry::Finished { outcome: if self.cancel.requested() { "cancelled".into() } else { "failed".into() }, detail: None });
+        self.lock = None;
+        self.sink.send(ExecEvent::FailurePathDone { undone: report.undone, advice: report.advice, changed_anything: report.changed_anything });
+    }
+
+    pub fn engine_error(e: EngineError) -> String {
+        e.to_string()
+    }
+
+    pub fn db_error(e: DbError) -> String {
+        e.to_string()
+    }
+}
+
+/// Whether the server runs on this machine: a Unix socket or a loopback address.
+pub fn is_local(server: &crate::conn::ConnSettings) -> bool {
+    use crate::conn::HostAddr;
+    server.targets().iter().all(|t| match &t.host {
+        HostAddr::Socket(_) => true,
+        HostAddr::Tcp(h) => matches!(h.as_str(), "localhost" | "127.0.0.1" | "::1"),
+    })
+}
