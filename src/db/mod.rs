@@ -3,6 +3,7 @@
 //! here decides what to do next.
 
 pub mod access;
+pub mod banner;
 pub mod bookkeeping;
 pub mod checks;
 pub mod clone;
