@@ -2,6 +2,8 @@
 //! versions, list sessions, clone, rename, drop, compare. The engine sequences these; nothing
 //! here decides what to do next.
 
+pub mod access;
+pub mod banner;
 pub mod bookkeeping;
 pub mod checks;
 pub mod clone;
