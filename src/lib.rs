@@ -20,6 +20,7 @@ pub mod exit;
 pub mod fingerprint;
 pub mod headless;
 pub mod hex;
+pub mod journal;
 pub mod paths;
 pub mod sample;
 pub mod script;
