@@ -21,6 +21,7 @@ pub mod fingerprint;
 pub mod headless;
 pub mod hex;
 pub mod journal;
+pub mod lock;
 pub mod paths;
 pub mod sample;
 pub mod script;
