@@ -23,5 +23,6 @@ pub mod hex;
 pub mod journal;
 pub mod lock;
 pub mod paths;
+pub mod report;
 pub mod sample;
 pub mod script;
