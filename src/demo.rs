@@ -103,8 +103,9 @@ fn demo(cluster: &Cluster, opts: &DemoOptions, printer: &mut Printer) -> Result<
     spec.data_dir = cluster.dir().join("pgstep");
     spec.backup = BackupPlan::Into { dir: cluster.dir().join("backups"), format: crate::backup::BackupFormat::Custom };
     let policy = Policy { yes: true, ..Policy::default() };
+    let report_ctx = crate::run_report::ReportContext { data_dir: spec.data_dir.clone(), server: server.host_display(), database: "clinic_v1".into() };
     let (checklist, outcome) = drive::run(spec, &policy, &mut |c, shown| printer.shown(c, &shown));
-    let report = crate::run_report::write(&checklist, &outcome).ok().flatten();
+    let report = crate::run_report::write(&checklist, &outcome, &report_ctx).ok();
     if let Outcome::Failed { what, .. } = &outcome {
         return Err(EngineError::Failed(crate::engine::Failure { what: what.clone(), ..Default::default() }));
     }

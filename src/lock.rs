@@ -313,9 +313,6 @@ fn lock_local(
         .open(path)
         .map_err(|e| io_err("open the lock file", e))?;
     let previous = read_content(&mut file).map_err(|e| io_err("read the lock file", e))?;
-    // File::try_lock (flock) is stable since Rust 1.89; Cargo.toml's rust-version still says
-    // 1.85 and must be raised with this module.
-    #[allow(clippy::incompatible_msrv)]
     let locked = file.try_lock();
     match locked {
         Ok(()) => {}

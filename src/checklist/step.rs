@@ -96,6 +96,9 @@ pub struct PlanSummary {
     pub to: Version,
     /// What will happen, one line per step of the upgrade ("step 1 → 2: 3 scripts").
     pub lines: Vec<String>,
+    /// The run's id and journal file, once the run has begun (the lock is taken).
+    pub run_id: Option<String>,
+    pub journal: Option<String>,
 }
 
 /// A manual item of the checklist, ticked by the operator.

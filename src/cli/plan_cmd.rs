@@ -144,11 +144,15 @@ fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
     if !output.headless && !output.json && std::io::stdout().is_terminal() {
         eprintln!("pgstep: the interactive wizard is not available yet; showing progress lines (use --headless to silence this note)");
     }
+    let report_ctx = crate::run_report::ReportContext {
+        data_dir: spec.data_dir.clone(),
+        server: spec.server.host_display(),
+        database: spec.database.clone().unwrap_or_default(),
+    };
     let mut printer = Printer::new(output.json);
     let (checklist, outcome) = drive::run(spec, policy, &mut |c, shown| printer.shown(c, &shown));
-    match crate::run_report::write(&checklist, &outcome) {
-        Ok(Some((md, json))) => printer.say(&format!("report: {} ({})", md.display(), json.display())),
-        Ok(None) => {}
+    match crate::run_report::write(&checklist, &outcome, &report_ctx) {
+        Ok((md, json)) => printer.say(&format!("report: {} ({})", md.display(), json.display())),
         Err(e) => eprintln!("pgstep: warning: could not write the run's report: {e}"),
     }
     printer.result(&checklist, &outcome);

@@ -123,11 +123,13 @@ impl Sink {
 
 impl Observer for Sink {
     fn event(&mut self, event: Event) {
+        // The log file is a convenience beside the journal: a failed write must not stop a run.
         if let (Some(log), Event::Log { level, text }) = (&mut self.log, &event) {
-            log.line(*level, text);
+            let _ = log.line(*level, text);
         }
         if let (Some(log), Event::Check { name, ok, detail }) = (&mut self.log, &event) {
-            log.line(if *ok { crate::events::Level::Info } else { crate::events::Level::Warning }, &format!("check {name}: {}: {detail}", if *ok { "ok" } else { "FAILED" }));
+            let level = if *ok { crate::events::Level::Info } else { crate::events::Level::Warning };
+            let _ = log.line(level, &format!("check {name}: {}: {detail}", if *ok { "ok" } else { "FAILED" }));
         }
         self.send(ExecEvent::Engine(event));
     }

@@ -63,7 +63,7 @@ impl Run {
         } else {
             self.begin(&db, Some(current.to_string()), Some(last.to_string()))?;
         }
-        let summary = PlanSummary { application: bundle.name.clone(), server: self.spec.server.host_display(), source_db: db.clone(), target_db: db, from: current, to: last, lines };
+        let summary = PlanSummary { application: bundle.name.clone(), server: self.spec.server.host_display(), source_db: db.clone(), target_db: db, from: current, to: last, lines, run_id: None, journal: None };
         Ok((StepStatus::Done, StepOutput::Plan(summary)))
     }
 
@@ -151,6 +151,8 @@ impl Run {
             from: version,
             to: version,
             lines: vec![format!("restore {} bytes (sha256 {}) with {} job(s)", meta.size, meta.sha256, self.spec.jobs)],
+            run_id: None,
+            journal: None,
         };
         Ok((StepStatus::Done, StepOutput::Plan(summary)))
     }
@@ -188,6 +190,8 @@ impl Run {
             from: bundle.baseline.version,
             to,
             lines: vec![format!("baseline {}, then {} step(s)", bundle.baseline.version, bundle.steps.iter().filter(|s| s.to <= to).count())],
+            run_id: None,
+            journal: None,
         };
         Ok((StepStatus::Done, StepOutput::Plan(summary)))
     }

@@ -44,6 +44,8 @@ pub(crate) struct Run {
     pub backup: Option<BackupOutput>,
     pub fixups: Vec<(Version, Script)>,
     pub fixups_skipped: Vec<String>,
+    /// The run's id and journal, once the plan step began the run.
+    pub run_id: Option<(String, std::path::PathBuf)>,
 }
 
 impl Run {
@@ -66,6 +68,7 @@ impl Run {
             backup: None,
             fixups: Vec::new(),
             fixups_skipped: Vec::new(),
+            run_id: None,
         }
     }
 
@@ -91,7 +94,11 @@ impl Run {
         };
         let elapsed = started.elapsed();
         match result {
-            Ok((status, output)) => {
+            Ok((status, mut output)) => {
+                if let (StepOutput::Plan(p), Some((id, path))) = (&mut output, &self.run_id) {
+                    p.run_id = Some(id.clone());
+                    p.journal = Some(path.display().to_string());
+                }
                 self.journal_entry(Entry::Step { step: step.key().into(), state: "done".into(), detail: None });
                 self.sink.send(ExecEvent::StepDone { step, status, output, elapsed });
             }
@@ -204,20 +211,21 @@ impl Run {
 
     /// Takes the run lock and opens the journal and log file: from here on, changes are recorded.
     pub fn begin(&mut self, source: &str, from: Option<String>, to: Option<String>) -> Result<(), String> {
-        let info = RunInfo::new(
-            self.run_kind(),
-            self.spec.server.host_display(),
-            source.to_owned(),
-            self.spec.bundle.as_ref().map(|b| b.root.display().to_string()),
-            from,
-            to,
-        );
-        let lock = crate::lock::acquire(&self.spec.server, source, &info).map_err(|e| e.to_string())?;
-        let journal = Journal::create(info.clone()).map_err(|e| format!("cannot create the run journal: {e}"))?;
-        if let Ok(runlog) = crate::journal::RunLog::create(&info.run_id) {
+        let mut info = RunInfo::new(self.run_kind(), self.spec.server.host_display(), source);
+        info.bundle = self.spec.bundle.as_ref().map(|b| b.root.display().to_string());
+        info.from = from;
+        info.to = to;
+        let dir = self.spec.data_dir.clone();
+        let lock = crate::lock::acquire_in(&dir.join("locks"), &self.spec.server, source, &info).map_err(|e| e.to_string())?;
+        for w in lock.warnings() {
+            log(&mut self.sink, Level::Warning, w.clone());
+        }
+        let journal = Journal::create_in(&dir.join("journal"), info.clone()).map_err(|e| format!("cannot create the run journal in {}: {e}", dir.display()))?;
+        if let Ok(runlog) = crate::journal::RunLog::create_in(&dir.join("logs"), &info.run_id) {
             self.sink.set_log(runlog);
         }
         log(&mut self.sink, Level::Info, format!("run {} — journal {}", info.run_id, journal.path().display()));
+        self.run_id = Some((info.run_id.clone(), journal.path().to_path_buf()));
         self.lock = Some(lock);
         self.journal = Some(journal);
         self.source = Some(source.to_owned());
@@ -248,7 +256,7 @@ impl Run {
             let value = serde_json::to_value(&snapshot).map_err(|e| e.to_string())?;
             self.journal_change(Change::AccessBlocked { db: source.clone(), snapshot: value })?;
             let (before, report) = access::block(&mut maint, &source, self.spec.server.user()).map_err(|e| e.to_string())?;
-            unblockable = report.still_allowed.clone();
+            unblockable = report.can_still_connect.iter().map(ToString::to_string).collect();
             self.access = Some(before);
             log(&mut self.sink, Level::Info, format!("new connections to \"{source}\" are blocked for the downtime (except {})", unblockable.join(", ")));
         }

@@ -61,8 +61,7 @@ impl Run {
             target_db: plan.final_db.clone(),
             from: current,
             to: plan.to,
-            lines,
-        };
+            lines, run_id: None, journal: None };
         log(&mut self.sink, Level::Info, format!("{} on {}: \"{source}\" is at version {current}; upgrading to {} as \"{}\"", bundle.name, summary.server, plan.to, plan.final_db));
         self.scripts = scripts;
         self.upgrade = Some(plan);

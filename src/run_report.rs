@@ -1,0 +1,160 @@
+//! The report every run leaves: built from the finished checklist (what each step found) and
+//! the run's journal (when things happened, what was changed and undone), written as Markdown
+//! and JSON into the data directory.
+
+use std::path::{Path, PathBuf};
+
+use crate::checklist::{BackupOutput, Checklist, Outcome, PlanKind, StepId, StepOutput, StepStatus};
+use crate::journal::{RunInfo, RunKind, read_run};
+use crate::report::{self, BackupRecord, Confirmation, Failure, Report, StepTiming};
+
+/// What the front end knows about the run before it starts, for a report of a run that was
+/// refused before its journal existed.
+#[derive(Debug, Clone)]
+pub struct ReportContext {
+    pub data_dir: PathBuf,
+    pub server: String,
+    pub database: String,
+}
+
+/// Writes the run's report; returns the Markdown and JSON paths.
+pub fn write(c: &Checklist, outcome: &Outcome, ctx: &ReportContext) -> std::io::Result<(PathBuf, PathBuf)> {
+    let report = build(c, outcome, ctx);
+    report::write(&report, &ctx.data_dir.join("reports"))
+}
+
+pub fn build(c: &Checklist, outcome: &Outcome, ctx: &ReportContext) -> Report {
+    let plan = plan_summary(c);
+    let record = plan.as_ref().and_then(|p| p.journal.as_deref()).and_then(|j| read_run(Path::new(j)).ok());
+    let mut report = match &record {
+        Some(r) => Report::from_journal(r, report_outcome(outcome)),
+        None => {
+            let mut info = RunInfo::new(run_kind(c.kind), ctx.server.clone(), &ctx.database);
+            if let Some(p) = &plan {
+                info.from = Some(p.from.to_string());
+                info.to = Some(p.to.to_string());
+            }
+            let mut r = Report::new(info, report_outcome(outcome));
+            r.steps = steps_from_checklist(c);
+            r
+        }
+    };
+    report.finished_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    fill_from_outputs(&mut report, c);
+    if let Outcome::Failed { step, what, .. } = outcome {
+        report.failure = Some(Failure { step: step.map(|s| s.title().to_owned()), location: script_location(what), error: what.clone() });
+    }
+    report.next_steps = next_steps(c, outcome);
+    report
+}
+
+fn plan_summary(c: &Checklist) -> Option<crate::checklist::PlanSummary> {
+    c.step(StepId::Plan).and_then(|s| match &s.output {
+        Some(StepOutput::Plan(p)) => Some(p.clone()),
+        _ => None,
+    })
+}
+
+fn report_outcome(o: &Outcome) -> report::Outcome {
+    match o {
+        Outcome::Success => report::Outcome::Success,
+        Outcome::Failed { cancelled: true, .. } => report::Outcome::Cancelled,
+        Outcome::Failed { changed_anything: false, .. } => report::Outcome::Refused,
+        Outcome::Failed { .. } => report::Outcome::Failed,
+    }
+}
+
+fn run_kind(k: PlanKind) -> RunKind {
+    match k {
+        PlanKind::Upgrade => RunKind::Upgrade,
+        PlanKind::Fixup => RunKind::Fixup,
+        PlanKind::Restore => RunKind::Restore,
+        PlanKind::Bootstrap => RunKind::Bootstrap,
+    }
+}
+
+fn steps_from_checklist(c: &Checklist) -> Vec<StepTiming> {
+    c.steps
+        .iter()
+        .filter(|s| s.status != StepStatus::Pending)
+        .map(|s| StepTiming {
+            step: s.id.title().to_owned(),
+            state: format!("{:?}", s.status).to_lowercase(),
+            started_at: String::new(),
+            seconds: s.elapsed.unwrap_or_default().as_secs_f64(),
+            detail: s.error.clone().or_else(|| s.note.clone()),
+        })
+        .collect()
+}
+
+/// Fingerprints, backup, checks and confirmations, from what the steps produced.
+fn fill_from_outputs(report: &mut Report, c: &Checklist) {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for step in &c.steps {
+        match &step.output {
+            Some(StepOutput::Fingerprint { hash, .. }) => report.fingerprints.before = Some(format!("sha256:{hash}")),
+            Some(StepOutput::Backup(BackupOutput::Taken { path, size, sha256, .. })) => {
+                report.backup = Some(BackupRecord::Taken { path: PathBuf::from(path), size: *size, sha256: sha256.clone() });
+            }
+            Some(StepOutput::Backup(BackupOutput::Skipped { reason, .. })) => report.backup = Some(BackupRecord::NotTaken { reason: reason.clone() }),
+            Some(StepOutput::Checks(checks)) => {
+                for ch in checks {
+                    if ch.name.contains("fingerprint") && ch.ok {
+                        report.fingerprints.after = ch.detail.split_whitespace().next().map(str::to_owned);
+                    }
+                    report.checks.push(report::CheckResult { name: ch.name.clone(), ok: ch.ok, detail: ch.detail.clone() });
+                }
+            }
+            Some(StepOutput::Confirmed(items)) => {
+                report.confirmations = items.iter().filter(|i| i.ticked).map(|i| Confirmation { item: i.text.clone(), at: now.clone() }).collect();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `file.sql:12` from an error text, when a script failed.
+fn script_location(what: &str) -> Option<String> {
+    what.split_whitespace().find_map(|w| {
+        let (file, rest) = w.split_once(".sql:")?;
+        let line: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        (!line.is_empty()).then(|| format!("{file}.sql:{line}"))
+    })
+}
+
+/// GNUmed's success and failure lists, for this run.
+fn next_steps(c: &Checklist, outcome: &Outcome) -> Vec<String> {
+    match (outcome, c.kind) {
+        (Outcome::Success, PlanKind::Upgrade) => {
+            let (new, old) = match c.step(StepId::CutOver).and_then(|s| s.output.clone()) {
+                Some(StepOutput::CutOver { new_db, old_db }) => (new_db, old_db),
+                _ => (String::from("the new database"), String::from("the old database")),
+            };
+            vec![
+                format!("Point clients, importers and backup jobs to \"{new}\", then restart importers and backup jobs."),
+                format!("Tell users to use \"{new}\"."),
+                format!("Keep \"{old}\" (read-only, closed to users) for a while, perhaps until the next major version."),
+            ]
+        }
+        (Outcome::Success, _) => vec!["Restart importers and backup jobs; tell users the database is back.".into()],
+        (Outcome::Failed { advice, changed_anything, .. }, kind) => {
+            let mut v = advice.clone();
+            if *changed_anything && kind == PlanKind::Upgrade {
+                v.push("Tell users to keep using the existing database as usual.".into());
+            }
+            v.push("Fix the problem named above, then try again (rehearse on a test server first); ask the application's maintainers for help if needed.".into());
+            v
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::script_location;
+
+    #[test]
+    fn finds_the_script_position_in_an_error() {
+        assert_eq!(script_location("step failed: v1-v2/02_functions.sql:31:5: ERROR 22012"), Some("v1-v2/02_functions.sql:31".into()));
+        assert_eq!(script_location("database does not exist"), None);
+    }
+}
