@@ -10,8 +10,9 @@ use serde::Serialize;
 
 use super::SESSION_GRACE;
 use super::{Context, EngineError, Failure, check_fingerprint, check_server_version};
-use crate::backup::{Backup, take_backup};
+use crate::backup::{Backup, BackupFormat, BackupRequest, take_backup};
 use crate::bundle::{Fixup, Version};
+use crate::cancel::Cancel;
 use crate::db::DbError;
 use crate::db::bookkeeping::{record_fixup, recorded_fixup};
 use crate::db::runner::run_script;
@@ -130,12 +131,18 @@ pub fn fixup(ctx: &mut Context<'_>, opts: &FixupOptions) -> Result<FixupOutcome,
     let backup = match &opts.backup {
         BackupChoice::Into(dir) => Some(
             take_backup(
-                ctx.server,
-                db,
-                dir,
-                server_version,
-                current,
-                &fp.hash,
+                &BackupRequest {
+                    server: ctx.server,
+                    db,
+                    dir,
+                    format: BackupFormat::Custom,
+                    server_version_num: server_version,
+                    version: current,
+                    fingerprint: &fp.hash,
+                    schemas: &bundle.schemas,
+                },
+                // The engine has no cancellation yet; the backup runs to its end.
+                &Cancel::new(),
                 ctx.obs,
             )
             .map_err(|e| EngineError::Refused(e.to_string()))?,
