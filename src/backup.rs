@@ -190,6 +190,14 @@ pub struct BackupMetadata {
     pub entries: usize,
     #[serde(default)]
     pub pgstep_version: String,
+    /// The source database's encoding and locale, which a restore gives the new database
+    /// (empty: not recorded; the server's defaults are used).
+    #[serde(default)]
+    pub encoding: String,
+    #[serde(default)]
+    pub lc_collate: String,
+    #[serde(default)]
+    pub lc_ctype: String,
 }
 
 fn one() -> u32 {
@@ -228,7 +236,8 @@ pub fn take_backup(
             req.dir.display()
         ))
     })?;
-    let tables = count_dumped_tables(req.server, req.db).map_err(fail)?;
+    let source = source_facts(req.server, req.db).map_err(fail)?;
+    let tables = source.tables;
     let path = unused_backup_path(req.dir, req.db, req.version, req.format);
     let partial = with_suffix(&path, ".partial");
     let mut cleanup = RemoveOnDrop::new(&partial);
@@ -308,6 +317,9 @@ pub fn take_backup(
         .to_owned(),
         entries,
         pgstep_version: env!("CARGO_PKG_VERSION").to_owned(),
+        encoding: source.encoding,
+        lc_collate: source.lc_collate,
+        lc_ctype: source.lc_ctype,
     };
     let metadata_path = metadata_path_of(&path);
     write_metadata(&metadata_path, &metadata).map_err(fail)?;
@@ -347,7 +359,7 @@ pub fn read_through(
         message,
     };
     let pg_dump = find_client_tool("pg_dump", server_version_num).map_err(fail)?;
-    let tables = count_dumped_tables(server, db).map_err(fail)?;
+    let tables = source_facts(server, db).map_err(fail)?.tables;
     log(
         obs,
         Level::Info,
@@ -528,33 +540,48 @@ fn dump_args(format: BackupFormat) -> Vec<String> {
     args
 }
 
-/// How many tables pg_dump will copy rows of: ordinary tables and partitions (partitioned
-/// parents hold no rows) outside PostgreSQL's own schemas, other than extension members. An
-/// estimate for progress; the count of lines pg_dump prints is what is reported as done.
-fn count_dumped_tables(server: &ConnSettings, db: &str) -> Result<u64, String> {
+/// What a backup records about its source besides the dump, read in one statement.
+struct SourceFacts {
+    /// How many tables pg_dump will copy rows of: ordinary tables and partitions (partitioned
+    /// parents hold no rows) outside PostgreSQL's own schemas, other than extension members. An
+    /// estimate for progress; the count of lines pg_dump prints is what is reported as done.
+    tables: u64,
+    encoding: String,
+    lc_collate: String,
+    lc_ctype: String,
+}
+
+fn source_facts(server: &ConnSettings, db: &str) -> Result<SourceFacts, String> {
     let mut client = server
         .with_dbname(db)
         .connect(None)
         .map_err(|e| e.to_string())?;
     let row = client
         .query_one(
-            "SELECT count(*) FROM pg_catalog.pg_class c \
-             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind = 'r' \
-               AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') \
-               AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%' \
-               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
-                               WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
-                                 AND d.objid = c.oid AND d.deptype = 'e')",
+            "SELECT (SELECT count(*) FROM pg_catalog.pg_class c \
+                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE c.relkind = 'r' \
+                       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') \
+                       AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%' \
+                       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                                       WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+                                         AND d.objid = c.oid AND d.deptype = 'e')), \
+                    pg_catalog.pg_encoding_to_char(encoding)::text, datcollate::text, datctype::text \
+             FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()",
             &[],
         )
         .map_err(|e| {
             format!(
-                "cannot count the tables of \"{db}\": {}",
+                "cannot read the tables and encoding of \"{db}\": {}",
                 crate::db::describe(&e)
             )
         })?;
-    Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    Ok(SourceFacts {
+        tables: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+        encoding: row.get(1),
+        lc_collate: row.get(2),
+        lc_ctype: row.get(3),
+    })
 }
 
 /// A name in `dir` that no backup, partial backup or metadata file has yet.
@@ -906,6 +933,9 @@ impl<'r, 'a> Follow<'r, 'a> {
     }
 
     fn line(&mut self, line: String, obs: &mut dyn Observer) {
+        if line.trim().is_empty() {
+            return;
+        }
         let counted = line.contains(self.run.counted);
         let text = if line.starts_with(&format!("{}:", self.run.tool)) {
             line

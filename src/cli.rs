@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::bundle::{self, Bundle, Version};
+use crate::cancel::Cancel;
 use crate::conn::{ConnArgs, ConnSettings, ProcessEnv};
 use crate::engine::bootstrap::bootstrap;
 use crate::engine::fixup::{BackupChoice, FixupOptions, fixup};
+use crate::engine::restore::restore;
 use crate::engine::upgrade::{UpgradeOptions, upgrade};
 use crate::engine::{Context, EngineError, find_source, run_prechecks};
 use crate::headless::Printer;
@@ -68,6 +70,17 @@ struct Output {
     /// client packages ready)
     #[arg(long)]
     yes: bool,
+}
+
+/// Output options of commands that have no manual checklist to confirm.
+#[derive(Debug, Args)]
+struct HeadlessOutput {
+    /// Print readable progress lines
+    #[arg(long)]
+    headless: bool,
+    /// Print one JSON event per line (implies --headless)
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +145,21 @@ enum Command {
         keep_failed: bool,
         #[command(flatten)]
         output: Output,
+    },
+    /// Restore a backup pgstep took into a new database, verified against its recorded
+    /// checksum and schema fingerprint
+    Restore {
+        /// The backup: a .dump file, a .dir directory, or its .json metadata file
+        #[arg(value_name = "BACKUP")]
+        backup: PathBuf,
+        /// The new database to restore into (must not exist)
+        #[arg(long, value_name = "NAME")]
+        database: String,
+        /// Parallel pg_restore jobs
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        jobs: u32,
+        #[command(flatten)]
+        output: HeadlessOutput,
     },
     /// Print a database's schema fingerprint; compare it with a bundle's references
     Fingerprint {
@@ -202,6 +230,12 @@ pub fn run() -> i32 {
             full,
             bundle,
         } => fingerprint_command(&conn, database, full, bundle),
+        Command::Restore {
+            backup,
+            database,
+            jobs,
+            output,
+        } => restore_command(&conn, &backup, &database, jobs, &output),
         Command::Upgrade {
             target,
             override_schema_check,
@@ -313,6 +347,45 @@ pub fn run() -> i32 {
             );
             Ok((to_json(&outcome), summary))
         }),
+    }
+}
+
+/// `pgstep restore`: no bundle is needed; the backup's metadata says what it holds.
+fn restore_command(
+    conn: &ConnArgs,
+    backup: &std::path::Path,
+    database: &str,
+    jobs: u32,
+    output: &HeadlessOutput,
+) -> i32 {
+    let server = match resolve(conn) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut printer = Printer::new(output.json);
+    // Nothing requests cancellation yet (no signal handling); the flag is what the front ends set.
+    let cancel = Cancel::new();
+    let result = restore(&server, backup, database, jobs, &cancel, &mut printer).map(|outcome| {
+        let summary = format!(
+            "\nRestored {} (\"{}\" at version {}) into \"{}\": {} table(s) in {:.1} s; {}.",
+            outcome.backup.display(),
+            outcome.source_database,
+            outcome.version,
+            outcome.database,
+            outcome.tables,
+            outcome.elapsed.as_secs_f64(),
+            match outcome.fingerprint_matches {
+                Some(true) => "the schema fingerprint equals the recorded one",
+                _ => "the backup records no fingerprint to compare with",
+            }
+        );
+        (to_json(&outcome), summary)
+    });
+    let code = report(result, &mut printer);
+    if code != exit::SUCCESS && cancel.requested() {
+        exit::CANCELLED
+    } else {
+        code
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod bootstrap;
 pub mod fixup;
 pub mod plan;
+pub mod restore;
 pub mod upgrade;
 
 use std::collections::BTreeMap;
