@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod conn;
 pub mod db;
 pub mod demo;
+pub mod diskspace;
 pub mod engine;
 pub mod events;
 pub mod exit;
