@@ -45,6 +45,8 @@ use crate::hex;
 
 /// How often the size of the output is measured and cancellation looked at while a tool runs.
 pub const POLL: Duration = Duration::from_millis(200);
+/// How long a tool asked to stop may take before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How many of a failed tool's last stderr lines its error message quotes (when it printed no
 /// error line).
 const TAIL_LINES: usize = 6;
@@ -819,7 +821,7 @@ pub(crate) enum ToolEnd {
 
 /// Runs the tool with stderr read line by line on a thread: each line is logged, table lines
 /// are counted as progress, the output size is reported every [`POLL`], and a cancellation
-/// request (soft or hard: a dump has no safe point inside) kills the tool. A cancellation
+/// request (soft or hard: a dump has no safe point inside) stops the tool. A cancellation
 /// requested at any time before the tool was seen to succeed counts, so that the outcome does
 /// not depend on timing.
 pub(crate) fn run_tool(
@@ -842,7 +844,7 @@ pub(crate) fn run_tool(
         _ => None,
     };
     let Some(stderr) = child.stderr.take() else {
-        kill(&mut child);
+        stop_tool(&mut child);
         return Err(io::Error::other("the tool's stderr could not be read"));
     };
     let lines = read_lines(stderr);
@@ -897,7 +899,7 @@ impl<'r, 'a> Follow<'r, 'a> {
         }
     }
 
-    /// Follows the tool until it exits (its status) or is killed on cancellation (`None`).
+    /// Follows the tool until it exits (its status) or is stopped on cancellation (`None`).
     fn until_exit(
         &mut self,
         child: &mut Child,
@@ -908,7 +910,7 @@ impl<'r, 'a> Follow<'r, 'a> {
         let mut last_poll = Instant::now();
         loop {
             if cancel.requested() {
-                kill(child);
+                stop_tool(child);
                 // Drain until every holder of stderr (parallel workers too) has gone.
                 while lines.recv_timeout(Duration::from_secs(10)).is_ok() {}
                 return None;
@@ -926,7 +928,7 @@ impl<'r, 'a> Follow<'r, 'a> {
         match child.wait() {
             Ok(status) => Some(status),
             Err(_) => {
-                kill(child);
+                stop_tool(child);
                 None
             }
         }
@@ -980,9 +982,29 @@ impl<'r, 'a> Follow<'r, 'a> {
     }
 }
 
-/// SIGKILL (the only signal std can send); the server ends the tool's session when its
-/// connection drops.
-fn kill(child: &mut Child) {
+/// Stops the tool: SIGTERM first, on which pg_dump and pg_restore stop their parallel workers
+/// and cancel their queries on the server (killed outright, the leader leaves its workers
+/// copying to the end of their current table); SIGKILL if it has not ended within
+/// [`STOP_GRACE`]. std sends only SIGKILL, so SIGTERM goes through kill(1); the child is not
+/// reaped before this, so its pid cannot have been reused.
+fn stop_tool(child: &mut Child) {
+    let asked = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if asked {
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            match child.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) => thread::sleep(Duration::from_millis(20)),
+                Err(_) => break,
+            }
+        }
+    }
     let _ = child.kill();
     let _ = child.wait();
 }

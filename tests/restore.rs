@@ -341,3 +341,100 @@ fn the_restore_command_restores_and_refuses_with_exit_codes() {
     assert_eq!(again.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
+
+/// The figure for the README: backup + verify + restore of the sample at its default size, in
+/// the custom format and in the directory format with two jobs. Slow; run by hand:
+/// `cargo test --test restore timing -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement at the default sample size, not a check"]
+fn timing_of_backup_verify_and_restore_at_the_default_size() {
+    let bundle = sample_bundle();
+    let pg = Pg::start();
+    let mut rec = Recorder::default();
+    with_ctx(&pg, &bundle, &mut rec, |ctx| {
+        bootstrap(ctx, "clinic_v1", Some(v1()), false)
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut session = Session::open(&pg.settings("clinic_v1"), &[]).expect("session");
+    let patients = pgstep::sample::DEFAULT_PATIENTS;
+    pgstep::sample::generate(&mut session, &bundle.root, patients, &mut rec).expect("generate");
+    drop(session);
+    pg.exec("clinic_v1", "VACUUM ANALYZE");
+    let size: i64 = pg.query_one("clinic_v1", "SELECT pg_database_size('clinic_v1')");
+    eprintln!("sample: {patients} patients, database {size} bytes");
+    for (name, format, jobs) in [
+        ("custom", BackupFormat::Custom, 1),
+        ("directory, 2 jobs", BackupFormat::Directory { jobs: 2 }, 2),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let started = std::time::Instant::now();
+        let b = backup(&pg, &bundle, dir.path(), format);
+        let backed_up = started.elapsed();
+        let meta = pgstep::backup::read_metadata(&b.path).expect("metadata");
+        pgstep::backup::verify(&b.path, &meta).expect("verify");
+        let verified = started.elapsed();
+        let target = format!("clinic_{jobs}");
+        let outcome = restore_into(
+            &pg,
+            &b.path,
+            &target,
+            jobs,
+            &Cancel::new(),
+            &mut Recorder::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let total = started.elapsed();
+        assert_eq!(outcome.fingerprint_matches, Some(true));
+        eprintln!(
+            "{name}: backup {:.1} s ({} bytes), verify {:.1} s, restore (verifies again, loads, fingerprints) {:.1} s; total {:.1} s",
+            backed_up.as_secs_f64(),
+            b.size,
+            (verified - backed_up).as_secs_f64(),
+            (total - verified).as_secs_f64(),
+            total.as_secs_f64()
+        );
+    }
+    // A parallel dump cancelled while its workers copy rows: how long until nothing is left.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cancel = Cancel::new();
+    let requester = cancel.clone();
+    let mut obs = |e: Event| {
+        if let Event::Progress {
+            unit: Unit::Tables,
+            done,
+            ..
+        } = e
+        {
+            if done >= 1 {
+                requester.request();
+            }
+        }
+    };
+    let settings = pg.settings("postgres");
+    let started = std::time::Instant::now();
+    let err = take_backup(
+        &BackupRequest {
+            server: &settings,
+            db: "clinic_v1",
+            dir: dir.path(),
+            format: BackupFormat::Directory { jobs: 2 },
+            server_version_num: 150_000,
+            version: v1(),
+            fingerprint: "x",
+            schemas: &bundle.schemas,
+        },
+        &cancel,
+        &mut obs,
+    )
+    .expect_err("cancelled");
+    assert!(err.is_cancelled());
+    let left: i64 = pg.query_one(
+        "postgres",
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'",
+    );
+    eprintln!(
+        "cancelled parallel dump returned after {:.2} s; pg_dump sessions left at that moment: {left}; files left: {}",
+        started.elapsed().as_secs_f64(),
+        std::fs::read_dir(dir.path()).expect("dir").count()
+    );
+}
