@@ -324,6 +324,8 @@ pub fn take_backup(
         lc_ctype: source.lc_ctype,
     };
     let metadata_path = metadata_path_of(&path);
+    // Metadata without its backup would describe nothing: both go, or both stay.
+    cleanup.add(&metadata_path);
     write_metadata(&metadata_path, &metadata).map_err(fail)?;
     cleanup.disarm();
     log(
@@ -640,31 +642,36 @@ fn write_metadata(path: &Path, meta: &BackupMetadata) -> Result<(), String> {
     written.map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Removes a file or directory when dropped, unless disarmed: the partial output of a failed
+/// Removes files or directories when dropped, unless disarmed: the partial output of a failed
 /// or cancelled backup.
 struct RemoveOnDrop {
-    path: Option<PathBuf>,
+    paths: Vec<PathBuf>,
 }
 
 impl RemoveOnDrop {
     fn new(path: &Path) -> Self {
         Self {
-            path: Some(path.to_path_buf()),
+            paths: vec![path.to_path_buf()],
         }
     }
 
+    /// Watches `path` instead of what was watched so far (renamed into it).
     fn replace(&mut self, path: &Path) {
-        self.path = Some(path.to_path_buf());
+        self.paths = vec![path.to_path_buf()];
+    }
+
+    fn add(&mut self, path: &Path) {
+        self.paths.push(path.to_path_buf());
     }
 
     fn disarm(&mut self) {
-        self.path = None;
+        self.paths.clear();
     }
 }
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
+        for path in self.paths.drain(..) {
             remove_output(&path);
         }
     }
