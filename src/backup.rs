@@ -254,37 +254,7 @@ pub fn take_backup(
             path.display()
         ),
     );
-    let mut cmd = Command::new(&pg_dump.0);
-    cmd.args(dump_args(req.format))
-        .arg("--file")
-        .arg(&partial)
-        .stdout(Stdio::null());
-    let env = req
-        .server
-        .with_dbname(req.db)
-        .child_env()
-        .map_err(|e| fail(e.to_string()))?;
-    env.apply(&mut cmd);
-    let size = || output_size(&partial);
-    let run = ToolRun {
-        tool: "pg_dump",
-        counted: DUMP_TABLE_LINE,
-        tables: Some(tables),
-        bytes: &size,
-        stdout_counter: None,
-    };
-    let dumped = match run_tool(cmd, &run, cancel, obs).map_err(|e| fail(e.to_string()))? {
-        ToolEnd::Done { tables } => tables,
-        ToolEnd::Cancelled => return Err(BackupError::Cancelled { what }),
-        ToolEnd::Failed { status, tail } => {
-            return Err(fail(format!(
-                "pg_dump ended with {status}:\n{}\nThe partial backup was removed; nothing else was changed. \
-                 If the disk is full, free space in {} or choose another directory with --backup-dir.",
-                indent_lines(&tail),
-                req.dir.display()
-            )));
-        }
-    };
+    let dumped = run_pg_dump(req, &pg_dump.0, &partial, tables, cancel, obs)?;
     sync_output(&partial)
         .map_err(|e| fail(format!("cannot flush {} to disk: {e}", partial.display())))?;
     let entries = verify_archive(&pg_restore.0, &partial).map_err(fail)?;
@@ -300,28 +270,11 @@ pub fn take_backup(
     cleanup.replace(&path);
     sync_dir(req.dir).map_err(|e| fail(format!("cannot flush {}: {e}", req.dir.display())))?;
     let metadata = BackupMetadata {
-        database: req.db.to_owned(),
-        version: req.version.to_string(),
-        fingerprint: req.fingerprint.to_owned(),
-        schemas: req.schemas.to_vec(),
-        server_version: crate::engine::show_server_version(req.server_version_num),
-        pg_dump: pg_dump.1,
-        created_at: chrono::Local::now().to_rfc3339(),
-        format: req.format.name().to_owned(),
-        jobs: req.format.jobs(),
         file: file_name(&path),
         size,
         sha256: sha256.clone(),
-        checksum_of: match req.format {
-            BackupFormat::Custom => CHECKSUM_OF_FILE,
-            BackupFormat::Directory { .. } => CHECKSUM_OF_SORTED_FILES,
-        }
-        .to_owned(),
         entries,
-        pgstep_version: env!("CARGO_PKG_VERSION").to_owned(),
-        encoding: source.encoding,
-        lc_collate: source.lc_collate,
-        lc_ctype: source.lc_ctype,
+        ..metadata_for(req, source, pg_dump.1)
     };
     let metadata_path = metadata_path_of(&path);
     // Metadata without its backup would describe nothing: both go, or both stay.
@@ -344,6 +297,76 @@ pub fn take_backup(
         entries,
         tables: dumped,
     })
+}
+
+/// Runs pg_dump into `partial`; returns the tables it copied.
+fn run_pg_dump(
+    req: &BackupRequest,
+    pg_dump: &Path,
+    partial: &Path,
+    tables: u64,
+    cancel: &Cancel,
+    obs: &mut dyn Observer,
+) -> Result<u64, BackupError> {
+    let what = format!("backup of \"{}\"", req.db);
+    let fail = |message: String| BackupError::Failed {
+        what: what.clone(),
+        message,
+    };
+    let mut cmd = Command::new(pg_dump);
+    cmd.args(dump_args(req.format)).arg("--file").arg(partial);
+    let env = req
+        .server
+        .with_dbname(req.db)
+        .child_env()
+        .map_err(|e| fail(e.to_string()))?;
+    env.apply(&mut cmd);
+    let size = || output_size(partial);
+    let run = ToolRun {
+        tool: "pg_dump",
+        counted: DUMP_TABLE_LINE,
+        tables: Some(tables),
+        bytes: &size,
+        stdout_counter: None,
+    };
+    match run_tool(cmd, &run, cancel, obs).map_err(|e| fail(e.to_string()))? {
+        ToolEnd::Done { tables } => Ok(tables),
+        ToolEnd::Cancelled => Err(BackupError::Cancelled { what }),
+        ToolEnd::Failed { status, tail } => Err(fail(format!(
+            "pg_dump ended with {status}:\n{}\nThe partial backup was removed; nothing else was changed. \
+             If the disk is full, free space in {} or choose another directory with --backup-dir.",
+            indent_lines(&tail),
+            req.dir.display()
+        ))),
+    }
+}
+
+/// The metadata that depends on the request and the source, not on the written backup.
+fn metadata_for(req: &BackupRequest, source: SourceFacts, pg_dump: String) -> BackupMetadata {
+    BackupMetadata {
+        database: req.db.to_owned(),
+        version: req.version.to_string(),
+        fingerprint: req.fingerprint.to_owned(),
+        schemas: req.schemas.to_vec(),
+        server_version: crate::engine::show_server_version(req.server_version_num),
+        pg_dump,
+        created_at: chrono::Local::now().to_rfc3339(),
+        format: req.format.name().to_owned(),
+        jobs: req.format.jobs(),
+        file: String::new(),
+        size: 0,
+        sha256: String::new(),
+        checksum_of: match req.format {
+            BackupFormat::Custom => CHECKSUM_OF_FILE,
+            BackupFormat::Directory { .. } => CHECKSUM_OF_SORTED_FILES,
+        }
+        .to_owned(),
+        entries: 0,
+        pgstep_version: env!("CARGO_PKG_VERSION").to_owned(),
+        encoding: source.encoding,
+        lc_collate: source.lc_collate,
+        lc_ctype: source.lc_ctype,
+    }
 }
 
 /// GNUmed's check for when the operator declines a backup: pg_dump reads every table's rows
