@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::bundle::{self, Version};
-use crate::cluster::Cluster;
-use crate::engine::bootstrap::bootstrap;
 use crate::checklist::{Outcome, PlanKind};
+use crate::cluster::Cluster;
 use crate::drive::{self, Policy};
-use crate::executor::{BackupPlan, RunSpec};
+use crate::engine::bootstrap::bootstrap;
 use crate::engine::{Context, EngineError};
+use crate::executor::{BackupPlan, RunSpec};
 use crate::headless::Printer;
 use crate::{db, exit, sample};
 
@@ -101,41 +101,88 @@ fn demo(cluster: &Cluster, opts: &DemoOptions, printer: &mut Printer) -> Result<
     spec.database = Some("clinic_v1".into());
     spec.to = Some(Version::new(2, 0));
     spec.data_dir = cluster.dir().join("pgstep");
-    spec.backup = BackupPlan::Into { dir: cluster.dir().join("backups"), format: crate::backup::BackupFormat::Custom };
-    let policy = Policy { yes: true, ..Policy::default() };
-    let report_ctx = crate::run_report::ReportContext { data_dir: spec.data_dir.clone(), server: server.host_display(), database: "clinic_v1".into() };
+    spec.backup = BackupPlan::Into {
+        dir: cluster.dir().join("backups"),
+        format: crate::backup::BackupFormat::Custom,
+    };
+    let policy = Policy {
+        yes: true,
+        ..Policy::default()
+    };
+    let report_ctx = crate::run_report::ReportContext {
+        data_dir: spec.data_dir.clone(),
+        server: server.host_display(),
+        database: "clinic_v1".into(),
+    };
     let (checklist, outcome) = drive::run(spec, &policy, &mut |c, shown| printer.shown(c, &shown));
     let report = crate::run_report::write(&checklist, &outcome, &report_ctx).ok();
     if let Outcome::Failed { what, .. } = &outcome {
-        return Err(EngineError::Failed(crate::engine::Failure { what: what.clone(), ..Default::default() }));
+        return Err(EngineError::Failed(crate::engine::Failure {
+            what: what.clone(),
+            ..Default::default()
+        }));
     }
     summary(&checklist, printer, report);
     Ok(())
 }
 
 /// What the demo shows at the end: versions, fingerprints, checks, timings, where things are.
-fn summary(c: &crate::checklist::Checklist, printer: &mut Printer, report: Option<(std::path::PathBuf, std::path::PathBuf)>) {
+fn summary(
+    c: &crate::checklist::Checklist,
+    printer: &mut Printer,
+    report: Option<(std::path::PathBuf, std::path::PathBuf)>,
+) {
     use crate::checklist::{BackupOutput, StepId, StepOutput};
     let mut lines = vec![String::new(), "Summary".to_owned()];
     for s in &c.steps {
-        lines.push(format!("  {:<28} {:>7.2} s  {:?}", s.id.title(), s.elapsed.unwrap_or_default().as_secs_f64(), s.status));
+        lines.push(format!(
+            "  {:<28} {:>7.2} s  {:?}",
+            s.id.title(),
+            s.elapsed.unwrap_or_default().as_secs_f64(),
+            s.status
+        ));
     }
     let out = |id| c.step(id).and_then(|s| s.output.clone());
-    if let Some(StepOutput::Fingerprint { hash, reference, .. }) = out(StepId::Fingerprint) {
-        lines.push(format!("  fingerprint before: sha256:{hash} (version {})", reference.map_or_else(String::new, |v| v.to_string())));
+    if let Some(StepOutput::Fingerprint {
+        hash, reference, ..
+    }) = out(StepId::Fingerprint)
+    {
+        lines.push(format!(
+            "  fingerprint before: sha256:{hash} (version {})",
+            reference.map_or_else(String::new, |v| v.to_string())
+        ));
     }
-    if let Some(StepOutput::Backup(BackupOutput::Taken { path, size, sha256, .. })) = out(StepId::Backup) {
-        lines.push(format!("  backup: {path} ({} MB, sha256 {sha256})", size / 1_000_000));
+    if let Some(StepOutput::Backup(BackupOutput::Taken {
+        path, size, sha256, ..
+    })) = out(StepId::Backup)
+    {
+        lines.push(format!(
+            "  backup: {path} ({} MB, sha256 {sha256})",
+            size / 1_000_000
+        ));
     }
     if let Some(StepOutput::Checks(checks)) = out(StepId::SanityChecks) {
         let failed = checks.iter().filter(|c| !c.ok).count();
-        lines.push(format!("  sanity checks: {} passed, {failed} failed", checks.len() - failed));
-        for ch in checks.iter().filter(|c| c.name.contains("fingerprint") || c.name.starts_with("plausibility")) {
-            lines.push(format!("    [{}] {}: {}", if ch.ok { "ok" } else { "FAILED" }, ch.name, ch.detail.lines().next().unwrap_or_default()));
+        lines.push(format!(
+            "  sanity checks: {} passed, {failed} failed",
+            checks.len() - failed
+        ));
+        for ch in checks
+            .iter()
+            .filter(|c| c.name.contains("fingerprint") || c.name.starts_with("plausibility"))
+        {
+            lines.push(format!(
+                "    [{}] {}: {}",
+                if ch.ok { "ok" } else { "FAILED" },
+                ch.name,
+                ch.detail.lines().next().unwrap_or_default()
+            ));
         }
     }
     if let Some(StepOutput::CutOver { new_db, old_db }) = out(StepId::CutOver) {
-        lines.push(format!("  users now use \"{new_db}\"; \"{old_db}\" is kept read-only and closed"));
+        lines.push(format!(
+            "  users now use \"{new_db}\"; \"{old_db}\" is kept read-only and closed"
+        ));
     }
     if let Some((md, _)) = report {
         lines.push(format!("  report: {}", md.display()));

@@ -32,10 +32,18 @@ pub enum Shown<'a> {
 }
 
 /// Runs the checklist of `spec` to its end and returns it with its outcome.
-pub fn run(spec: RunSpec, policy: &Policy, show: &mut dyn FnMut(&Checklist, Shown<'_>)) -> (Checklist, Outcome) {
+pub fn run(
+    spec: RunSpec,
+    policy: &Policy,
+    show: &mut dyn FnMut(&Checklist, Shown<'_>),
+) -> (Checklist, Outcome) {
     let mut checklist = Checklist::new(spec.kind);
     let executor = Executor::spawn(spec);
-    let mut answers = Answers { policy, sessions_since: None, notified: false };
+    let mut answers = Answers {
+        policy,
+        sessions_since: None,
+        notified: false,
+    };
     let mut abort_reason: Option<String> = None;
     let mut effect = checklist.update(Msg::Start);
     loop {
@@ -99,7 +107,10 @@ impl Answers<'_> {
         let since = *self.sessions_since.get_or_insert_with(Instant::now);
         if !self.notified {
             self.notified = true;
-            return (Answer::Notify, format!("{n} session(s) connected: asking the clients to log off"));
+            return (
+                Answer::Notify,
+                format!("{n} session(s) connected: asking the clients to log off"),
+            );
         }
         if since.elapsed() < self.policy.wait_for_sessions {
             // Between refreshes, give users time to leave; this is a poll, not a test's sleep.
@@ -107,13 +118,25 @@ impl Answers<'_> {
             return (Answer::Refresh, String::new());
         }
         if self.policy.terminate_sessions {
-            return (Answer::Terminate, format!("--terminate-sessions: ending the {n} session(s) still connected"));
+            return (
+                Answer::Terminate,
+                format!("--terminate-sessions: ending the {n} session(s) still connected"),
+            );
         }
-        (Answer::Abort, format!("{n} session(s) are still connected: ask the users to log off, or end their sessions with --terminate-sessions"))
+        (
+            Answer::Abort,
+            format!(
+                "{n} session(s) are still connected: ask the users to log off, or end their sessions with --terminate-sessions"
+            ),
+        )
     }
 }
 
 /// The status a checklist step ended in, for exit codes and summaries.
 pub fn failed_steps(c: &Checklist) -> Vec<String> {
-    c.steps.iter().filter(|s| s.status == StepStatus::Failed).map(|s| s.id.title().to_owned()).collect()
+    c.steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Failed)
+        .map(|s| s.id.title().to_owned())
+        .collect()
 }

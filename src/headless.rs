@@ -18,7 +18,11 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(json: bool) -> Self {
-        Self { json, started: Instant::now(), out: io::stdout() }
+        Self {
+            json,
+            started: Instant::now(),
+            out: io::stdout(),
+        }
     }
 
     pub fn is_json(&self) -> bool {
@@ -28,7 +32,10 @@ impl Printer {
     /// A plain line in text mode, a log event in json mode.
     pub fn say(&mut self, text: &str) {
         if self.json {
-            self.event(Event::Log { level: Level::Info, text: text.to_owned() });
+            self.event(Event::Log {
+                level: Level::Info,
+                text: text.to_owned(),
+            });
         } else {
             self.write(text);
         }
@@ -70,14 +77,28 @@ impl Printer {
                 Some(l) => l,
                 None => return,
             },
-            ExecEvent::StepDone { status, elapsed, output, .. } => {
+            ExecEvent::StepDone {
+                status,
+                elapsed,
+                output,
+                ..
+            } => {
                 let note = match output {
-                    crate::checklist::StepOutput::Nothing { note } if !note.is_empty() => format!(": {note}"),
+                    crate::checklist::StepOutput::Nothing { note } if !note.is_empty() => {
+                        format!(": {note}")
+                    }
                     _ => String::new(),
                 };
-                format!("    {} ({:.1} s){note}", status_word(*status), elapsed.as_secs_f64())
+                format!(
+                    "    {} ({:.1} s){note}",
+                    status_word(*status),
+                    elapsed.as_secs_f64()
+                )
             }
-            ExecEvent::StepFailed { error, elapsed, .. } => indent(&format!("    FAILED ({:.1} s): {error}", elapsed.as_secs_f64())),
+            ExecEvent::StepFailed { error, elapsed, .. } => indent(&format!(
+                "    FAILED ({:.1} s): {error}",
+                elapsed.as_secs_f64()
+            )),
             ExecEvent::FailurePathDone { undone, .. } => {
                 let mut s = format!("{} == failure path", self.stamp());
                 for u in undone {
@@ -102,7 +123,10 @@ impl Printer {
                 };
                 indent(&format!("{tag} {text}"))
             }
-            Event::Check { name, ok, detail } => indent(&format!("   [{}] {name}: {detail}", if *ok { "ok" } else { "FAILED" })),
+            Event::Check { name, ok, detail } => indent(&format!(
+                "   [{}] {name}: {detail}",
+                if *ok { "ok" } else { "FAILED" }
+            )),
             Event::Progress { .. } => return None,
         })
     }
@@ -114,8 +138,8 @@ impl Printer {
                 "event": "result",
                 "ok": matches!(outcome, Outcome::Success),
                 "exit_code": outcome.exit_code(),
-                "outcome": outcome,
-                "steps": checklist.steps,
+                "outcome": serde_json::to_value(outcome).unwrap_or(serde_json::Value::Null),
+                "steps": serde_json::to_value(&checklist.steps).unwrap_or(serde_json::Value::Null),
             });
             self.write(&line.to_string());
         }
@@ -137,9 +161,31 @@ fn exec_json(e: &ExecEvent) -> Option<serde_json::Value> {
     Some(match e {
         ExecEvent::StepStarted(step) => json!({ "event": "step_started", "step": step }),
         ExecEvent::Engine(event) => serde_json::to_value(event).ok()?,
-        ExecEvent::StepDone { step, status, output, elapsed } => json!({ "event": "step_done", "step": step, "status": status, "seconds": elapsed.as_secs_f64(), "output": output }),
-        ExecEvent::StepFailed { step, error, elapsed } => json!({ "event": "step_failed", "step": step, "error": error, "seconds": elapsed.as_secs_f64() }),
-        ExecEvent::FailurePathDone { undone, advice, changed_anything } => json!({ "event": "failure_path_done", "undone": undone, "advice": advice, "changed_anything": changed_anything }),
+        ExecEvent::StepDone {
+            step,
+            status,
+            output,
+            elapsed,
+        } => {
+            // Never panic over output: a value that cannot be serialised is shown as null.
+            let output = serde_json::to_value(output).unwrap_or(serde_json::Value::Null);
+            json!({ "event": "step_done", "step": step, "status": status, "seconds": elapsed.as_secs_f64(), "output": output })
+        }
+        ExecEvent::StepFailed {
+            step,
+            error,
+            elapsed,
+            refused,
+        } => {
+            json!({ "event": "step_failed", "step": step, "error": error, "refused": refused, "seconds": elapsed.as_secs_f64() })
+        }
+        ExecEvent::FailurePathDone {
+            undone,
+            advice,
+            changed_anything,
+        } => {
+            json!({ "event": "failure_path_done", "undone": undone, "advice": advice, "changed_anything": changed_anything })
+        }
         ExecEvent::Crashed(why) => json!({ "event": "crashed", "error": why }),
     })
 }

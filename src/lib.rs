@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod conn;
 pub mod db;
 pub mod demo;
+pub mod diskspace;
 pub mod drive;
 pub mod engine;
 pub mod events;

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::checklist::{BackupOutput, Checklist, Outcome, PlanKind, StepId, StepOutput, StepStatus};
+use crate::checklist::{
+    BackupOutput, Checklist, Outcome, PlanKind, StepId, StepOutput, StepStatus,
+};
 use crate::journal::{RunInfo, RunKind, read_run};
 use crate::report::{self, BackupRecord, Confirmation, Failure, Report, StepTiming};
 
@@ -18,14 +20,21 @@ pub struct ReportContext {
 }
 
 /// Writes the run's report; returns the Markdown and JSON paths.
-pub fn write(c: &Checklist, outcome: &Outcome, ctx: &ReportContext) -> std::io::Result<(PathBuf, PathBuf)> {
+pub fn write(
+    c: &Checklist,
+    outcome: &Outcome,
+    ctx: &ReportContext,
+) -> std::io::Result<(PathBuf, PathBuf)> {
     let report = build(c, outcome, ctx);
     report::write(&report, &ctx.data_dir.join("reports"))
 }
 
 pub fn build(c: &Checklist, outcome: &Outcome, ctx: &ReportContext) -> Report {
     let plan = plan_summary(c);
-    let record = plan.as_ref().and_then(|p| p.journal.as_deref()).and_then(|j| read_run(Path::new(j)).ok());
+    let record = plan
+        .as_ref()
+        .and_then(|p| p.journal.as_deref())
+        .and_then(|j| read_run(Path::new(j)).ok());
     let mut report = match &record {
         Some(r) => Report::from_journal(r, report_outcome(outcome)),
         None => {
@@ -39,10 +48,15 @@ pub fn build(c: &Checklist, outcome: &Outcome, ctx: &ReportContext) -> Report {
             r
         }
     };
-    report.finished_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    report.finished_at =
+        Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     fill_from_outputs(&mut report, c);
     if let Outcome::Failed { step, what, .. } = outcome {
-        report.failure = Some(Failure { step: step.map(|s| s.title().to_owned()), location: script_location(what), error: what.clone() });
+        report.failure = Some(Failure {
+            step: step.map(|s| s.title().to_owned()),
+            location: script_location(what),
+            error: what.clone(),
+        });
     }
     report.next_steps = next_steps(c, outcome);
     report
@@ -58,8 +72,10 @@ fn plan_summary(c: &Checklist) -> Option<crate::checklist::PlanSummary> {
 fn report_outcome(o: &Outcome) -> report::Outcome {
     match o {
         Outcome::Success => report::Outcome::Success,
-        Outcome::Failed { cancelled: true, .. } => report::Outcome::Cancelled,
-        Outcome::Failed { changed_anything: false, .. } => report::Outcome::Refused,
+        Outcome::Failed {
+            cancelled: true, ..
+        } => report::Outcome::Cancelled,
+        Outcome::Failed { refused: true, .. } => report::Outcome::Refused,
         Outcome::Failed { .. } => report::Outcome::Failed,
     }
 }
@@ -92,21 +108,45 @@ fn fill_from_outputs(report: &mut Report, c: &Checklist) {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for step in &c.steps {
         match &step.output {
-            Some(StepOutput::Fingerprint { hash, .. }) => report.fingerprints.before = Some(format!("sha256:{hash}")),
-            Some(StepOutput::Backup(BackupOutput::Taken { path, size, sha256, .. })) => {
-                report.backup = Some(BackupRecord::Taken { path: PathBuf::from(path), size: *size, sha256: sha256.clone() });
+            Some(StepOutput::Fingerprint { hash, .. }) => {
+                report.fingerprints.before = Some(format!("sha256:{hash}"))
             }
-            Some(StepOutput::Backup(BackupOutput::Skipped { reason, .. })) => report.backup = Some(BackupRecord::NotTaken { reason: reason.clone() }),
+            Some(StepOutput::Backup(BackupOutput::Taken {
+                path, size, sha256, ..
+            })) => {
+                report.backup = Some(BackupRecord::Taken {
+                    path: PathBuf::from(path),
+                    size: *size,
+                    sha256: sha256.clone(),
+                });
+            }
+            Some(StepOutput::Backup(BackupOutput::Skipped { reason, .. })) => {
+                report.backup = Some(BackupRecord::NotTaken {
+                    reason: reason.clone(),
+                })
+            }
             Some(StepOutput::Checks(checks)) => {
                 for ch in checks {
                     if ch.name.contains("fingerprint") && ch.ok {
-                        report.fingerprints.after = ch.detail.split_whitespace().next().map(str::to_owned);
+                        report.fingerprints.after =
+                            ch.detail.split_whitespace().next().map(str::to_owned);
                     }
-                    report.checks.push(report::CheckResult { name: ch.name.clone(), ok: ch.ok, detail: ch.detail.clone() });
+                    report.checks.push(report::CheckResult {
+                        name: ch.name.clone(),
+                        ok: ch.ok,
+                        detail: ch.detail.clone(),
+                    });
                 }
             }
             Some(StepOutput::Confirmed(items)) => {
-                report.confirmations = items.iter().filter(|i| i.ticked).map(|i| Confirmation { item: i.text.clone(), at: now.clone() }).collect();
+                report.confirmations = items
+                    .iter()
+                    .filter(|i| i.ticked)
+                    .map(|i| Confirmation {
+                        item: i.text.clone(),
+                        at: now.clone(),
+                    })
+                    .collect();
             }
             _ => {}
         }
@@ -128,16 +168,32 @@ fn next_steps(c: &Checklist, outcome: &Outcome) -> Vec<String> {
         (Outcome::Success, PlanKind::Upgrade) => {
             let (new, old) = match c.step(StepId::CutOver).and_then(|s| s.output.clone()) {
                 Some(StepOutput::CutOver { new_db, old_db }) => (new_db, old_db),
-                _ => (String::from("the new database"), String::from("the old database")),
+                _ => (
+                    String::from("the new database"),
+                    String::from("the old database"),
+                ),
             };
             vec![
-                format!("Point clients, importers and backup jobs to \"{new}\", then restart importers and backup jobs."),
+                format!(
+                    "Point clients, importers and backup jobs to \"{new}\", then restart importers and backup jobs."
+                ),
                 format!("Tell users to use \"{new}\"."),
-                format!("Keep \"{old}\" (read-only, closed to users) for a while, perhaps until the next major version."),
+                format!(
+                    "Keep \"{old}\" (read-only, closed to users) for a while, perhaps until the next major version."
+                ),
             ]
         }
-        (Outcome::Success, _) => vec!["Restart importers and backup jobs; tell users the database is back.".into()],
-        (Outcome::Failed { advice, changed_anything, .. }, kind) => {
+        (Outcome::Success, _) => {
+            vec!["Restart importers and backup jobs; tell users the database is back.".into()]
+        }
+        (
+            Outcome::Failed {
+                advice,
+                changed_anything,
+                ..
+            },
+            kind,
+        ) => {
             let mut v = advice.clone();
             if *changed_anything && kind == PlanKind::Upgrade {
                 v.push("Tell users to keep using the existing database as usual.".into());
@@ -154,7 +210,10 @@ mod tests {
 
     #[test]
     fn finds_the_script_position_in_an_error() {
-        assert_eq!(script_location("step failed: v1-v2/02_functions.sql:31:5: ERROR 22012"), Some("v1-v2/02_functions.sql:31".into()));
+        assert_eq!(
+            script_location("step failed: v1-v2/02_functions.sql:31:5: ERROR 22012"),
+            Some("v1-v2/02_functions.sql:31".into())
+        );
         assert_eq!(script_location("database does not exist"), None);
     }
 }

@@ -5,11 +5,11 @@ mod common;
 
 use common::{Pg, Recorder, sample_bundle, with_ctx};
 use pgstep::bundle::{Bundle, Version};
+use pgstep::checklist::PlanKind;
 use pgstep::db::Session;
 use pgstep::db::checks::{self, CheckResult};
 use pgstep::db::clone::{carry_over, create_clone};
 use pgstep::engine::bootstrap::bootstrap;
-use pgstep::engine::upgrade::{UpgradeOptions, upgrade};
 
 const PATIENTS: u64 = 300;
 
@@ -31,7 +31,7 @@ fn clinic_and_clone(bundle: &Bundle) -> Pg {
     );
     let mut maint = pg.client("postgres");
     create_clone(&mut maint, "clinic_v1", "clinic_new", None).expect("clone");
-    carry_over(&mut maint, "clinic_v1", "clinic_new").expect("carry over");
+    carry_over(&mut maint, "clinic_v1", "clinic_new", None).expect("carry over");
     pg
 }
 
@@ -331,13 +331,12 @@ fn analyze_gathers_statistics() {
 fn a_real_upgrade_that_recreates_tables_keeps_counts_and_privileges() {
     let bundle = sample_bundle();
     let pg = clinic_and_clone(&bundle);
-    let mut rec = Recorder::default();
-    let opts = UpgradeOptions {
-        database: Some("clinic_v1".to_owned()),
-        to: Some(Version::new(2, 0)),
-        ..UpgradeOptions::default()
-    };
-    with_ctx(&pg, &bundle, &mut rec, |ctx| upgrade(ctx, &opts)).unwrap_or_else(|e| panic!("{e}"));
+    pg.exec("postgres", "DROP DATABASE clinic_new");
+    let ran = common::run(
+        pg.spec(PlanKind::Upgrade, &bundle, Some("clinic_v1"), Some("2")),
+        &common::yes(),
+    );
+    assert!(ran.ok(), "{}", ran.explain());
     let (mut old, mut new) = (pg.client("clinic_v1"), pg.client("clinic_v2"));
     // The step adds a 'system' staff account: more rows is reported, and is not a failure.
     let counts = checks::row_counts(&mut old, &mut new, &schemas(&bundle));

@@ -134,14 +134,16 @@ fn headless_upgrade_walks_the_procedure_and_exits_zero() {
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     for phase in [
-        "== plan",
-        "== fingerprint",
-        "== prechecks",
-        "== connected users",
-        "== clone",
-        "== step 1 → 2",
-        "== sanity checks",
-        "== cut-over",
+        "== Plan",
+        "== Connected users",
+        "== Disk space",
+        "== Fingerprint",
+        "== Backup",
+        "== Banner",
+        "== Clone and upgrade",
+        "-- step 1 → 2",
+        "== Sanity checks",
+        "== Banner reset and cut-over",
     ] {
         assert!(r.stdout.contains(phase), "{phase} missing:\n{}", r.stdout);
     }
@@ -171,7 +173,7 @@ fn json_output_is_one_event_per_line_ending_with_the_result() {
     assert!(
         events
             .iter()
-            .any(|e| e["event"] == "phase" && e["name"] == "clone")
+            .any(|e| e["event"] == "step_started" && e["step"] == "clone_upgrade")
     );
     assert!(
         events
@@ -180,11 +182,23 @@ fn json_output_is_one_event_per_line_ending_with_the_result() {
     );
     let last = events.last().expect("events");
     assert_eq!(
-        (last["event"].as_str(), last["ok"].as_bool()),
-        (Some("result"), Some(true)),
+        (
+            last["event"].as_str(),
+            last["ok"].as_bool(),
+            last["exit_code"].as_i64()
+        ),
+        (Some("result"), Some(true), Some(0)),
         "{last}"
     );
-    assert_eq!(last["result"]["new_database"], "clinic_v2");
+    let steps = last["steps"].as_array().expect("steps");
+    let cut_over = steps
+        .iter()
+        .find(|s| s["id"] == "cut_over")
+        .expect("cut-over step");
+    assert_eq!(
+        cut_over["output"]["data"]["new_db"], "clinic_v2",
+        "{cut_over}"
+    );
 }
 
 #[test]

@@ -123,10 +123,12 @@ pub enum ExecEvent {
         output: StepOutput,
         elapsed: Duration,
     },
+    /// `refused`: a guard or a check said no (as opposed to an error).
     StepFailed {
         step: StepId,
         error: String,
         elapsed: Duration,
+        refused: bool,
     },
     /// The failure path finished: what was undone, what the operator should do, and whether
     /// the run had changed anything at all.
@@ -173,7 +175,10 @@ pub enum Outcome {
         undone: Vec<String>,
         advice: Vec<String>,
         cancelled: bool,
-        /// Whether the run had changed anything before it stopped (if not, it was a refusal).
+        /// A guard or a check said no (connected users, schema drift, a failed check), as
+        /// opposed to an error.
+        refused: bool,
+        /// Whether the run had changed anything before it stopped.
         changed_anything: bool,
     },
 }
@@ -186,10 +191,7 @@ impl Outcome {
             Outcome::Failed {
                 cancelled: true, ..
             } => crate::exit::CANCELLED,
-            Outcome::Failed {
-                changed_anything: false,
-                ..
-            } => crate::exit::REFUSED,
+            Outcome::Failed { refused: true, .. } => crate::exit::REFUSED,
             Outcome::Failed { .. } => crate::exit::FAILED,
         }
     }
@@ -208,6 +210,7 @@ pub enum Phase {
         step: Option<usize>,
         what: String,
         cancelled: bool,
+        refused: bool,
     },
     Finished(Outcome),
 }
@@ -307,7 +310,8 @@ impl Checklist {
                 step,
                 error,
                 elapsed,
-            } => self.step_failed(step, error, elapsed),
+                refused,
+            } => self.step_failed(step, error, elapsed, refused),
             ExecEvent::FailurePathDone {
                 undone,
                 advice,
@@ -336,7 +340,12 @@ impl Checklist {
         }
         if self.cancel_requested {
             // The step finished before it noticed the cancellation: stop here all the same.
-            return self.begin_failure_path(Some(i), "cancelled by the operator".into(), true);
+            return self.begin_failure_path(
+                Some(i),
+                "cancelled by the operator".into(),
+                true,
+                false,
+            );
         }
         let view = &mut self.steps[i];
         view.elapsed = Some(view.elapsed.unwrap_or_default() + elapsed);
@@ -349,7 +358,13 @@ impl Checklist {
         self.enter(i + 1)
     }
 
-    fn step_failed(&mut self, step: StepId, error: String, elapsed: Duration) -> Effect {
+    fn step_failed(
+        &mut self,
+        step: StepId,
+        error: String,
+        elapsed: Duration,
+        refused: bool,
+    ) -> Effect {
         let Some(i) = self.index_of(step) else {
             return Effect::None;
         };
@@ -361,10 +376,16 @@ impl Checklist {
         view.elapsed = Some(view.elapsed.unwrap_or_default() + elapsed);
         view.error = Some(error.clone());
         let cancelled = self.cancel_requested;
-        self.begin_failure_path(Some(i), error, cancelled)
+        self.begin_failure_path(Some(i), error, cancelled, refused && !cancelled)
     }
 
-    fn begin_failure_path(&mut self, step: Option<usize>, what: String, cancelled: bool) -> Effect {
+    fn begin_failure_path(
+        &mut self,
+        step: Option<usize>,
+        what: String,
+        cancelled: bool,
+        refused: bool,
+    ) -> Effect {
         if let Some(view) = step.and_then(|i| self.steps.get_mut(i)) {
             if view.status != StepStatus::Failed {
                 view.status = StepStatus::Failed;
@@ -376,6 +397,7 @@ impl Checklist {
             step,
             what,
             cancelled,
+            refused,
         };
         Effect::Run(Job::FailurePath)
     }
@@ -390,6 +412,7 @@ impl Checklist {
             step,
             what,
             cancelled,
+            refused,
         } = &self.phase
         else {
             return Effect::None;
@@ -400,6 +423,7 @@ impl Checklist {
             undone,
             advice,
             cancelled: *cancelled,
+            refused: *refused,
             changed_anything,
         };
         for view in self
@@ -425,6 +449,7 @@ impl Checklist {
             undone: vec![],
             advice: vec!["Run `pgstep recover` to undo what this run changed (its journal lists every change).".into()],
             cancelled: false,
+            refused: false,
             changed_anything: true,
         };
         self.phase = Phase::Finished(outcome.clone());
@@ -436,8 +461,9 @@ impl Checklist {
             return Effect::None;
         };
         match (question, answer) {
+            // The operator (or the headless policy) declines to go on: a refusal, not an error.
             (_, Answer::Abort) => {
-                self.begin_failure_path(Some(i), "stopped by the operator".into(), true)
+                self.begin_failure_path(Some(i), "stopped by the operator".into(), false, true)
             }
             (Question::Confirmations { .. }, Answer::Tick(items)) => self.tick(i, &items),
             (Question::Sessions { .. }, Answer::Refresh) => self.rerun(
@@ -500,6 +526,7 @@ impl Checklist {
                     undone: vec![],
                     advice: vec![],
                     cancelled: true,
+                    refused: false,
                     changed_anything: false,
                 };
                 self.phase = Phase::Finished(outcome.clone());
@@ -510,7 +537,7 @@ impl Checklist {
                 Effect::Interrupt
             }
             Phase::Asking(i, _) => {
-                self.begin_failure_path(Some(i), "cancelled by the operator".into(), true)
+                self.begin_failure_path(Some(i), "cancelled by the operator".into(), true, false)
             }
             Phase::Undoing { .. } | Phase::Finished(_) => Effect::None,
         }

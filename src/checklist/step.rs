@@ -154,8 +154,9 @@ pub enum BackupOutput {
 }
 
 /// What a finished step hands to the checklist (and the screens and the report).
+/// Adjacently tagged: some variants hold lists, which an internally tagged enum cannot carry.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
 pub enum StepOutput {
     Plan(PlanSummary),
     Confirmed(Vec<ManualItem>),
@@ -188,7 +189,8 @@ pub enum StepOutput {
     },
     Restored {
         db: String,
-        fingerprint_matches: bool,
+        /// None: the backup records no schemas to compare (older metadata).
+        fingerprint_matches: Option<bool>,
     },
     Bootstrapped {
         db: String,

@@ -32,6 +32,16 @@ fn failed(step: StepId, error: &str) -> Msg {
         step,
         error: error.into(),
         elapsed: T,
+        refused: false,
+    })
+}
+
+fn refused(step: StepId, error: &str) -> Msg {
+    Msg::Exec(ExecEvent::StepFailed {
+        step,
+        error: error.into(),
+        elapsed: T,
+        refused: true,
     })
 }
 
@@ -284,9 +294,26 @@ fn a_failure_at_any_step_takes_the_failure_path() {
 }
 
 #[test]
-fn a_failure_before_any_change_is_a_refusal() {
+fn a_guard_or_check_saying_no_is_a_refusal_not_an_error() {
     let mut c = upgrade_until(StepId::Plan);
-    let _ = c.update(failed(StepId::Plan, "database does not exist"));
+    let _ = c.update(refused(StepId::Plan, "database does not exist"));
+    let Effect::Done(outcome) = c.update(undo_done(false)) else {
+        panic!()
+    };
+    assert_eq!(outcome.exit_code(), crate::exit::REFUSED);
+    let mut c = upgrade_until(StepId::SanityChecks);
+    let _ = c.update(refused(StepId::SanityChecks, "1 sanity check failed"));
+    let Effect::Done(outcome) = c.update(undo_done(true)) else {
+        panic!()
+    };
+    assert_eq!(
+        outcome.exit_code(),
+        crate::exit::REFUSED,
+        "checks failed, the clone was dropped: {outcome:?}"
+    );
+    // An operator's (or policy's) "no" to a question is a refusal too.
+    let mut c = upgrade_until(StepId::Confirmations);
+    let _ = c.update(Msg::Answer(Answer::Abort));
     let Effect::Done(outcome) = c.update(undo_done(false)) else {
         panic!()
     };
@@ -405,4 +432,31 @@ fn fixup_restore_and_bootstrap_are_plans_in_the_same_machine() {
     let mut r = Checklist::new(PlanKind::Restore);
     assert_eq!(r.update(Msg::Start), run_job(StepId::Plan));
     assert_eq!(r.update(nothing(StepId::Plan)), run_job(StepId::DiskSpace));
+}
+
+#[test]
+fn every_step_output_serialises_for_json_output() {
+    let outputs = vec![
+        StepOutput::Confirmed(manual_items()),
+        StepOutput::Disk(vec![SpaceLine {
+            what: "clone".into(),
+            required: 1,
+            available: Some(2),
+        }]),
+        StepOutput::Sessions {
+            sessions: vec![session(1)],
+            unblockable: vec!["postgres".into()],
+        },
+        StepOutput::Upgraded(vec![]),
+        StepOutput::Checks(vec![]),
+        StepOutput::Backup(BackupOutput::Skipped {
+            reason: "r".into(),
+            bytes_read: 3,
+        }),
+        StepOutput::Nothing { note: "n".into() },
+    ];
+    for o in outputs {
+        let v = serde_json::to_value(&o).unwrap_or_else(|e| panic!("{o:?}: {e}"));
+        assert!(v.get("kind").is_some(), "{v}");
+    }
 }

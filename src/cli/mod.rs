@@ -229,23 +229,62 @@ pub fn run() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::USAGE } else { exit::SUCCESS };
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            };
         }
     };
-    let conn = ConnArgs { host: cli.conn.host, port: cli.conn.port, user: cli.conn.user, dbname: cli.conn.dbname };
+    let conn = ConnArgs {
+        host: cli.conn.host,
+        port: cli.conn.port,
+        user: cli.conn.user,
+        dbname: cli.conn.dbname,
+    };
     match cli.command {
-        Command::Demo { patients, keep, output } => {
+        Command::Demo {
+            patients,
+            keep,
+            output,
+        } => {
             let mut printer = crate::headless::Printer::new(output.json);
             demo::run(&demo::DemoOptions { patients, keep }, &mut printer)
         }
-        Command::Fingerprint { database, full, bundle } => fingerprint_cmd::fingerprint_command(&conn, database, full, bundle),
-        Command::Upgrade { target, downtime, keep_failed, output } => plan_cmd::upgrade(&conn, &target, &downtime, keep_failed, &output),
-        Command::Fixup { target, downtime, reapply, output } => plan_cmd::fixup(&conn, &target, &downtime, reapply, &output),
-        Command::Restore { backup, database, jobs, output } => plan_cmd::restore(&conn, backup, database, jobs, &output),
-        Command::Bootstrap { target, keep_failed, output } => plan_cmd::bootstrap(&conn, &target, keep_failed, &output),
+        Command::Fingerprint {
+            database,
+            full,
+            bundle,
+        } => fingerprint_cmd::fingerprint_command(&conn, database, full, bundle),
+        Command::Upgrade {
+            target,
+            downtime,
+            keep_failed,
+            output,
+        } => plan_cmd::upgrade(&conn, &target, &downtime, keep_failed, &output),
+        Command::Fixup {
+            target,
+            downtime,
+            reapply,
+            output,
+        } => plan_cmd::fixup(&conn, &target, &downtime, reapply, &output),
+        Command::Restore {
+            backup,
+            database,
+            jobs,
+            output,
+        } => plan_cmd::restore(&conn, backup, database, jobs, &output),
+        Command::Bootstrap {
+            target,
+            keep_failed,
+            output,
+        } => plan_cmd::bootstrap(&conn, &target, keep_failed, &output),
         Command::Precheck { target, output } => plan_cmd::precheck(&conn, &target, &output),
         Command::Status { json } => status_cmd::status(json),
-        Command::Recover { bundle, keep_failed } => status_cmd::recover(&conn, bundle, keep_failed),
+        Command::Recover {
+            bundle,
+            keep_failed,
+        } => status_cmd::recover(&conn, bundle, keep_failed),
     }
 }
 

@@ -15,10 +15,16 @@ use crate::conn::ConnArgs;
 use crate::drive::{self, Policy};
 use crate::engine::{Context, find_source, run_prechecks};
 use crate::executor::{BackupPlan, RunSpec};
-use crate::headless::Printer;
 use crate::exit;
+use crate::headless::Printer;
 
-pub(super) fn upgrade(conn: &ConnArgs, target: &Target, downtime: &Downtime, keep_failed: bool, output: &Output) -> i32 {
+pub(super) fn upgrade(
+    conn: &ConnArgs,
+    target: &Target,
+    downtime: &Downtime,
+    keep_failed: bool,
+    output: &Output,
+) -> i32 {
     let (bundle, spec) = match prepare(conn, target, PlanKind::Upgrade) {
         Ok(v) => v,
         Err(code) => return code,
@@ -33,7 +39,13 @@ pub(super) fn upgrade(conn: &ConnArgs, target: &Target, downtime: &Downtime, kee
     run_plan(spec, &policy(downtime, output), output)
 }
 
-pub(super) fn fixup(conn: &ConnArgs, target: &Target, downtime: &Downtime, reapply: bool, output: &Output) -> i32 {
+pub(super) fn fixup(
+    conn: &ConnArgs,
+    target: &Target,
+    downtime: &Downtime,
+    reapply: bool,
+    output: &Output,
+) -> i32 {
     let (_, mut spec) = match prepare(conn, target, PlanKind::Fixup) {
         Ok(v) => v,
         Err(code) => return code,
@@ -46,7 +58,12 @@ pub(super) fn fixup(conn: &ConnArgs, target: &Target, downtime: &Downtime, reapp
     run_plan(spec, &policy(downtime, output), output)
 }
 
-pub(super) fn bootstrap(conn: &ConnArgs, target: &Target, keep_failed: bool, output: &Output) -> i32 {
+pub(super) fn bootstrap(
+    conn: &ConnArgs,
+    target: &Target,
+    keep_failed: bool,
+    output: &Output,
+) -> i32 {
     let (_, mut spec) = match prepare(conn, target, PlanKind::Bootstrap) {
         Ok(v) => v,
         Err(code) => return code,
@@ -55,10 +72,23 @@ pub(super) fn bootstrap(conn: &ConnArgs, target: &Target, keep_failed: bool, out
         return fail(exit::REFUSED, "name the new database with --database");
     }
     spec.keep_failed = keep_failed;
-    run_plan(spec, &Policy { yes: true, ..Policy::default() }, output)
+    run_plan(
+        spec,
+        &Policy {
+            yes: true,
+            ..Policy::default()
+        },
+        output,
+    )
 }
 
-pub(super) fn restore(conn: &ConnArgs, backup: PathBuf, database: String, jobs: u32, output: &Output) -> i32 {
+pub(super) fn restore(
+    conn: &ConnArgs,
+    backup: PathBuf,
+    database: String,
+    jobs: u32,
+    output: &Output,
+) -> i32 {
     let server = match resolve(conn) {
         Ok(s) => s,
         Err(code) => return code,
@@ -67,7 +97,14 @@ pub(super) fn restore(conn: &ConnArgs, backup: PathBuf, database: String, jobs: 
     spec.restore_from = Some(backup);
     spec.database = Some(database);
     spec.jobs = jobs.max(1);
-    run_plan(spec, &Policy { yes: output.yes, ..Policy::default() }, output)
+    run_plan(
+        spec,
+        &Policy {
+            yes: output.yes,
+            ..Policy::default()
+        },
+        output,
+    )
 }
 
 /// Read-only: runs the bundle's prechecks and nothing else.
@@ -77,7 +114,12 @@ pub(super) fn precheck(conn: &ConnArgs, target: &Target, output: &Output) -> i32
         Err(code) => return code,
     };
     let mut printer = Printer::new(output.json);
-    let mut ctx = Context { bundle: &bundle, server: &spec.server, overrides: &spec.overrides, obs: &mut printer };
+    let mut ctx = Context {
+        bundle: &bundle,
+        server: &spec.server,
+        overrides: &spec.overrides,
+        obs: &mut printer,
+    };
     let result = (|| {
         let mut maint = ctx.maintenance()?;
         let db = match &spec.database {
@@ -90,7 +132,11 @@ pub(super) fn precheck(conn: &ConnArgs, target: &Target, output: &Output) -> i32
     })();
     match result {
         Ok(db) => {
-            printer.say(&format!("All {} prechecks of {} found no problem in \"{db}\".", bundle.prechecks.len(), bundle.name));
+            printer.say(&format!(
+                "All {} prechecks of {} found no problem in \"{db}\".",
+                bundle.prechecks.len(),
+                bundle.name
+            ));
             exit::SUCCESS
         }
         Err(e) => fail(exit::REFUSED, &e.to_string()),
@@ -105,7 +151,14 @@ fn prepare(conn: &ConnArgs, target: &Target, kind: PlanKind) -> Result<(Bundle, 
     for name in overrides.keys() {
         if !bundle.placeholders.contains_key(name) && name != "DB_NAME" && name != "DB_USER" {
             let known: Vec<&str> = bundle.placeholders.keys().map(String::as_str).collect();
-            return Err(fail(exit::REFUSED, &format!("--set {name}=…: bundle \"{}\" defines no placeholder @{name}@ (it has: {})", bundle.name, known.join(", "))));
+            return Err(fail(
+                exit::REFUSED,
+                &format!(
+                    "--set {name}=…: bundle \"{}\" defines no placeholder @{name}@ (it has: {})",
+                    bundle.name,
+                    known.join(", ")
+                ),
+            ));
         }
     }
     let mut spec = RunSpec::new(kind, Some(bundle.clone()), server);
@@ -117,14 +170,26 @@ fn prepare(conn: &ConnArgs, target: &Target, kind: PlanKind) -> Result<(Bundle, 
 
 fn backup_plan(d: &Downtime) -> Result<BackupPlan, i32> {
     match (&d.no_backup, &d.backup_dir) {
-        (Some(reason), None) if !reason.trim().is_empty() => Ok(BackupPlan::Skip { reason: reason.clone() }),
-        (Some(_), None) => Err(fail(exit::REFUSED, "--no-backup needs a reason, which is recorded")),
-        (Some(_), Some(_)) => Err(fail(exit::REFUSED, "--no-backup and --backup-dir contradict each other")),
+        (Some(reason), None) if !reason.trim().is_empty() => Ok(BackupPlan::Skip {
+            reason: reason.clone(),
+        }),
+        (Some(_), None) => Err(fail(
+            exit::REFUSED,
+            "--no-backup needs a reason, which is recorded",
+        )),
+        (Some(_), Some(_)) => Err(fail(
+            exit::REFUSED,
+            "--no-backup and --backup-dir contradict each other",
+        )),
         (None, dir) => Ok(BackupPlan::Into {
-            dir: dir.clone().unwrap_or_else(crate::backup::default_backup_dir),
+            dir: dir
+                .clone()
+                .unwrap_or_else(crate::backup::default_backup_dir),
             format: match d.backup_format {
                 FormatArg::Custom => BackupFormat::Custom,
-                FormatArg::Directory => BackupFormat::Directory { jobs: d.jobs.max(1) },
+                FormatArg::Directory => BackupFormat::Directory {
+                    jobs: d.jobs.max(1),
+                },
             },
         }),
     }
@@ -142,7 +207,9 @@ fn policy(d: &Downtime, output: &Output) -> Policy {
 /// Runs the checklist headlessly, writes the report, prints the summary.
 fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
     if !output.headless && !output.json && std::io::stdout().is_terminal() {
-        eprintln!("pgstep: the interactive wizard is not available yet; showing progress lines (use --headless to silence this note)");
+        eprintln!(
+            "pgstep: the interactive wizard is not available yet; showing progress lines (use --headless to silence this note)"
+        );
     }
     let report_ctx = crate::run_report::ReportContext {
         data_dir: spec.data_dir.clone(),
@@ -156,12 +223,15 @@ fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
         Err(e) => eprintln!("pgstep: warning: could not write the run's report: {e}"),
     }
     printer.result(&checklist, &outcome);
-    if printer.is_json() {
-        return outcome.exit_code();
-    }
     match &outcome {
+        Outcome::Success if printer.is_json() => {}
         Outcome::Success => printer.say(&success_summary(&checklist)),
-        Outcome::Failed { what, undone, advice, .. } => {
+        Outcome::Failed {
+            what,
+            undone,
+            advice,
+            ..
+        } => {
             let mut text = what.clone();
             if !undone.is_empty() {
                 text.push_str("\nWhat pgstep undid:");
@@ -172,7 +242,7 @@ fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
             for a in advice {
                 text.push_str(&format!("\n{a}"));
             }
-            if !matches!(outcome, Outcome::Failed { changed_anything: false, .. }) && checklist.kind == PlanKind::Upgrade {
+            if checklist.kind == PlanKind::Upgrade {
                 text.push_str("\nThe source database was not changed: users can go on working with it as before.");
             }
             eprintln!("pgstep: {text}");
@@ -182,27 +252,55 @@ fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
 }
 
 fn success_summary(c: &Checklist) -> String {
-    let total: f64 = c.steps.iter().filter_map(|s| s.elapsed).map(|d| d.as_secs_f64()).sum();
+    let total: f64 = c
+        .steps
+        .iter()
+        .filter_map(|s| s.elapsed)
+        .map(|d| d.as_secs_f64())
+        .sum();
     let plan = c.step(StepId::Plan).and_then(|s| match &s.output {
         Some(StepOutput::Plan(p)) => Some(p.clone()),
         _ => None,
     });
     let output_of = |id| c.step(id).and_then(|s| s.output.clone());
-    match (c.kind, plan, output_of(StepId::CutOver), output_of(StepId::ApplyFixups)) {
+    match (
+        c.kind,
+        plan,
+        output_of(StepId::CutOver),
+        output_of(StepId::ApplyFixups),
+    ) {
         (PlanKind::Upgrade, Some(p), Some(StepOutput::CutOver { new_db, old_db }), _) => format!(
             "\nUpgraded \"{}\" from version {} to {} in {total:.1} s. Users now use \"{new_db}\"; \"{old_db}\" is kept read-only and closed to users.",
             p.source_db, p.from, p.to
         ),
-        (PlanKind::Fixup, Some(p), _, Some(StepOutput::Fixups { applied, skipped, version })) => format!(
+        (
+            PlanKind::Fixup,
+            Some(p),
+            _,
+            Some(StepOutput::Fixups {
+                applied,
+                skipped,
+                version,
+            }),
+        ) => format!(
             "\n\"{}\" is at version {version} (was {}); applied {} file(s), {} already recorded.",
             p.source_db,
             p.from,
             applied.len(),
             skipped.len()
         ),
-        (PlanKind::Fixup, Some(p), _, _) => format!("\n\"{}\" is at version {}: nothing to do.", p.source_db, p.from),
-        (PlanKind::Bootstrap, Some(p), _, _) => format!("\nCreated \"{}\" at version {} in {total:.1} s.", p.target_db, p.to),
-        (PlanKind::Restore, Some(p), _, _) => format!("\nRestored {} into \"{}\" in {total:.1} s; its fingerprint matches the backup's.", p.source_db, p.target_db),
+        (PlanKind::Fixup, Some(p), _, _) => format!(
+            "\n\"{}\" is at version {}: nothing to do.",
+            p.source_db, p.from
+        ),
+        (PlanKind::Bootstrap, Some(p), _, _) => format!(
+            "\nCreated \"{}\" at version {} in {total:.1} s.",
+            p.target_db, p.to
+        ),
+        (PlanKind::Restore, Some(p), _, _) => format!(
+            "\nRestored {} into \"{}\" in {total:.1} s; its fingerprint matches the backup's.",
+            p.source_db, p.target_db
+        ),
         _ => String::from("\nDone."),
     }
 }

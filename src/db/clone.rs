@@ -248,7 +248,12 @@ fn carry_privileges(
     acl: Option<&[(String, String, bool)]>,
     done: &mut CarriedOver,
 ) -> Result<(), DbError> {
-    let q = |e| DbError::query(format!("carry the privileges of \"{source}\" over to \"{target}\""), e);
+    let q = |e| {
+        DbError::query(
+            format!("carry the privileges of \"{source}\" over to \"{target}\""),
+            e,
+        )
+    };
     let grants = match acl {
         Some(acl) => {
             let mut v = acl.to_vec();
@@ -260,7 +265,12 @@ fn carry_privileges(
     if grants == effective_acl(client, target).map_err(q)? {
         return Ok(()); // already equal (the default privileges, typically)
     }
-    exec_format(client, "REVOKE ALL ON DATABASE %I FROM PUBLIC, %I", &[target, owner]).map_err(q)?;
+    exec_format(
+        client,
+        "REVOKE ALL ON DATABASE %I FROM PUBLIC, %I",
+        &[target, owner],
+    )
+    .map_err(q)?;
     for (grantee, privilege, grantable) in &grants {
         let template = match (grantee.as_str(), grantable) {
             ("PUBLIC", false) => "GRANT %s ON DATABASE %I TO PUBLIC",
@@ -268,7 +278,11 @@ fn carry_privileges(
             (_, false) => "GRANT %s ON DATABASE %I TO %I",
             (_, true) => "GRANT %s ON DATABASE %I TO %I WITH GRANT OPTION",
         };
-        let args: Vec<&str> = if grantee == "PUBLIC" { vec![privilege, target] } else { vec![privilege, target, grantee] };
+        let args: Vec<&str> = if grantee == "PUBLIC" {
+            vec![privilege, target]
+        } else {
+            vec![privilege, target, grantee]
+        };
         exec_format(client, template, &args).map_err(q)?;
     }
     let copied = effective_acl(client, target).map_err(q)?;

@@ -75,7 +75,10 @@ impl fmt::Display for RunError {
                 write!(f, "\n  STATEMENT: {}", excerpt(statement))
             }
             RunError::Connection { at, message } => write!(f, "{at}: {message}"),
-            RunError::Cancelled { before } => write!(f, "cancelled by the operator before the statement at {before}"),
+            RunError::Cancelled { before } => write!(
+                f,
+                "cancelled by the operator before the statement at {before}"
+            ),
             RunError::OpenTransaction { begun_at } => write!(
                 f,
                 "{begun_at}: the script opens a transaction here and ends without COMMIT \
@@ -190,7 +193,9 @@ impl Run<'_> {
 
     fn statement(&mut self, st: &Statement) -> Result<(), RunError> {
         if self.cancel.requested() {
-            return Err(RunError::Cancelled { before: st.at.clone() });
+            return Err(RunError::Cancelled {
+                before: st.at.clone(),
+            });
         }
         let token = self.session.client.cancel_token();
         self.cancel.set_interrupt(Some(Box::new(move || {

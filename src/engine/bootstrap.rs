@@ -85,7 +85,13 @@ pub fn bootstrap(
         drop(session);
         let mut reports = Vec::new();
         for (step, scripts) in steps.iter().zip(&step_scripts) {
-            reports.push(apply_step(ctx, step, scripts, db, &crate::cancel::Cancel::new())?);
+            reports.push(apply_step(
+                ctx,
+                step,
+                scripts,
+                db,
+                &crate::cancel::Cancel::new(),
+            )?);
         }
         phase(ctx.obs, "verify");
         let mut session = ctx.session(db).map_err(|e| e.to_string())?;

@@ -5,9 +5,8 @@
 //! undoes what it can and says what it undid.
 
 pub mod bootstrap;
-pub mod fixup;
 pub mod plan;
-pub mod upgrade;
+pub mod restore;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,7 +21,6 @@ use crate::db::runner::{RunStats, run_script_cancellable};
 use crate::db::version::read_version;
 use crate::db::{DbError, Session};
 use crate::events::{Event, Level, Observer, log, phase};
-use crate::fingerprint::{Fingerprint, diff};
 use crate::script::{self, Placeholder, PlaceholderKind, Placeholders, Script};
 
 /// How long sessions that are just ending may take to go before they count as connected users.
@@ -196,56 +194,6 @@ pub fn show_server_version(num: u32) -> String {
     } else {
         format!("{}.{}.{}", num / 10_000, num / 100 % 100, num % 100)
     }
-}
-
-/// Compares a database's fingerprint with the bundle's reference for its version. A mismatch
-/// is refused with the object-level diff, unless the operator overrides it (the caller records
-/// that). Returns whether it was overridden.
-pub fn check_fingerprint(
-    ctx: &mut Context<'_>,
-    fp: &Fingerprint,
-    current: Version,
-    db: &str,
-    allow: bool,
-) -> Result<bool, EngineError> {
-    let Some((ref_version, reference)) = ctx.bundle.reference_for(current) else {
-        return Err(EngineError::Refused(format!(
-            "bundle \"{}\" has no reference fingerprint for version {current}",
-            ctx.bundle.name
-        )));
-    };
-    let name = "source fingerprint".to_owned();
-    if reference.hash == fp.hash {
-        ctx.obs.event(Event::Check {
-            name,
-            ok: true,
-            detail: format!("{} matches version {ref_version}", fp.display_hash()),
-        });
-        return Ok(false);
-    }
-    let d = diff(&reference.text, &fp.text);
-    let detail = format!(
-        "the schema of \"{db}\" ({}) differs from the reference for version {ref_version} in {} object(s):\n{d}",
-        fp.display_hash(),
-        d.len()
-    );
-    ctx.obs.event(Event::Check {
-        name,
-        ok: false,
-        detail: detail.clone(),
-    });
-    if allow {
-        log(
-            ctx.obs,
-            Level::Warning,
-            "proceeding despite the fingerprint mismatch, as --override-schema-check asks; this is recorded",
-        );
-        return Ok(true);
-    }
-    Err(EngineError::Refused(format!(
-        "{detail}Scripts are written for the reference schema and may damage another one. \
-         Find out where the difference comes from; to proceed anyway, use --override-schema-check (recorded)."
-    )))
 }
 
 /// Runs the bundle's read-only prechecks; any problem they find refuses the operation, listed.

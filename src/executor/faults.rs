@@ -5,16 +5,21 @@
 
 use crate::checklist::StepId;
 
-/// Err when a fault is injected at the end of `step`.
+/// Err when a fault is injected at the end of `step` (`fault` is the run's `PGSTEP_FAULT`).
 #[cfg(feature = "fault-injection")]
-pub fn at(step: StepId) -> Result<(), String> {
-    let Ok(spec) = std::env::var("PGSTEP_FAULT") else { return Ok(()) };
-    let Some((key, action)) = spec.split_once(':') else { return Ok(()) };
+pub fn at(step: StepId, fault: Option<&str>) -> Result<(), String> {
+    let Some(spec) = fault else { return Ok(()) };
+    let Some((key, action)) = spec.split_once(':') else {
+        return Ok(());
+    };
     if key != step.key() {
         return Ok(());
     }
     match action {
-        "fail" => Err(format!("injected fault at the end of step {}", step.title())),
+        "fail" => Err(format!(
+            "injected fault at the end of step {}",
+            step.title()
+        )),
         "pause" => {
             eprintln!("pgstep: fault point {key} reached; waiting to be killed");
             loop {
@@ -27,6 +32,6 @@ pub fn at(step: StepId) -> Result<(), String> {
 }
 
 #[cfg(not(feature = "fault-injection"))]
-pub fn at(_step: StepId) -> Result<(), String> {
+pub fn at(_step: StepId, _fault: Option<&str>) -> Result<(), String> {
     Ok(())
 }

@@ -41,7 +41,12 @@ impl Executor {
             .name("pgstep-executor".into())
             .spawn(move || work(spec, &job_rx, &event_tx, thread_cancel))
             .ok();
-        Self { jobs: Some(job_tx), events: event_rx, cancel, handle }
+        Self {
+            jobs: Some(job_tx),
+            events: event_rx,
+            cancel,
+            handle,
+        }
     }
 
     /// Hands a job to the thread. If the thread is gone, the next `recv` says so.
@@ -59,7 +64,9 @@ impl Executor {
 
     /// Blocks for the next event; a vanished thread is reported as a crash, never a hang.
     pub fn recv(&self) -> ExecEvent {
-        self.events.recv().unwrap_or_else(|_| ExecEvent::Crashed("the executor thread ended unexpectedly".into()))
+        self.events
+            .recv()
+            .unwrap_or_else(|_| ExecEvent::Crashed("the executor thread ended unexpectedly".into()))
     }
 
     /// Asks the running job to stop: the first time at the next safe point, the second time
@@ -128,8 +135,18 @@ impl Observer for Sink {
             let _ = log.line(*level, text);
         }
         if let (Some(log), Event::Check { name, ok, detail }) = (&mut self.log, &event) {
-            let level = if *ok { crate::events::Level::Info } else { crate::events::Level::Warning };
-            let _ = log.line(level, &format!("check {name}: {}: {detail}", if *ok { "ok" } else { "FAILED" }));
+            let level = if *ok {
+                crate::events::Level::Info
+            } else {
+                crate::events::Level::Warning
+            };
+            let _ = log.line(
+                level,
+                &format!(
+                    "check {name}: {}: {detail}",
+                    if *ok { "ok" } else { "FAILED" }
+                ),
+            );
         }
         self.send(ExecEvent::Engine(event));
     }

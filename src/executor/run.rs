@@ -11,7 +11,9 @@ use super::spec::{BackupPlan, RunSpec};
 use super::{Sink, faults, undo};
 use crate::bundle::{Bundle, Version};
 use crate::cancel::Cancel;
-use crate::checklist::{BackupOutput, ExecEvent, Job, PlanKind, SpaceLine, StepId, StepOutput, StepStatus};
+use crate::checklist::{
+    BackupOutput, ExecEvent, Job, PlanKind, SpaceLine, StepId, StepOutput, StepStatus,
+};
 use crate::db::access::{self, AccessSnapshot};
 use crate::db::sessions::other_sessions_settled;
 use crate::db::{DbError, Session, banner};
@@ -22,7 +24,40 @@ use crate::journal::{Change, Entry, Journal, RunInfo};
 use crate::lock::RunLock;
 use crate::script::Script;
 
-pub(super) type StepResult = Result<(StepStatus, StepOutput), String>;
+pub(super) type StepResult = Result<(StepStatus, StepOutput), StepError>;
+
+/// Why a step did not finish: an error, or a refusal (a guard or a check said no).
+#[derive(Debug, Clone)]
+pub(crate) struct StepError {
+    pub message: String,
+    pub refused: bool,
+}
+
+impl From<String> for StepError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            refused: false,
+        }
+    }
+}
+
+impl From<&str> for StepError {
+    fn from(message: &str) -> Self {
+        Self {
+            message: message.to_owned(),
+            refused: false,
+        }
+    }
+}
+
+/// A guard or check said no.
+pub(super) fn refused(message: impl Into<String>) -> StepError {
+    StepError {
+        message: message.into(),
+        refused: true,
+    }
+}
 
 /// What the steps of one run share.
 pub(crate) struct Run {
@@ -77,7 +112,9 @@ impl Run {
             Job::Step { step } => self.timed(step, |run| run.step(step)),
             Job::Accept { step } => self.timed(step, |run| run.accept(step)),
             Job::Notify => self.timed(StepId::ConnectedUsers, Run::notify_and_list),
-            Job::Terminate { pids } => self.timed(StepId::ConnectedUsers, |run| run.terminate_and_list(&pids)),
+            Job::Terminate { pids } => {
+                self.timed(StepId::ConnectedUsers, |run| run.terminate_and_list(&pids))
+            }
             Job::FailurePath => self.failure_path(),
         }
     }
@@ -85,12 +122,16 @@ impl Run {
     /// Runs a step's work, with its fault point, and reports how it ended and how long it took.
     fn timed(&mut self, step: StepId, f: impl FnOnce(&mut Run) -> StepResult) {
         self.sink.send(ExecEvent::StepStarted(step));
-        self.journal_entry(Entry::Step { step: step.key().into(), state: "started".into(), detail: None });
+        self.journal_entry(Entry::Step {
+            step: step.key().into(),
+            state: "started".into(),
+            detail: None,
+        });
         let started = Instant::now();
         let result = if self.cancel.requested() {
-            Err("cancelled by the operator".to_owned())
+            Err(StepError::from("cancelled by the operator"))
         } else {
-            f(self).and_then(|ok| faults::at(step).map(|()| ok))
+            f(self).and_then(|ok| self.fault_at(step).map(|()| ok))
         };
         let elapsed = started.elapsed();
         match result {
@@ -99,26 +140,55 @@ impl Run {
                     p.run_id = Some(id.clone());
                     p.journal = Some(path.display().to_string());
                 }
-                self.journal_entry(Entry::Step { step: step.key().into(), state: "done".into(), detail: None });
-                self.sink.send(ExecEvent::StepDone { step, status, output, elapsed });
+                self.journal_entry(Entry::Step {
+                    step: step.key().into(),
+                    state: "done".into(),
+                    detail: None,
+                });
+                self.sink.send(ExecEvent::StepDone {
+                    step,
+                    status,
+                    output,
+                    elapsed,
+                });
             }
-            Err(error) => {
-                let error = if self.cancel.requested() && !error.contains("cancelled") { format!("cancelled by the operator ({error})") } else { error };
-                self.journal_entry(Entry::Step { step: step.key().into(), state: "failed".into(), detail: Some(error.clone()) });
-                self.sink.send(ExecEvent::StepFailed { step, error, elapsed });
+            Err(StepError { message, refused }) => {
+                let error = if self.cancel.requested() && !message.contains("cancelled") {
+                    format!("cancelled by the operator ({message})")
+                } else {
+                    message
+                };
+                self.journal_entry(Entry::Step {
+                    step: step.key().into(),
+                    state: "failed".into(),
+                    detail: Some(error.clone()),
+                });
+                self.sink.send(ExecEvent::StepFailed {
+                    step,
+                    error,
+                    elapsed,
+                    refused,
+                });
             }
         }
     }
 
     fn step(&mut self, step: StepId) -> StepResult {
         if self.spec.kind == PlanKind::Fixup && self.fixup_has_nothing_to_do(step) {
-            return Ok((StepStatus::Skipped, StepOutput::Nothing { note: "nothing to do".into() }));
+            return Ok((
+                StepStatus::Skipped,
+                StepOutput::Nothing {
+                    note: "nothing to do".into(),
+                },
+            ));
         }
+        // The plan step only decides: whatever stops it is a refusal (nothing was changed).
+        let as_refusal = |e: StepError| StepError { refused: true, ..e };
         match (self.spec.kind, step) {
-            (PlanKind::Upgrade, StepId::Plan) => self.plan_upgrade(),
-            (PlanKind::Fixup, StepId::Plan) => self.plan_fixup(),
-            (PlanKind::Restore, StepId::Plan) => self.plan_restore(),
-            (PlanKind::Bootstrap, StepId::Plan) => self.plan_bootstrap(),
+            (PlanKind::Upgrade, StepId::Plan) => self.plan_upgrade().map_err(as_refusal),
+            (PlanKind::Fixup, StepId::Plan) => self.plan_fixup().map_err(as_refusal),
+            (PlanKind::Restore, StepId::Plan) => self.plan_restore().map_err(as_refusal),
+            (PlanKind::Bootstrap, StepId::Plan) => self.plan_bootstrap().map_err(as_refusal),
             (_, StepId::ConnectedUsers) => self.block_and_list(),
             (PlanKind::Restore, StepId::DiskSpace) => self.restore_disk_space(),
             (_, StepId::DiskSpace) => self.disk_space(),
@@ -133,7 +203,12 @@ impl Run {
             (_, StepId::ApplyFixups) => self.apply_fixups(),
             (_, StepId::Restore) => self.restore(),
             (_, StepId::Bootstrap) => self.bootstrap(),
-            (_, StepId::Confirmations) => Ok((StepStatus::Done, StepOutput::Nothing { note: String::new() })),
+            (_, StepId::Confirmations) => Ok((
+                StepStatus::Done,
+                StepOutput::Nothing {
+                    note: String::new(),
+                },
+            )),
         }
     }
 
@@ -144,12 +219,20 @@ impl Run {
                 self.fingerprint_overridden = true;
                 "the operator proceeded despite the fingerprint mismatch"
             }
-            StepId::DiskSpace => "the operator confirmed there is enough space where it could not be measured",
+            StepId::DiskSpace => {
+                "the operator confirmed there is enough space where it could not be measured"
+            }
             _ => "accepted by the operator",
         };
         log(&mut self.sink, Level::Warning, detail);
-        self.journal_entry(Entry::Step { step: step.key().into(), state: "accepted".into(), detail: Some(detail.into()) });
-        let output = self.last_output(step).unwrap_or(StepOutput::Nothing { note: detail.into() });
+        self.journal_entry(Entry::Step {
+            step: step.key().into(),
+            state: "accepted".into(),
+            detail: Some(detail.into()),
+        });
+        let output = self.last_output(step).unwrap_or(StepOutput::Nothing {
+            note: detail.into(),
+        });
         Ok((StepStatus::Warning, output))
     }
 
@@ -165,14 +248,28 @@ impl Run {
         }
     }
 
+    /// The fault point at the end of a step (tests only). The cut-over has its own, before it
+    /// declares itself done.
+    pub fn fault_at(&self, step: StepId) -> Result<(), StepError> {
+        if step == StepId::CutOver {
+            return Ok(());
+        }
+        faults::at(step, self.spec.fault.as_deref()).map_err(StepError::from)
+    }
+
     // --- helpers shared by the steps ---
 
     pub fn bundle(&self) -> Result<&Bundle, String> {
-        self.spec.bundle.as_ref().ok_or_else(|| "this run needs a bundle".to_owned())
+        self.spec
+            .bundle
+            .as_ref()
+            .ok_or_else(|| "this run needs a bundle".to_owned())
     }
 
     pub fn source(&self) -> Result<String, String> {
-        self.source.clone().ok_or_else(|| "the plan step has not run".to_owned())
+        self.source
+            .clone()
+            .ok_or_else(|| "the plan step has not run".to_owned())
     }
 
     pub fn maintenance(&self) -> Result<Client, String> {
@@ -184,47 +281,87 @@ impl Run {
     }
 
     pub fn session(&self, db: &str) -> Result<Session, String> {
-        let settings = self.spec.bundle.as_ref().map(|b| b.session.clone()).unwrap_or_default();
+        let settings = self
+            .spec
+            .bundle
+            .as_ref()
+            .map(|b| b.session.clone())
+            .unwrap_or_default();
         Session::open(&self.spec.server.with_dbname(db), &settings).map_err(|e| e.to_string())
     }
 
     /// Runs `f` with an engine context over this run's bundle and event sink.
-    pub fn with_ctx<T>(&mut self, f: impl FnOnce(&mut Context<'_>, &Cancel) -> T) -> Result<T, String> {
+    pub fn with_ctx<T>(
+        &mut self,
+        f: impl FnOnce(&mut Context<'_>, &Cancel) -> T,
+    ) -> Result<T, String> {
         let bundle = self.spec.bundle.as_ref().ok_or("this run needs a bundle")?;
-        let mut ctx = Context { bundle, server: &self.spec.server, overrides: &self.spec.overrides, obs: &mut self.sink };
+        let mut ctx = Context {
+            bundle,
+            server: &self.spec.server,
+            overrides: &self.spec.overrides,
+            obs: &mut self.sink,
+        };
         Ok(f(&mut ctx, &self.cancel))
     }
 
     /// Writes a change to the journal before it is made. Without a journal entry, no change.
     pub fn journal_change(&mut self, change: Change) -> Result<u32, String> {
-        let journal = self.journal.as_mut().ok_or("no journal: the plan step has not run")?;
-        journal.change(change).map_err(|e| format!("cannot write the journal {}: {e}; nothing was changed", journal.path().display()))
+        let journal = self
+            .journal
+            .as_mut()
+            .ok_or("no journal: the plan step has not run")?;
+        journal.change(change).map_err(|e| {
+            format!(
+                "cannot write the journal {}: {e}; nothing was changed",
+                journal.path().display()
+            )
+        })
     }
 
     pub fn journal_entry(&mut self, entry: Entry) {
         if let Some(j) = self.journal.as_mut() {
             if let Err(e) = j.append(entry) {
-                log(&mut self.sink, Level::Warning, format!("cannot write the journal {}: {e}", j.path().display()));
+                log(
+                    &mut self.sink,
+                    Level::Warning,
+                    format!("cannot write the journal {}: {e}", j.path().display()),
+                );
             }
         }
     }
 
     /// Takes the run lock and opens the journal and log file: from here on, changes are recorded.
-    pub fn begin(&mut self, source: &str, from: Option<String>, to: Option<String>) -> Result<(), String> {
+    pub fn begin(
+        &mut self,
+        source: &str,
+        from: Option<String>,
+        to: Option<String>,
+    ) -> Result<(), String> {
         let mut info = RunInfo::new(self.run_kind(), self.spec.server.host_display(), source);
-        info.bundle = self.spec.bundle.as_ref().map(|b| b.root.display().to_string());
+        info.bundle = self
+            .spec
+            .bundle
+            .as_ref()
+            .map(|b| b.root.display().to_string());
         info.from = from;
         info.to = to;
         let dir = self.spec.data_dir.clone();
-        let lock = crate::lock::acquire_in(&dir.join("locks"), &self.spec.server, source, &info).map_err(|e| e.to_string())?;
+        let lock = crate::lock::acquire_in(&dir.join("locks"), &self.spec.server, source, &info)
+            .map_err(|e| e.to_string())?;
         for w in lock.warnings() {
             log(&mut self.sink, Level::Warning, w.clone());
         }
-        let journal = Journal::create_in(&dir.join("journal"), info.clone()).map_err(|e| format!("cannot create the run journal in {}: {e}", dir.display()))?;
+        let journal = Journal::create_in(&dir.join("journal"), info.clone())
+            .map_err(|e| format!("cannot create the run journal in {}: {e}", dir.display()))?;
         if let Ok(runlog) = crate::journal::RunLog::create_in(&dir.join("logs"), &info.run_id) {
             self.sink.set_log(runlog);
         }
-        log(&mut self.sink, Level::Info, format!("run {} — journal {}", info.run_id, journal.path().display()));
+        log(
+            &mut self.sink,
+            Level::Info,
+            format!("run {} — journal {}", info.run_id, journal.path().display()),
+        );
         self.run_id = Some((info.run_id.clone(), journal.path().to_path_buf()));
         self.lock = Some(lock);
         self.journal = Some(journal);
@@ -254,34 +391,79 @@ impl Run {
         if self.access.is_none() {
             let snapshot = access::snapshot(&mut maint, &source).map_err(|e| e.to_string())?;
             let value = serde_json::to_value(&snapshot).map_err(|e| e.to_string())?;
-            self.journal_change(Change::AccessBlocked { db: source.clone(), snapshot: value })?;
-            let (before, report) = access::block(&mut maint, &source, self.spec.server.user()).map_err(|e| e.to_string())?;
-            unblockable = report.can_still_connect.iter().map(ToString::to_string).collect();
+            self.journal_change(Change::AccessBlocked {
+                db: source.clone(),
+                snapshot: value,
+            })?;
+            let (before, report) = access::block(&mut maint, &source, self.spec.server.user())
+                .map_err(|e| e.to_string())?;
+            unblockable = report
+                .can_still_connect
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             self.access = Some(before);
-            log(&mut self.sink, Level::Info, format!("new connections to \"{source}\" are blocked for the downtime (except {})", unblockable.join(", ")));
+            log(
+                &mut self.sink,
+                Level::Info,
+                format!(
+                    "new connections to \"{source}\" are blocked for the downtime (except {})",
+                    unblockable.join(", ")
+                ),
+            );
         }
         self.list_sessions(&mut maint, &source, unblockable)
     }
 
-    fn list_sessions(&mut self, maint: &mut Client, db: &str, unblockable: Vec<String>) -> StepResult {
-        let sessions = other_sessions_settled(maint, db, SESSION_GRACE).map_err(|e| e.to_string())?;
+    fn list_sessions(
+        &mut self,
+        maint: &mut Client,
+        db: &str,
+        unblockable: Vec<String>,
+    ) -> StepResult {
+        let sessions =
+            other_sessions_settled(maint, db, SESSION_GRACE).map_err(|e| e.to_string())?;
         if sessions.is_empty() {
-            log(&mut self.sink, Level::Info, format!("nobody else is connected to \"{db}\""));
+            log(
+                &mut self.sink,
+                Level::Info,
+                format!("nobody else is connected to \"{db}\""),
+            );
         }
-        Ok((StepStatus::Done, StepOutput::Sessions { sessions, unblockable }))
+        Ok((
+            StepStatus::Done,
+            StepOutput::Sessions {
+                sessions,
+                unblockable,
+            },
+        ))
     }
 
     fn notify_and_list(&mut self) -> StepResult {
         let source = self.source()?;
-        let channels = self.bundle().map(|b| b.notify_channels.clone()).unwrap_or_default();
+        let channels = self
+            .bundle()
+            .map(|b| b.notify_channels.clone())
+            .unwrap_or_default();
         let mut maint = self.maintenance()?;
         if channels.is_empty() {
-            log(&mut self.sink, Level::Warning, "the bundle names no NOTIFY channel: ask users to log off by other means");
+            log(
+                &mut self.sink,
+                Level::Warning,
+                "the bundle names no NOTIFY channel: ask users to log off by other means",
+            );
         } else {
             let mut session = self.session(&source)?;
             let payload = self.banner_text();
             access::notify(&mut session.client, &channels, &payload).map_err(|e| e.to_string())?;
-            log(&mut self.sink, Level::Info, format!("asked the clients listening on {} to log off", channels.join(", ")));
+            log(
+                &mut self.sink,
+                Level::Info,
+                format!(
+                    "asked the clients listening on {} to log off",
+                    channels.join(", ")
+                ),
+            );
         }
         self.list_sessions(&mut maint, &source, Vec::new())
     }
@@ -291,13 +473,28 @@ impl Run {
         let mut maint = self.maintenance()?;
         let ended = access::terminate(&mut maint, &source, pids).map_err(|e| e.to_string())?;
         for (pid, ok) in ended {
-            log(&mut self.sink, if ok { Level::Info } else { Level::Warning }, format!("session {pid}: {}", if ok { "terminated" } else { "could not be terminated (already gone?)" }));
+            log(
+                &mut self.sink,
+                if ok { Level::Info } else { Level::Warning },
+                format!(
+                    "session {pid}: {}",
+                    if ok {
+                        "terminated"
+                    } else {
+                        "could not be terminated (already gone?)"
+                    }
+                ),
+            );
         }
         self.list_sessions(&mut maint, &source, Vec::new())
     }
 
     pub fn banner_text(&self) -> String {
-        let app = self.spec.bundle.as_ref().map_or("the application", |b| b.name.as_str());
+        let app = self
+            .spec
+            .bundle
+            .as_ref()
+            .map_or("the application", |b| b.name.as_str());
         match (self.current, self.upgrade.as_ref()) {
             (Some(from), Some(plan)) => banner::in_progress_message(app, &from, &plan.to),
             (Some(from), None) => banner::in_progress_message(app, &from, &from),
@@ -307,22 +504,31 @@ impl Run {
 
     fn disk_space(&mut self) -> StepResult {
         let source = self.source()?;
-        let mut maint = self.maintenance()?;
+        let mut session = self.session(&source)?;
         let backup_dir = match &self.spec.backup {
             BackupPlan::Into { dir, .. } => Some(dir.clone()),
             BackupPlan::Skip { .. } => None,
         };
         let local = is_local(&self.spec.server);
         let clone_needed = self.spec.kind == PlanKind::Upgrade;
-        let report = crate::diskspace::check(&mut maint, local, &source, backup_dir.as_deref()).map_err(|e| e.to_string())?;
+        let report =
+            crate::diskspace::check(&mut session.client, local, &source, backup_dir.as_deref())
+                .map_err(|e| e.to_string())?;
         let lines: Vec<SpaceLine> = report
             .items
             .iter()
             .filter(|i| clone_needed || !i.what.starts_with("clone"))
-            .map(|i| SpaceLine { what: i.describe(), required: i.required, available: i.available })
+            .map(|i| SpaceLine {
+                what: i.describe(),
+                required: i.required,
+                available: i.available,
+            })
             .collect();
         if let Some(short) = lines.iter().find(|l| l.ok() == Some(false)) {
-            return Err(format!("not enough disk space: {} — free space there, or choose another backup directory with --backup-dir", short.what));
+            return Err(refused(format!(
+                "not enough disk space: {} — free space there, or choose another backup directory with --backup-dir",
+                short.what
+            )));
         }
         Ok((StepStatus::Done, StepOutput::Disk(lines)))
     }
@@ -332,30 +538,63 @@ impl Run {
         let current = self.current.ok_or("the plan step has not run")?;
         let bundle = self.bundle()?;
         let schemas = bundle.schemas.clone();
-        let reference = bundle.reference_for(current).map(|(v, r)| (v, r.text.clone(), r.hash.clone()));
+        let reference = bundle
+            .reference_for(current)
+            .map(|(v, r)| (v, r.text.clone(), r.hash.clone()));
         let mut session = self.session(&source)?;
-        let fp = fingerprint::compute(&mut session.client, &schemas).map_err(|e| crate::db::describe(&e))?;
+        let fp = fingerprint::compute(&mut session.client, &schemas)
+            .map_err(|e| crate::db::describe(&e))?;
         let Some((version, text, hash)) = reference else {
-            return Err(format!("the bundle has no reference fingerprint for version {current}"));
+            return Err(refused(format!(
+                "the bundle has no reference fingerprint for version {current}"
+            )));
         };
         let matches = fp.hash == hash;
-        let diff = if matches { String::new() } else { fingerprint::diff(&text, &fp.text).to_string() };
-        self.sink_check("source fingerprint", matches, if matches { format!("{} matches version {version}", fp.display_hash()) } else { format!("{} differs from the reference for version {version}:\n{diff}", fp.display_hash()) });
-        let output = StepOutput::Fingerprint { hash: fp.hash.clone(), matches, reference: Some(version), diff };
+        let diff = if matches {
+            String::new()
+        } else {
+            fingerprint::diff(&text, &fp.text).to_string()
+        };
+        self.sink_check(
+            "source fingerprint",
+            matches,
+            if matches {
+                format!("{} matches version {version}", fp.display_hash())
+            } else {
+                format!(
+                    "{} differs from the reference for version {version}:\n{diff}",
+                    fp.display_hash()
+                )
+            },
+        );
+        let output = StepOutput::Fingerprint {
+            hash: fp.hash.clone(),
+            matches,
+            reference: Some(version),
+            diff,
+        };
         self.fingerprint = Some(fp);
         Ok((StepStatus::Done, output))
     }
 
     pub fn sink_check(&mut self, name: &str, ok: bool, detail: String) {
         use crate::events::Observer;
-        self.sink.event(crate::events::Event::Check { name: name.into(), ok, detail });
+        self.sink.event(crate::events::Event::Check {
+            name: name.into(),
+            ok,
+            detail,
+        });
     }
 
     fn backup(&mut self) -> StepResult {
         let source = self.source()?;
         let current = self.current.ok_or("the plan step has not run")?;
         let schemas = self.bundle().map(|b| b.schemas.clone()).unwrap_or_default();
-        let fingerprint = self.fingerprint.as_ref().map(|f| f.hash.clone()).unwrap_or_default();
+        let fingerprint = self
+            .fingerprint
+            .as_ref()
+            .map(|f| f.hash.clone())
+            .unwrap_or_default();
         let output = match self.spec.backup.clone() {
             BackupPlan::Into { dir, format } => {
                 let req = crate::backup::BackupRequest {
@@ -368,16 +607,42 @@ impl Run {
                     fingerprint: &fingerprint,
                     schemas: &schemas,
                 };
-                let b = crate::backup::take_backup(&req, &self.cancel, &mut self.sink).map_err(|e| e.to_string())?;
-                BackupOutput::Taken { path: b.path.display().to_string(), size: b.size, sha256: b.sha256, entries: b.entries }
+                let b = crate::backup::take_backup(&req, &self.cancel, &mut self.sink)
+                    .map_err(|e| e.to_string())?;
+                BackupOutput::Taken {
+                    path: b.path.display().to_string(),
+                    size: b.size,
+                    sha256: b.sha256,
+                    entries: b.entries,
+                }
             }
             BackupPlan::Skip { reason } => {
-                log(&mut self.sink, Level::Warning, format!("no backup, because: {reason}; reading the whole database once instead"));
-                let bytes = crate::backup::read_through(&self.spec.server, &source, self.server_version_num, &self.cancel, &mut self.sink).map_err(|e| e.to_string())?;
-                BackupOutput::Skipped { reason, bytes_read: bytes }
+                log(
+                    &mut self.sink,
+                    Level::Warning,
+                    format!(
+                        "no backup, because: {reason}; reading the whole database once instead"
+                    ),
+                );
+                let bytes = crate::backup::read_through(
+                    &self.spec.server,
+                    &source,
+                    self.server_version_num,
+                    &self.cancel,
+                    &mut self.sink,
+                )
+                .map_err(|e| e.to_string())?;
+                BackupOutput::Skipped {
+                    reason,
+                    bytes_read: bytes,
+                }
             }
         };
-        let status = if matches!(output, BackupOutput::Skipped { .. }) { StepStatus::Warning } else { StepStatus::Done };
+        let status = if matches!(output, BackupOutput::Skipped { .. }) {
+            StepStatus::Warning
+        } else {
+            StepStatus::Done
+        };
         self.backup = Some(output.clone());
         Ok((status, StepOutput::Backup(output)))
     }
@@ -387,16 +652,31 @@ impl Run {
         let Some(b) = self.bundle()?.banner.clone() else {
             let note = "the bundle defines no logon banner: tell users by other means (mail, phone, a note at the front desk)";
             log(&mut self.sink, Level::Warning, note);
-            return Ok((StepStatus::Skipped, StepOutput::Nothing { note: note.into() }));
+            return Ok((
+                StepStatus::Skipped,
+                StepOutput::Nothing { note: note.into() },
+            ));
         };
         let message = self.banner_text();
         let mut session = self.session(&source)?;
         let previous = banner::get(&mut session.client, &b).map_err(|e| e.to_string())?;
-        self.journal_change(Change::BannerSet { db: source.clone(), previous: previous.clone() })?;
+        self.journal_change(Change::BannerSet {
+            db: source.clone(),
+            previous: previous.clone(),
+        })?;
         banner::set(&mut session.client, &b, &message).map_err(|e| e.to_string())?;
         self.banner_previous = Some(previous);
-        log(&mut self.sink, Level::Info, format!("logon banner of \"{source}\": {message}"));
-        Ok((StepStatus::Done, StepOutput::Banner { message: Some(message) }))
+        log(
+            &mut self.sink,
+            Level::Info,
+            format!("logon banner of \"{source}\": {message}"),
+        );
+        Ok((
+            StepStatus::Done,
+            StepOutput::Banner {
+                message: Some(message),
+            },
+        ))
     }
 
     /// Undoes what the journal says is pending, reports it, and ends the run.
@@ -405,12 +685,29 @@ impl Run {
             None => undo::UndoReport::default(),
             Some(journal) => {
                 let banner = self.spec.bundle.as_ref().and_then(|b| b.banner.clone());
-                undo::undo_run(&self.spec.server, banner.as_ref(), journal, self.spec.keep_failed, &mut self.sink)
+                undo::undo_run(
+                    &self.spec.server,
+                    banner.as_ref(),
+                    journal,
+                    self.spec.keep_failed,
+                    &mut self.sink,
+                )
             }
         };
-        self.journal_entry(Entry::Finished { outcome: if self.cancel.requested() { "cancelled".into() } else { "failed".into() }, detail: None });
+        self.journal_entry(Entry::Finished {
+            outcome: if self.cancel.requested() {
+                "cancelled".into()
+            } else {
+                "failed".into()
+            },
+            detail: None,
+        });
         self.lock = None;
-        self.sink.send(ExecEvent::FailurePathDone { undone: report.undone, advice: report.advice, changed_anything: report.changed_anything });
+        self.sink.send(ExecEvent::FailurePathDone {
+            undone: report.undone,
+            advice: report.advice,
+            changed_anything: report.changed_anything,
+        });
     }
 
     pub fn engine_error(e: EngineError) -> String {

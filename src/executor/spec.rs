@@ -11,10 +11,15 @@ use crate::conn::ConnSettings;
 /// Where the backup goes, or why there is none.
 #[derive(Debug, Clone)]
 pub enum BackupPlan {
-    Into { dir: PathBuf, format: BackupFormat },
+    Into {
+        dir: PathBuf,
+        format: BackupFormat,
+    },
     /// No backup: the reason is recorded and the database is read once instead (pg_dump to
     /// /dev/null), as GNUmed does, so that damaged pages are found before the upgrade.
-    Skip { reason: String },
+    Skip {
+        reason: String,
+    },
 }
 
 /// Everything one run needs.
@@ -39,6 +44,8 @@ pub struct RunSpec {
     pub rehearsal: bool,
     /// Where the journal, log, lock file and report of the run go.
     pub data_dir: PathBuf,
+    /// A fault to inject, `<step key>:fail|pause|panic` (honoured only in test builds).
+    pub fault: Option<String>,
 }
 
 impl RunSpec {
@@ -52,12 +59,16 @@ impl RunSpec {
             database: None,
             to: None,
             keep_failed: false,
-            backup: BackupPlan::Into { dir: crate::backup::default_backup_dir(), format: BackupFormat::Custom },
+            backup: BackupPlan::Into {
+                dir: crate::backup::default_backup_dir(),
+                format: BackupFormat::Custom,
+            },
             reapply: false,
             restore_from: None,
             jobs: 2,
             rehearsal: false,
             data_dir: crate::paths::data_dir(),
+            fault: std::env::var("PGSTEP_FAULT").ok(),
         }
     }
 }

@@ -22,19 +22,34 @@ pub struct UndoReport {
 }
 
 /// Undoes the pending changes of the run whose journal this is, most recent first.
-pub fn undo_run(server: &ConnSettings, banner_sql: Option<&Banner>, journal: &mut Journal, keep_clone: bool, obs: &mut dyn Observer) -> UndoReport {
+pub fn undo_run(
+    server: &ConnSettings,
+    banner_sql: Option<&Banner>,
+    journal: &mut Journal,
+    keep_clone: bool,
+    obs: &mut dyn Observer,
+) -> UndoReport {
     let mut report = UndoReport::default();
     let record = match read_run(journal.path()) {
         Ok(r) => r,
         Err(e) => {
-            report.advice.push(format!("cannot read the journal {}: {e}; check the server by hand", journal.path().display()));
+            report.advice.push(format!(
+                "cannot read the journal {}: {e}; check the server by hand",
+                journal.path().display()
+            ));
             report.changed_anything = true;
             return report;
         }
     };
-    report.changed_anything = record.entries.iter().any(|(_, e)| matches!(e, Entry::Change { .. }));
+    report.changed_anything = record
+        .entries
+        .iter()
+        .any(|(_, e)| matches!(e, Entry::Change { .. }));
     let pending = record.pending_changes();
-    if pending.iter().any(|(_, c)| matches!(c, Change::CutOverDone { .. })) {
+    if pending
+        .iter()
+        .any(|(_, c)| matches!(c, Change::CutOverDone { .. }))
+    {
         return roll_forward(server, banner_sql, journal, &pending, obs, report);
     }
     let mut maint = match maintenance(server) {
@@ -47,9 +62,15 @@ pub fn undo_run(server: &ConnSettings, banner_sql: Option<&Banner>, journal: &mu
     for (id, change) in pending {
         match undo_one(server, &mut maint, banner_sql, &change, keep_clone) {
             Ok(Some(how)) => {
-                log(obs, Level::Info, format!("undone: {how}"));
-                if let Err(e) = journal.append(Entry::Undone { id, how: how.clone() }) {
-                    log(obs, Level::Warning, format!("cannot write the journal: {e}"));
+                if let Err(e) = journal.append(Entry::Undone {
+                    id,
+                    how: how.clone(),
+                }) {
+                    log(
+                        obs,
+                        Level::Warning,
+                        format!("cannot write the journal: {e}"),
+                    );
                 }
                 report.undone.push(how);
             }
@@ -64,7 +85,13 @@ pub fn undo_run(server: &ConnSettings, banner_sql: Option<&Banner>, journal: &mu
 }
 
 /// Undoes one change; Ok(None) when there was nothing to undo or it is kept on purpose.
-fn undo_one(server: &ConnSettings, maint: &mut Client, banner_sql: Option<&Banner>, change: &Change, keep_clone: bool) -> Result<Option<String>, String> {
+fn undo_one(
+    server: &ConnSettings,
+    maint: &mut Client,
+    banner_sql: Option<&Banner>,
+    change: &Change,
+    keep_clone: bool,
+) -> Result<Option<String>, String> {
     let exists = |m: &mut Client, db: &str| database_exists(m, db).map_err(|e| e.to_string());
     match change {
         Change::Renamed { from, to } => {
@@ -79,23 +106,35 @@ fn undo_one(server: &ConnSettings, maint: &mut Client, banner_sql: Option<&Banne
                 return Ok(None);
             }
             if keep_clone {
-                return Err(format!("the unfinished database \"{name}\" was kept for inspection, as asked; drop it before trying again"));
+                return Err(format!(
+                    "the unfinished database \"{name}\" was kept for inspection, as asked; drop it before trying again"
+                ));
             }
             drop_database(maint, name).map_err(|e| format!("could not drop the unfinished database \"{name}\": {e}; drop it by hand: DROP DATABASE \"{name}\";"))?;
             Ok(Some(format!("dropped the unfinished database \"{name}\"")))
         }
         Change::BannerSet { db, previous } => {
             let Some(b) = banner_sql else {
-                return Err(format!("the logon banner of \"{db}\" was set; without the bundle pgstep cannot reset it: run pgstep recover with --bundle, or reset it in the application"));
+                return Err(format!(
+                    "the logon banner of \"{db}\" was set; without the bundle pgstep cannot reset it: run pgstep recover with --bundle, or reset it in the application"
+                ));
             };
-            let mut session = Session::open(&server.with_dbname(db), &[]).map_err(|e| format!("could not reset the banner of \"{db}\": {e}"))?;
-            banner::restore(&mut session.client, b, previous.as_deref()).map_err(|e| format!("could not reset the banner of \"{db}\": {e}"))?;
+            let mut session = Session::open(&server.with_dbname(db), &[])
+                .map_err(|e| format!("could not reset the banner of \"{db}\": {e}"))?;
+            banner::restore(&mut session.client, b, previous.as_deref())
+                .map_err(|e| format!("could not reset the banner of \"{db}\": {e}"))?;
             Ok(Some(format!("removed the upgrade banner from \"{db}\"")))
         }
         Change::AccessBlocked { db, snapshot } => {
-            let snapshot: access::AccessSnapshot = serde_json::from_value(snapshot.clone()).map_err(|e| format!("the journal's access snapshot of \"{db}\" is unreadable: {e}"))?;
-            access::restore(maint, &snapshot).map_err(|e| format!("could not allow connections to \"{db}\" again: {e}"))?;
-            Ok(Some(format!("allowed connections to \"{db}\" again, exactly as before")))
+            let snapshot: access::AccessSnapshot = serde_json::from_value(snapshot.clone())
+                .map_err(|e| {
+                    format!("the journal's access snapshot of \"{db}\" is unreadable: {e}")
+                })?;
+            access::restore(maint, &snapshot)
+                .map_err(|e| format!("could not allow connections to \"{db}\" again: {e}"))?;
+            Ok(Some(format!(
+                "allowed connections to \"{db}\" again, exactly as before"
+            )))
         }
         Change::FixupStarted { db, version } => Err(format!(
             "fixup {version} of \"{db}\" was interrupted, so the database may be partly fixed. Fixups are idempotent: run pgstep fixup again, or restore the backup taken before it"
@@ -105,7 +144,14 @@ fn undo_one(server: &ConnSettings, maint: &mut Client, banner_sql: Option<&Banne
 }
 
 /// The cut-over had finished: the upgrade succeeded. Finish its tidying instead of undoing it.
-fn roll_forward(server: &ConnSettings, banner_sql: Option<&Banner>, journal: &mut Journal, pending: &[(u32, Change)], obs: &mut dyn Observer, mut report: UndoReport) -> UndoReport {
+fn roll_forward(
+    server: &ConnSettings,
+    banner_sql: Option<&Banner>,
+    journal: &mut Journal,
+    pending: &[(u32, Change)],
+    obs: &mut dyn Observer,
+    mut report: UndoReport,
+) -> UndoReport {
     let new = pending.iter().find_map(|(_, c)| match c {
         Change::CutOverDone { new, .. } => Some(new.clone()),
         _ => None,
@@ -127,17 +173,30 @@ fn roll_forward(server: &ConnSettings, banner_sql: Option<&Banner>, journal: &mu
         if let Some(previous) = previous {
             match Session::open(&server.with_dbname(new), &[]) {
                 Ok(mut s) => match banner::restore(&mut s.client, b, previous.as_deref()) {
-                    Ok(()) => report.undone.push(format!("reset the logon banner of \"{new}\"")),
-                    Err(e) => report.advice.push(format!("reset the logon banner of \"{new}\" by hand: {e}")),
+                    Ok(()) => report
+                        .undone
+                        .push(format!("reset the logon banner of \"{new}\"")),
+                    Err(e) => report
+                        .advice
+                        .push(format!("reset the logon banner of \"{new}\" by hand: {e}")),
                 },
-                Err(e) => report.advice.push(format!("reset the logon banner of \"{new}\" by hand: {e}")),
+                Err(e) => report
+                    .advice
+                    .push(format!("reset the logon banner of \"{new}\" by hand: {e}")),
             }
         }
     }
     for (id, _) in pending {
-        let _ = journal.append(Entry::Undone { id: *id, how: "rolled forward".into() });
+        let _ = journal.append(Entry::Undone {
+            id: *id,
+            how: "rolled forward".into(),
+        });
     }
-    log(obs, Level::Info, "the interrupted run had completed its cut-over; finished it instead of undoing it");
+    log(
+        obs,
+        Level::Info,
+        "the interrupted run had completed its cut-over; finished it instead of undoing it",
+    );
     report
 }
 
@@ -145,6 +204,11 @@ fn maintenance(server: &ConnSettings) -> Result<Client, String> {
     server
         .with_dbname("postgres")
         .connect(None)
-        .or_else(|first| server.with_dbname("template1").connect(None).map_err(|_| first))
+        .or_else(|first| {
+            server
+                .with_dbname("template1")
+                .connect(None)
+                .map_err(|_| first)
+        })
         .map_err(|e| e.to_string())
 }

@@ -2,7 +2,7 @@
 //! checks, banner reset and cut-over. The source is never written to by these steps; the old
 //! database is only renamed (fixed naming), made read-only and closed after success.
 
-use super::run::{Run, StepResult};
+use super::run::{Run, StepError, StepResult, refused};
 use crate::checklist::{PlanSummary, StepOutput, StepStatus};
 use crate::db::bookkeeping::{HistoryEntry, record_history};
 use crate::db::checks::{self, CheckResult};
@@ -19,39 +19,83 @@ impl Run {
     pub(super) fn plan_upgrade(&mut self) -> StepResult {
         let bundle = self.bundle()?.clone();
         let mut maint = self.maintenance()?;
-        self.server_version_num = check_server_version(&mut maint, &bundle).map_err(Run::engine_error)?;
+        self.server_version_num =
+            check_server_version(&mut maint, &bundle).map_err(Run::engine_error)?;
         let source = match &self.spec.database {
             Some(db) => db.clone(),
             None => find_source(&mut maint, &bundle).map_err(Run::engine_error)?,
         };
         if !database_exists(&mut maint, &source).map_err(Run::db_error)? {
-            return Err(format!("database \"{source}\" does not exist on {}: check the name (psql -l lists them)", self.spec.server.host_display()));
+            return Err(refused(format!(
+                "database \"{source}\" does not exist on {}: check the name (psql -l lists them)",
+                self.spec.server.host_display()
+            )));
         }
         let mut session = self.session(&source)?;
-        let current = read_version(&mut session.client, &bundle.version_query, &source).map_err(Run::db_error)?;
-        let mode = if self.spec.rehearsal { Mode::Rehearsal } else { Mode::Production };
-        let plan = plan_upgrade(&bundle, &source, current, self.spec.to, mode).map_err(|e| e.to_string())?;
-        for name in [Some(&plan.work_db), Some(&plan.final_db).filter(|f| **f != plan.source_db), plan.aside_db.as_ref()].into_iter().flatten() {
+        let current = read_version(&mut session.client, &bundle.version_query, &source)
+            .map_err(Run::db_error)?;
+        let mode = if self.spec.rehearsal {
+            Mode::Rehearsal
+        } else {
+            Mode::Production
+        };
+        let plan = plan_upgrade(&bundle, &source, current, self.spec.to, mode)
+            .map_err(|e| e.to_string())?;
+        for name in [
+            Some(&plan.work_db),
+            Some(&plan.final_db).filter(|f| **f != plan.source_db),
+            plan.aside_db.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             if database_exists(&mut maint, name).map_err(Run::db_error)? {
-                return Err(format!("database \"{name}\" already exists: an earlier upgrade left it, or it is in use. pgstep never overwrites a database; check what it holds, then drop or rename it (or run pgstep recover if a run was interrupted)"));
+                return Err(refused(format!(
+                    "database \"{name}\" already exists: an earlier upgrade left it, or it is in use. pgstep never overwrites a database; check what it holds, then drop or rename it (or run pgstep recover if a run was interrupted)"
+                )));
             }
         }
-        self.begin(&source, Some(current.to_string()), Some(plan.to.to_string()))?;
+        self.begin(
+            &source,
+            Some(current.to_string()),
+            Some(plan.to.to_string()),
+        )?;
         self.current = Some(current);
         let work = plan.work_db.clone();
         let steps = plan.steps.clone();
         let scripts = self.with_ctx(|ctx, _| -> Result<Vec<_>, String> {
             let ph = ctx.placeholders(&work).map_err(|e| e.to_string())?;
-            steps.iter().map(|&i| ctx.reload(&ctx.bundle.steps[i].scripts, &ph).map_err(|e| e.to_string())).collect()
+            steps
+                .iter()
+                .map(|&i| {
+                    ctx.reload(&ctx.bundle.steps[i].scripts, &ph)
+                        .map_err(|e| e.to_string())
+                })
+                .collect()
         })??;
-        self.with_ctx(|ctx, _| run_prechecks(ctx, &mut session.client).map_err(|e| e.to_string()))??;
+        self.with_ctx(|ctx, _| {
+            run_prechecks(ctx, &mut session.client).map_err(|e| e.to_string())
+        })??;
         drop(session);
         let lines = steps
             .iter()
             .zip(&scripts)
             .map(|(&i, s)| {
                 let st = &bundle.steps[i];
-                format!("step {} → {}: {} script(s), {} statement(s){}", st.from, st.to, s.len(), s.iter().map(|x| crate::db::runner::count_statements(&x.nodes)).sum::<u64>(), if st.single_transaction { ", in one transaction" } else { "" })
+                format!(
+                    "step {} → {}: {} script(s), {} statement(s){}",
+                    st.from,
+                    st.to,
+                    s.len(),
+                    s.iter()
+                        .map(|x| crate::db::runner::count_statements(&x.nodes))
+                        .sum::<u64>(),
+                    if st.single_transaction {
+                        ", in one transaction"
+                    } else {
+                        ""
+                    }
+                )
             })
             .collect();
         let summary = PlanSummary {
@@ -61,8 +105,18 @@ impl Run {
             target_db: plan.final_db.clone(),
             from: current,
             to: plan.to,
-            lines, run_id: None, journal: None };
-        log(&mut self.sink, Level::Info, format!("{} on {}: \"{source}\" is at version {current}; upgrading to {} as \"{}\"", bundle.name, summary.server, plan.to, plan.final_db));
+            lines,
+            run_id: None,
+            journal: None,
+        };
+        log(
+            &mut self.sink,
+            Level::Info,
+            format!(
+                "{} on {}: \"{source}\" is at version {current}; upgrading to {} as \"{}\"",
+                bundle.name, summary.server, plan.to, plan.final_db
+            ),
+        );
         self.scripts = scripts;
         self.upgrade = Some(plan);
         Ok((StepStatus::Done, StepOutput::Plan(summary)))
@@ -71,17 +125,32 @@ impl Run {
     pub(super) fn clone_and_upgrade(&mut self) -> StepResult {
         let plan = self.upgrade.clone().ok_or("the plan step has not run")?;
         let mut maint = self.maintenance()?;
-        self.journal_change(Change::CloneCreating { name: plan.work_db.clone(), source: plan.source_db.clone() })?;
+        self.journal_change(Change::CloneCreating {
+            name: plan.work_db.clone(),
+            source: plan.source_db.clone(),
+        })?;
         create_clone(&mut maint, &plan.source_db, &plan.work_db, None).map_err(Run::db_error)?;
         // The new database opens to users as the source was before it was blocked.
         let acl = self.access.as_ref().map(|a| a.effective.clone());
-        let carried = carry_over(&mut maint, &plan.source_db, &plan.work_db, acl.as_deref()).map_err(Run::db_error)?;
-        log(&mut self.sink, Level::Info, format!("cloned \"{}\" into \"{}\"; carried over: {}", plan.source_db, plan.work_db, carried.actions.join(", ")));
+        let carried = carry_over(&mut maint, &plan.source_db, &plan.work_db, acl.as_deref())
+            .map_err(Run::db_error)?;
+        log(
+            &mut self.sink,
+            Level::Info,
+            format!(
+                "cloned \"{}\" into \"{}\"; carried over: {}",
+                plan.source_db,
+                plan.work_db,
+                carried.actions.join(", ")
+            ),
+        );
         let scripts = self.scripts.clone();
         let mut reports = Vec::new();
         for (n, &i) in plan.steps.iter().enumerate() {
             let work = plan.work_db.clone();
-            let report = self.with_ctx(|ctx, cancel| apply_step(ctx, &ctx.bundle.steps[i], &scripts[n], &work, cancel))??;
+            let report = self.with_ctx(|ctx, cancel| {
+                apply_step(ctx, &ctx.bundle.steps[i], &scripts[n], &work, cancel)
+            })??;
             reports.push(report);
         }
         Ok((StepStatus::Done, StepOutput::Upgraded(reports)))
@@ -93,21 +162,58 @@ impl Run {
         let mut work = self.session(&plan.work_db)?;
         let mut source = self.session(&plan.source_db)?;
         let mut results = Vec::new();
-        let fp = fingerprint::compute(&mut work.client, &bundle.schemas).map_err(|e| crate::db::describe(&e))?;
+        let fp = fingerprint::compute(&mut work.client, &bundle.schemas)
+            .map_err(|e| crate::db::describe(&e))?;
         results.push(match bundle.reference_for(plan.to) {
-            Some((v, r)) if r.hash == fp.hash => CheckResult { name: "target fingerprint".into(), ok: true, detail: format!("{} matches version {v}", fp.display_hash()) },
+            Some((v, r)) if r.hash == fp.hash => CheckResult {
+                name: "target fingerprint".into(),
+                ok: true,
+                detail: format!("{} matches version {v}", fp.display_hash()),
+            },
             Some((v, r)) => {
                 let d = fingerprint::diff(&r.text, &fp.text);
-                CheckResult { name: "target fingerprint".into(), ok: false, detail: format!("{} differs from the reference for version {v} in {} object(s):\n{d}", fp.display_hash(), d.len()) }
+                CheckResult {
+                    name: "target fingerprint".into(),
+                    ok: false,
+                    detail: format!(
+                        "{} differs from the reference for version {v} in {} object(s):\n{d}",
+                        fp.display_hash(),
+                        d.len()
+                    ),
+                }
             }
-            None => CheckResult { name: "target fingerprint".into(), ok: false, detail: format!("the bundle has no reference for version {}", plan.to) },
+            None => CheckResult {
+                name: "target fingerprint".into(),
+                ok: false,
+                detail: format!("the bundle has no reference for version {}", plan.to),
+            },
         });
-        results.push(checks::version_marker(&mut work.client, &bundle.version_query, plan.to));
-        for pair in bundle.plausibility.iter().filter(|p| p.applies(plan.from, plan.to)) {
-            results.push(checks::plausibility(&mut source.client, &mut work.client, pair));
+        results.push(checks::version_marker(
+            &mut work.client,
+            &bundle.version_query,
+            plan.to,
+        ));
+        for pair in bundle
+            .plausibility
+            .iter()
+            .filter(|p| p.applies(plan.from, plan.to))
+        {
+            results.push(checks::plausibility(
+                &mut source.client,
+                &mut work.client,
+                pair,
+            ));
         }
-        results.extend(checks::row_counts(&mut source.client, &mut work.client, &bundle.schemas));
-        results.extend(checks::privileges(&mut source.client, &mut work.client, &bundle.schemas));
+        results.extend(checks::row_counts(
+            &mut source.client,
+            &mut work.client,
+            &bundle.schemas,
+        ));
+        results.extend(checks::privileges(
+            &mut source.client,
+            &mut work.client,
+            &bundle.schemas,
+        ));
         // amcheck creates (and drops) an extension: it runs after the fingerprint.
         results.push(checks::amcheck(&mut work.client, &bundle.schemas));
         results.push(checks::analyze(&mut work.client));
@@ -117,50 +223,109 @@ impl Run {
     pub(super) fn cut_over(&mut self) -> StepResult {
         let plan = self.upgrade.clone().ok_or("the plan step has not run")?;
         let bundle = self.bundle()?.clone();
-        self.journal_change(Change::CutOverStarted { old: plan.source_db.clone(), new: plan.final_db.clone() })?;
+        self.journal_change(Change::CutOverStarted {
+            old: plan.source_db.clone(),
+            new: plan.final_db.clone(),
+        })?;
         {
             let mut work = self.session(&plan.work_db)?;
             if let (Some(b), Some(previous)) = (&bundle.banner, &self.banner_previous) {
                 banner::restore(&mut work.client, b, previous.as_deref()).map_err(Run::db_error)?;
-                log(&mut self.sink, Level::Info, format!("logon banner of \"{}\" reset", plan.work_db));
+                log(
+                    &mut self.sink,
+                    Level::Info,
+                    format!("logon banner of \"{}\" reset", plan.work_db),
+                );
             }
-            record_history(&mut work.client, &HistoryEntry {
-                action: if self.spec.rehearsal { "rehearsal" } else { "upgrade" },
-                from_version: Some(plan.from.to_string()),
-                to_version: plan.to.to_string(),
-                source_database: Some(&plan.source_db),
-                bundle: &bundle.name,
-                bundle_sha256: &bundle.sha256,
-                source_fingerprint: self.fingerprint.as_ref().map(|f| f.hash.as_str()),
-                fingerprint_override: self.fingerprint_overridden,
-                note: None,
-            })
+            record_history(
+                &mut work.client,
+                &HistoryEntry {
+                    action: if self.spec.rehearsal {
+                        "rehearsal"
+                    } else {
+                        "upgrade"
+                    },
+                    from_version: Some(plan.from.to_string()),
+                    to_version: plan.to.to_string(),
+                    source_database: Some(&plan.source_db),
+                    bundle: &bundle.name,
+                    bundle_sha256: &bundle.sha256,
+                    source_fingerprint: self.fingerprint.as_ref().map(|f| f.hash.as_str()),
+                    fingerprint_override: self.fingerprint_overridden,
+                    note: None,
+                },
+            )
             .map_err(Run::db_error)?;
         }
         let mut maint = self.maintenance()?;
         let old = match &plan.aside_db {
             None => plan.source_db.clone(),
             Some(aside) => {
-                self.journal_change(Change::Renamed { from: plan.source_db.clone(), to: aside.clone() })?;
+                self.journal_change(Change::Renamed {
+                    from: plan.source_db.clone(),
+                    to: aside.clone(),
+                })?;
                 rename_database(&mut maint, &plan.source_db, aside).map_err(Run::db_error)?;
-                self.journal_change(Change::Renamed { from: plan.work_db.clone(), to: plan.final_db.clone() })?;
-                rename_database(&mut maint, &plan.work_db, &plan.final_db).map_err(Run::db_error)?;
-                log(&mut self.sink, Level::Info, format!("renamed \"{}\" to \"{aside}\" and \"{}\" to \"{}\"", plan.source_db, plan.work_db, plan.final_db));
+                self.journal_change(Change::Renamed {
+                    from: plan.work_db.clone(),
+                    to: plan.final_db.clone(),
+                })?;
+                rename_database(&mut maint, &plan.work_db, &plan.final_db)
+                    .map_err(Run::db_error)?;
+                log(
+                    &mut self.sink,
+                    Level::Info,
+                    format!(
+                        "renamed \"{}\" to \"{aside}\" and \"{}\" to \"{}\"",
+                        plan.source_db, plan.work_db, plan.final_db
+                    ),
+                );
                 aside.clone()
             }
         };
-        self.journal_change(Change::CutOverDone { old: old.clone(), new: plan.final_db.clone() })?;
+        super::faults::at(
+            crate::checklist::StepId::CutOver,
+            self.spec.fault.as_deref(),
+        )?;
+        self.journal_change(Change::CutOverDone {
+            old: old.clone(),
+            new: plan.final_db.clone(),
+        })?;
         // The upgrade has succeeded: what follows is tidying, and a failure there is a warning.
         if let Err(e) = set_read_only(&mut maint, &old) {
-            log(&mut self.sink, Level::Warning, format!("\"{old}\" could not be made read-only: {e}"));
+            log(
+                &mut self.sink,
+                Level::Warning,
+                format!("\"{old}\" could not be made read-only: {e}"),
+            );
         }
         if let Err(e) = access::close_for_good(&mut maint, &old) {
-            log(&mut self.sink, Level::Warning, format!("\"{old}\" could not be closed to users: {e}"));
+            log(
+                &mut self.sink,
+                Level::Warning,
+                format!("\"{old}\" could not be closed to users: {e}"),
+            );
         }
-        log(&mut self.sink, Level::Info, format!("\"{old}\" is kept, read-only and closed to users; users now use \"{}\" (version {})", plan.final_db, plan.to));
-        self.journal_entry(Entry::Finished { outcome: "success".into(), detail: Some(format!("{} is at version {}", plan.final_db, plan.to)) });
+        log(
+            &mut self.sink,
+            Level::Info,
+            format!(
+                "\"{old}\" is kept, read-only and closed to users; users now use \"{}\" (version {})",
+                plan.final_db, plan.to
+            ),
+        );
+        self.journal_entry(Entry::Finished {
+            outcome: "success".into(),
+            detail: Some(format!("{} is at version {}", plan.final_db, plan.to)),
+        });
         self.lock = None;
-        Ok((StepStatus::Done, StepOutput::CutOver { new_db: plan.final_db.clone(), old_db: old }))
+        Ok((
+            StepStatus::Done,
+            StepOutput::CutOver {
+                new_db: plan.final_db.clone(),
+                old_db: old,
+            },
+        ))
     }
 }
 
@@ -171,7 +336,12 @@ pub(super) fn finish_checks(run: &mut Run, results: Vec<CheckResult>) -> StepRes
     }
     let failed: Vec<&CheckResult> = results.iter().filter(|c| !c.ok).collect();
     if let Some(first) = failed.first() {
-        return Err(format!("{} sanity check(s) failed; first: {}: {}", failed.len(), first.name, first.detail));
+        return Err(StepError::from(format!(
+            "{} sanity check(s) failed; first: {}: {}",
+            failed.len(),
+            first.name,
+            first.detail
+        )));
     }
     Ok((StepStatus::Done, StepOutput::Checks(results)))
 }

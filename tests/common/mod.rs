@@ -173,3 +173,143 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+// --- running checklists (upgrade, fixup, …) the way the CLI does, through the driver ---
+
+use pgstep::checklist::{Checklist, Outcome, PlanKind, StepId, StepOutput};
+use pgstep::db::checks::CheckResult;
+use pgstep::drive::{self, Policy, Shown};
+use pgstep::executor::{BackupPlan, RunSpec};
+
+impl Pg {
+    /// pgstep's data directory for this cluster's runs (journal, locks, reports, backups).
+    pub fn data_dir(&self) -> PathBuf {
+        self.cluster.dir().join("pgstep-data")
+    }
+
+    /// A run spec against this cluster, its files kept beside the cluster.
+    pub fn spec(
+        &self,
+        kind: PlanKind,
+        bundle: &Bundle,
+        db: Option<&str>,
+        to: Option<&str>,
+    ) -> RunSpec {
+        let mut spec = RunSpec::new(kind, Some(bundle.clone()), self.settings("postgres"));
+        spec.database = db.map(str::to_owned);
+        spec.to = to.map(|v| v.parse().expect("version"));
+        spec.data_dir = self.data_dir();
+        spec.backup = BackupPlan::Into {
+            dir: self.data_dir().join("backups"),
+            format: pgstep::backup::BackupFormat::Custom,
+        };
+        spec.fault = None;
+        spec
+    }
+}
+
+/// The operator's answers for an unattended run: everything confirmed, nothing overridden.
+pub fn yes() -> Policy {
+    Policy {
+        yes: true,
+        ..Policy::default()
+    }
+}
+
+/// A finished run: the checklist, its outcome and everything it logged.
+pub struct Ran {
+    pub checklist: Checklist,
+    pub outcome: Outcome,
+    pub logs: Vec<String>,
+}
+
+pub fn run(spec: RunSpec, policy: &Policy) -> Ran {
+    let mut logs = Vec::new();
+    let (checklist, outcome) = drive::run(spec, policy, &mut |_, shown| match shown {
+        Shown::Exec(pgstep::checklist::ExecEvent::Engine(Event::Log { text, .. })) => {
+            logs.push(text.clone())
+        }
+        Shown::Exec(pgstep::checklist::ExecEvent::StepFailed { error, .. }) => {
+            logs.push(error.clone())
+        }
+        Shown::Answered(words) => logs.push(words),
+        _ => {}
+    });
+    Ran {
+        checklist,
+        outcome,
+        logs,
+    }
+}
+
+impl Ran {
+    pub fn ok(&self) -> bool {
+        self.outcome == Outcome::Success
+    }
+
+    pub fn output(&self, step: StepId) -> Option<StepOutput> {
+        self.checklist.step(step).and_then(|s| s.output.clone())
+    }
+
+    pub fn checks(&self) -> Vec<CheckResult> {
+        match self.output(StepId::SanityChecks) {
+            Some(StepOutput::Checks(c)) => c,
+            _ => Vec::new(),
+        }
+    }
+
+    /// (new database, old database) after a cut-over.
+    pub fn cut_over(&self) -> (String, String) {
+        match self.output(StepId::CutOver) {
+            Some(StepOutput::CutOver { new_db, old_db }) => (new_db, old_db),
+            other => panic!("no cut-over: {other:?}\n{}", self.explain()),
+        }
+    }
+
+    pub fn failure(&self) -> (String, Vec<String>, bool) {
+        match &self.outcome {
+            Outcome::Failed {
+                what,
+                undone,
+                refused,
+                ..
+            } => (what.clone(), undone.clone(), *refused),
+            Outcome::Success => panic!("the run succeeded"),
+        }
+    }
+
+    pub fn explain(&self) -> String {
+        format!("{:?}\n{}", self.outcome, self.logs.join("\n"))
+    }
+
+    pub fn has_log(&self, needle: &str) -> bool {
+        self.logs.iter().any(|l| l.contains(needle))
+    }
+}
+
+/// Who may connect to a database, and how many at once: equal before and after means access
+/// was restored exactly.
+pub fn access_of(pg: &Pg, db: &str) -> String {
+    pg.query_one(
+        "postgres",
+        &format!(
+            "SELECT coalesce(string_agg(a.grantee::regrole::text || ':' || a.privilege_type || ':' || a.is_grantable, ',' \
+               ORDER BY a.grantee::regrole::text, a.privilege_type), '') || ' limit ' || max(d.datconnlimit) \
+             FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a WHERE d.datname = '{db}'"
+        ),
+    )
+}
+
+/// The source's content as users see it: every table's rows, except the banner's own
+/// timestamp (the application's trigger stamps every change of the banner, and setting and
+/// resetting it is part of the procedure), whose message is compared instead.
+pub fn user_content(pg: &Pg, db: &str) -> String {
+    let all = pg.content_checksum(db, "clinic");
+    let banner: Option<String> =
+        pg.query_one(db, "SELECT message FROM clinic.logon_banner WHERE id = 1");
+    let rest: Vec<&str> = all
+        .lines()
+        .filter(|l| !l.starts_with("clinic.logon_banner="))
+        .collect();
+    format!("{}\nbanner={banner:?}", rest.join("\n"))
+}
