@@ -66,10 +66,10 @@ impl Cancel {
     }
 
     fn interrupt_now(&self) {
-        if let Ok(slot) = self.interrupt.lock() {
-            if let Some(f) = slot.as_ref() {
-                f();
-            }
+        if let Ok(slot) = self.interrupt.lock()
+            && let Some(f) = slot.as_ref()
+        {
+            f();
         }
     }
 

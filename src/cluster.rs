@@ -322,10 +322,9 @@ pub fn find_bin_dir() -> Result<PathBuf, ClusterError> {
         .arg("--bindir")
         .stderr(Stdio::null())
         .output()
+        && out.status.success()
     {
-        if out.status.success() {
-            candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-        }
+        candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
     }
     let mut versioned: Vec<(u32, PathBuf)> = Vec::new();
     for (parent, prefix) in [("/usr/lib/postgresql", ""), ("/usr", "pgsql-")] {

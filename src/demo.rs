@@ -95,8 +95,6 @@ fn demo(cluster: &Cluster, opts: &DemoOptions, printer: &mut Printer) -> Result<
         t.elapsed().as_secs_f64()
     ));
 
-    drop(ctx);
-
     let mut spec = RunSpec::new(PlanKind::Upgrade, Some(bundle.clone()), server.clone());
     spec.database = Some("clinic_v1".into());
     spec.to = Some(Version::new(2, 0));

@@ -249,10 +249,10 @@ impl Report {
         }
         s.push(' ');
         s.push_str(&self.changes_sentence());
-        if self.outcome == Outcome::Success {
-            if let Some((old, new)) = self.cut_over() {
-                let _ = write!(s, " Clients now use \"{new}\"; \"{old}\" was kept.");
-            }
+        if self.outcome == Outcome::Success
+            && let Some((old, new)) = self.cut_over()
+        {
+            let _ = write!(s, " Clients now use \"{new}\"; \"{old}\" was kept.");
         }
         let failed_checks = self.checks.iter().filter(|c| !c.ok).count();
         if failed_checks > 0 {
@@ -703,7 +703,7 @@ fn size_text(bytes: u64) -> String {
     let mut exact = String::new();
     let digits = bytes.to_string();
     for (n, ch) in digits.chars().enumerate() {
-        if n > 0 && (digits.len() - n) % 3 == 0 {
+        if n > 0 && (digits.len() - n).is_multiple_of(3) {
             exact.push(',');
         }
         exact.push(ch);

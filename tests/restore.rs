@@ -415,10 +415,9 @@ fn timing_of_backup_verify_and_restore_at_the_default_size() {
             done,
             ..
         } = e
+            && done >= 1
         {
-            if done >= 1 {
-                requester.request();
-            }
+            requester.request();
         }
     };
     let settings = pg.settings("postgres");

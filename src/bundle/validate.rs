@@ -585,13 +585,13 @@ impl<'a> Validator<'a> {
         let get = self.non_empty(&rb.get, "banner.get");
         let set = self.non_empty(&rb.set, "banner.set");
         let clear = self.non_empty(&rb.clear, "banner.clear");
-        if let Some(s) = &set {
-            if !s.contains("$1") {
-                self.problem(
-                    &rb.set,
-                    "banner.set must take the message as the bound parameter $1".into(),
-                );
-            }
+        if let Some(s) = &set
+            && !s.contains("$1")
+        {
+            self.problem(
+                &rb.set,
+                "banner.set must take the message as the bound parameter $1".into(),
+            );
         }
         Some(Banner {
             get: get?,

@@ -386,11 +386,11 @@ impl Checklist {
         cancelled: bool,
         refused: bool,
     ) -> Effect {
-        if let Some(view) = step.and_then(|i| self.steps.get_mut(i)) {
-            if view.status != StepStatus::Failed {
-                view.status = StepStatus::Failed;
-                view.error = Some(what.clone());
-            }
+        if let Some(view) = step.and_then(|i| self.steps.get_mut(i))
+            && view.status != StepStatus::Failed
+        {
+            view.status = StepStatus::Failed;
+            view.error = Some(what.clone());
         }
         self.progress = None;
         self.phase = Phase::Undoing {

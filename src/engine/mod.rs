@@ -175,15 +175,15 @@ pub fn find_source(maint: &mut postgres::Client, bundle: &Bundle) -> Result<Stri
 pub fn check_server_version(client: &mut Client, bundle: &Bundle) -> Result<u32, EngineError> {
     let num = crate::fingerprint::server_version_num(client)
         .map_err(|e| DbError::query("read the server version", e))?;
-    if let Some(min) = bundle.min_server_version {
-        if num < min {
-            return Err(EngineError::Refused(format!(
-                "bundle \"{}\" needs PostgreSQL {} or later; this server runs {}",
-                bundle.name,
-                show_server_version(min),
-                show_server_version(num)
-            )));
-        }
+    if let Some(min) = bundle.min_server_version
+        && num < min
+    {
+        return Err(EngineError::Refused(format!(
+            "bundle \"{}\" needs PostgreSQL {} or later; this server runs {}",
+            bundle.name,
+            show_server_version(min),
+            show_server_version(num)
+        )));
     }
     Ok(num)
 }

@@ -35,13 +35,13 @@ impl Run {
         let mut session = self.session(&db)?;
         let current =
             read_version(&mut session.client, &bundle.version_query, &db).map_err(Run::db_error)?;
-        if let Some(to) = self.spec.to {
-            if to.major != current.major || to < current {
-                return Err(refused(format!(
-                    "--to {to}: \"{db}\" is at {current}; fixups go forward within major version {} (major versions come by pgstep upgrade)",
-                    current.major
-                )));
-            }
+        if let Some(to) = self.spec.to
+            && (to.major != current.major || to < current)
+        {
+            return Err(refused(format!(
+                "--to {to}: \"{db}\" is at {current}; fixups go forward within major version {} (major versions come by pgstep upgrade)",
+                current.major
+            )));
         }
         let fixups: Vec<_> = bundle
             .fixups_of(current.major)

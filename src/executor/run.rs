@@ -320,14 +320,14 @@ impl Run {
     }
 
     pub fn journal_entry(&mut self, entry: Entry) {
-        if let Some(j) = self.journal.as_mut() {
-            if let Err(e) = j.append(entry) {
-                log(
-                    &mut self.sink,
-                    Level::Warning,
-                    format!("cannot write the journal {}: {e}", j.path().display()),
-                );
-            }
+        if let Some(j) = self.journal.as_mut()
+            && let Err(e) = j.append(entry)
+        {
+            log(
+                &mut self.sink,
+                Level::Warning,
+                format!("cannot write the journal {}: {e}", j.path().display()),
+            );
         }
     }
 
