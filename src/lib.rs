@@ -27,6 +27,7 @@ pub mod hex;
 pub mod journal;
 pub mod lock;
 pub mod paths;
+pub mod recover;
 pub mod report;
 pub mod run_report;
 pub mod sample;

@@ -5,15 +5,19 @@ use std::path::PathBuf;
 
 use super::{fail, resolve};
 use crate::conn::ConnArgs;
-use crate::executor::undo::undo_run;
+use crate::exit;
 use crate::headless::Printer;
-use crate::journal::{self, Entry, Journal, RunRecord};
-use crate::{bundle, exit};
+use crate::journal::{self, RunRecord};
 
 pub(super) fn status(json: bool) -> i32 {
-    let runs = match journal::runs(&journal::journal_dir()) {
-        Ok(r) => r,
-        Err(e) => return fail(exit::FAILED, &e.to_string()),
+    let dir = journal::journal_dir();
+    let runs = if dir.exists() {
+        match journal::runs(&dir) {
+            Ok(r) => r,
+            Err(e) => return fail(exit::FAILED, &e.to_string()),
+        }
+    } else {
+        Vec::new()
     };
     let interrupted: Vec<&RunRecord> = runs.iter().filter(|r| r.is_interrupted()).collect();
     if json {
@@ -65,91 +69,42 @@ pub(super) fn recover(conn: &ConnArgs, bundle_dir: Option<PathBuf>, keep_failed:
         Ok(s) => s,
         Err(code) => return code,
     };
-    let runs = match journal::runs(&journal::journal_dir()) {
+    let mut printer = Printer::new(false);
+    let data_dir = crate::paths::data_dir();
+    let recovered = match crate::recover::recover_all(
+        &server,
+        &data_dir,
+        bundle_dir.as_deref(),
+        keep_failed,
+        &mut printer,
+    ) {
         Ok(r) => r,
         Err(e) => return fail(exit::FAILED, &e.to_string()),
     };
-    let interrupted: Vec<RunRecord> = runs.into_iter().filter(RunRecord::is_interrupted).collect();
-    if interrupted.is_empty() {
+    if recovered.is_empty() {
         println!("No interrupted run: nothing to recover.");
         return exit::SUCCESS;
     }
-    let mut printer = Printer::new(false);
     let mut code = exit::SUCCESS;
-    for record in interrupted {
-        code = code.max(recover_one(
-            &server,
-            &record,
-            bundle_dir.as_deref(),
-            keep_failed,
-            &mut printer,
-        ));
+    for r in &recovered {
+        println!("run {}:", r.run_id);
+        for u in &r.undone {
+            println!("  undone: {u}");
+        }
+        for a in &r.advice {
+            println!("  to do: {a}");
+        }
+        if r.clean() {
+            println!("  the server is back to a clean state");
+        } else {
+            code = if r.still_running {
+                exit::REFUSED
+            } else {
+                exit::FAILED
+            };
+        }
     }
     code
-}
-
-fn recover_one(
-    server: &crate::conn::ConnSettings,
-    record: &RunRecord,
-    bundle_dir: Option<&std::path::Path>,
-    keep_failed: bool,
-    printer: &mut Printer,
-) -> i32 {
-    let info = &record.info;
-    println!(
-        "run {} ({:?} of \"{}\", pid {} on {}):",
-        info.run_id, info.kind, info.source_db, info.pid, info.host
-    );
-    // A run that still holds its lock is alive: never undo under its feet.
-    let lock = match crate::lock::acquire(server, &info.source_db, info) {
-        Ok(l) => l,
-        Err(e) => {
-            return fail(
-                exit::REFUSED,
-                &format!("{e}; it may still be running — not touched"),
-            );
-        }
-    };
-    let bundle_path = bundle_dir
-        .map(PathBuf::from)
-        .or_else(|| info.bundle.as_ref().map(PathBuf::from));
-    let banner = bundle_path
-        .and_then(|p| bundle::load(&p).ok())
-        .and_then(|b| b.banner);
-    let mut journal = match Journal::open_existing(&record.path) {
-        Ok(j) => j,
-        Err(e) => {
-            return fail(
-                exit::FAILED,
-                &format!("cannot open the journal {}: {e}", record.path.display()),
-            );
-        }
-    };
-    let report = undo_run(server, banner.as_ref(), &mut journal, keep_failed, printer);
-    for u in &report.undone {
-        println!("  undone: {u}");
-    }
-    for a in &report.advice {
-        println!("  to do: {a}");
-    }
-    let outcome = if report.advice.is_empty() {
-        "recovered"
-    } else {
-        "recovered with problems"
-    };
-    if let Err(e) = journal.append(Entry::Finished {
-        outcome: outcome.into(),
-        detail: Some(format!("{} change(s) undone", report.undone.len())),
-    }) {
-        eprintln!("pgstep: warning: cannot write the journal: {e}");
-    }
-    drop(lock);
-    if report.advice.is_empty() {
-        println!("  the server is back to a clean state");
-        exit::SUCCESS
-    } else {
-        exit::FAILED
-    }
 }
 
 fn describe(c: &journal::Change) -> String {

@@ -1,0 +1,173 @@
+//! The real binary killed with SIGKILL in the middle of an upgrade, at several steps: `pgstep
+//! status` lists the interrupted run, `pgstep recover` returns the server to a clean state. And
+//! while a run works, a second run on the same database is refused and told who holds it.
+//! The binary waits at a fault point (test builds only) until it is killed: no sleeps.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{Pg, Recorder, access_of, sample_dir, user_content, with_ctx};
+use pgstep::engine::bootstrap::bootstrap;
+
+fn cluster_with_clinic_v1() -> Pg {
+    let pg = Pg::start();
+    let bundle = common::sample_bundle();
+    let mut rec = Recorder::default();
+    with_ctx(&pg, &bundle, &mut rec, |ctx| {
+        bootstrap(ctx, "clinic_v1", Some("1".parse().expect("v")), false)
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    pg
+}
+
+fn pgstep(pg: &Pg, fault: Option<&str>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgstep"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", pg.data_dir())
+        .env("PGSTEP_DATA_DIR", pg.data_dir())
+        .env("RUST_BACKTRACE", "0")
+        .args([
+            "-h",
+            &pg.cluster.socket_dir().to_string_lossy(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+        ]);
+    if let Some(f) = fault {
+        cmd.env("PGSTEP_FAULT", f);
+    }
+    cmd
+}
+
+/// Starts an upgrade that stops at the end of `step` and waits there; returns once it waits.
+fn upgrade_paused_at(pg: &Pg, step: &str) -> Child {
+    let mut child = pgstep(pg, Some(&format!("{step}:pause")))
+        .args([
+            "upgrade",
+            "--bundle",
+            &sample_dir().to_string_lossy(),
+            "--headless",
+            "--yes",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pgstep");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wanted = format!("fault point {step} reached");
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.contains(&wanted) => return child,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = child.kill();
+                panic!("pgstep never reached {step}: {e}");
+            }
+        }
+    }
+}
+
+fn kill_9(mut child: Child) {
+    let pid = child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let _ = child.wait();
+}
+
+fn output(mut cmd: Command, args: &[&str]) -> (i32, String, String) {
+    let out = cmd.args(args).output().expect("run pgstep");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn killed_at_any_of_several_steps_then_recover_leaves_a_clean_server() {
+    let pg = cluster_with_clinic_v1();
+    let before = (user_content(&pg, "clinic_v1"), access_of(&pg, "clinic_v1"));
+    for step in ["connected_users", "banner", "clone_upgrade", "cut_over"] {
+        let child = upgrade_paused_at(&pg, step);
+        // While the run waits, what it changed is visible: access blocked, and so on.
+        assert_ne!(
+            access_of(&pg, "clinic_v1"),
+            before.1,
+            "{step}: access is blocked during the run"
+        );
+        kill_9(child);
+
+        let (code, status, _) = output(pgstep(&pg, None), &["status"]);
+        assert_eq!(code, 0);
+        assert!(
+            status.contains("interrupted: run")
+                && status.contains("pending: new connections to \"clinic_v1\" are blocked"),
+            "{step}: {status}"
+        );
+
+        let (code, recovered, err) = output(pgstep(&pg, None), &["recover"]);
+        assert_eq!(code, 0, "{step}: {recovered}{err}");
+        assert!(
+            recovered.contains("the server is back to a clean state"),
+            "{step}: {recovered}"
+        );
+        assert_eq!(
+            (user_content(&pg, "clinic_v1"), access_of(&pg, "clinic_v1")),
+            before,
+            "{step}: source, banner and access as before"
+        );
+        assert!(!pg.exists("clinic_v2"), "{step}: no clone left");
+
+        let (_, status, _) = output(pgstep(&pg, None), &["status"]);
+        assert!(status.contains("No interrupted run"), "{step}: {status}");
+        let (code, again, _) = output(pgstep(&pg, None), &["recover"]);
+        assert_eq!(
+            (code, again.trim()),
+            (0, "No interrupted run: nothing to recover."),
+            "{step}: recovering twice is harmless"
+        );
+    }
+}
+
+#[test]
+fn a_second_run_on_the_same_database_is_refused_and_told_who_holds_it() {
+    let pg = cluster_with_clinic_v1();
+    let first = upgrade_paused_at(&pg, "connected_users");
+    let (code, _, err) = output(
+        pgstep(&pg, None),
+        &[
+            "upgrade",
+            "--bundle",
+            &sample_dir().to_string_lossy(),
+            "--headless",
+            "--yes",
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("another run is working on database \"clinic_v1\""),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("pid {}", first.id())),
+        "names the holder: {err}"
+    );
+    kill_9(first);
+    let (code, out, err) = output(pgstep(&pg, None), &["recover"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
