@@ -98,7 +98,8 @@ fn demo(cluster: &Cluster, opts: &DemoOptions, printer: &mut Printer) -> Result<
     let mut spec = RunSpec::new(PlanKind::Upgrade, Some(bundle.clone()), server.clone());
     spec.database = Some("clinic_v1".into());
     spec.to = Some(Version::new(2, 0));
-    spec.data_dir = cluster.dir().join("pgstep");
+    // The report outlives the throw-away cluster; demo runs stay apart from real ones.
+    spec.data_dir = crate::paths::data_dir().join("demo");
     spec.backup = BackupPlan::Into {
         dir: cluster.dir().join("backups"),
         format: crate::backup::BackupFormat::Custom,
