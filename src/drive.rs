@@ -37,6 +37,21 @@ pub fn run(
     policy: &Policy,
     show: &mut dyn FnMut(&Checklist, Shown<'_>),
 ) -> (Checklist, Outcome) {
+    run_with(spec, policy, None, show)
+}
+
+/// How often the driver looks for an operator's interrupt while it waits for the executor.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Like [`run`], turning interrupting signals into cancellation: the first stops the run at the
+/// next safe point and takes the failure path, the next interrupts what is running.
+pub fn run_with(
+    spec: RunSpec,
+    policy: &Policy,
+    interrupts: Option<&crate::signals::Interrupts>,
+    show: &mut dyn FnMut(&Checklist, Shown<'_>),
+) -> (Checklist, Outcome) {
+    let mut handled = interrupts.map_or(0, crate::signals::Interrupts::count);
     let mut checklist = Checklist::new(spec.kind);
     let executor = Executor::spawn(spec);
     let mut answers = Answers {
@@ -72,9 +87,37 @@ pub fn run(
                 checklist.update(Msg::Answer(answer))
             }
             Effect::None => {
-                let event = executor.recv();
-                show(&checklist, Shown::Exec(&event));
-                checklist.update(Msg::Exec(event))
+                let received = interrupts.map_or(0, crate::signals::Interrupts::count);
+                if received > handled {
+                    let first = handled == 0 || !checklist_cancelled(&checklist);
+                    handled = received;
+                    if first {
+                        show(&checklist, Shown::Answered("interrupted: stopping at the next safe point, then undoing what was done (interrupt again to cancel the running statement at once)".into()));
+                        checklist.update(Msg::Cancel)
+                    } else {
+                        show(
+                            &checklist,
+                            Shown::Answered(
+                                "interrupted again: cancelling the running statement".into(),
+                            ),
+                        );
+                        executor.interrupt();
+                        Effect::None
+                    }
+                } else {
+                    match executor.events().recv_timeout(POLL) {
+                        Ok(event) => {
+                            show(&checklist, Shown::Exec(&event));
+                            checklist.update(Msg::Exec(event))
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Effect::None,
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                            let event =
+                                ExecEvent::Crashed("the executor thread ended unexpectedly".into());
+                            checklist.update(Msg::Exec(event))
+                        }
+                    }
+                }
             }
         };
     }
@@ -130,6 +173,11 @@ impl Answers<'_> {
             ),
         )
     }
+}
+
+/// Whether the checklist was already told to cancel (so a new interrupt escalates).
+fn checklist_cancelled(c: &Checklist) -> bool {
+    c.cancel_was_requested()
 }
 
 /// The status a checklist step ended in, for exit codes and summaries.

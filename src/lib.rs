@@ -32,3 +32,4 @@ pub mod report;
 pub mod run_report;
 pub mod sample;
 pub mod script;
+pub mod signals;

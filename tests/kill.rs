@@ -171,3 +171,88 @@ fn a_second_run_on_the_same_database_is_refused_and_told_who_holds_it() {
     let (code, out, err) = output(pgstep(&pg, None), &["recover"]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// Waits, with a deadline, for a line containing `needle` from a reader thread's channel.
+fn wait_for_line(rx: &mpsc::Receiver<String>, needle: &str) {
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.contains(needle) => return,
+            Ok(_) => {}
+            Err(e) => panic!("no line with {needle:?}: {e}"),
+        }
+    }
+}
+
+/// Waits for the process to end, with a deadline (never a bare wait).
+fn exit_code_within(child: &mut Child, limit: Duration) -> i32 {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pgstep did not stop after the interrupts"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_twice_cancels_the_running_statement_and_takes_the_failure_path() {
+    let copy = common::copy_bundle(&sample_dir());
+    let script = copy.path().join("v1-v2/02_functions.sql");
+    let text = std::fs::read_to_string(&script).expect("read");
+    std::fs::write(
+        &script,
+        format!("{text}\n\\echo pgstep-test: sleeping\nSELECT pg_sleep(600);\n"),
+    )
+    .expect("write");
+    let pg = cluster_with_clinic_v1();
+    let before = (user_content(&pg, "clinic_v1"), access_of(&pg, "clinic_v1"));
+    let mut child = pgstep(&pg, None)
+        .args([
+            "upgrade",
+            "--bundle",
+            &copy.path().to_string_lossy(),
+            "--headless",
+            "--yes",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let interrupt = |pid: u32| {
+        // The process may already have stopped after the first interrupt.
+        let _ = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status();
+    };
+    wait_for_line(&rx, "pgstep-test: sleeping");
+    interrupt(child.id());
+    wait_for_line(&rx, "interrupted: stopping at the next safe point");
+    interrupt(child.id());
+    let code = exit_code_within(&mut child, Duration::from_secs(60));
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err);
+    assert_eq!(code, pgstep::exit::CANCELLED, "{err}");
+    assert!(err.contains("cancel"), "{err}");
+    assert!(!pg.exists("clinic_v2"), "the clone was dropped");
+    assert_eq!(
+        (user_content(&pg, "clinic_v1"), access_of(&pg, "clinic_v1")),
+        before
+    );
+    assert!(
+        pgstep::recover::interrupted(&pg.data_dir())
+            .expect("journals")
+            .is_empty(),
+        "nothing left to recover"
+    );
+}

@@ -252,6 +252,18 @@ impl Checklist {
         }
     }
 
+    /// Whether the operator asked to cancel (the front end escalates a second request).
+    pub fn cancel_was_requested(&self) -> bool {
+        self.cancel_requested
+            || matches!(
+                self.phase,
+                Phase::Undoing {
+                    cancelled: true,
+                    ..
+                }
+            )
+    }
+
     pub fn is_finished(&self) -> bool {
         matches!(self.phase, Phase::Finished(_))
     }

@@ -217,7 +217,15 @@ fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
         database: spec.database.clone().unwrap_or_default(),
     };
     let mut printer = Printer::new(output.json);
-    let (checklist, outcome) = drive::run(spec, policy, &mut |c, shown| printer.shown(c, &shown));
+    // Ctrl-C, SIGTERM and a dropped SSH session (SIGHUP) go through the failure path.
+    let interrupts = crate::signals::Interrupts::install().ok();
+    let (checklist, outcome) =
+        drive::run_with(spec, policy, interrupts.as_ref(), &mut |c, shown| {
+            printer.shown(c, &shown)
+        });
+    if let Some(i) = interrupts {
+        i.uninstall();
+    }
     match crate::run_report::write(&checklist, &outcome, &report_ctx) {
         Ok((md, json)) => printer.say(&format!("report: {} ({})", md.display(), json.display())),
         Err(e) => eprintln!("pgstep: warning: could not write the run's report: {e}"),
