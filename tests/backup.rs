@@ -8,15 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Pg, Recorder, sample_bundle, with_ctx};
+use common::{Pg, Recorder, sample_bundle};
 use pgstep::backup::{
     Backup, BackupError, BackupFormat, BackupRequest, read_metadata, read_through, take_backup,
     verify,
 };
 use pgstep::bundle::{Bundle, Version};
 use pgstep::cancel::Cancel;
-use pgstep::db::Session;
-use pgstep::engine::bootstrap::bootstrap;
 use pgstep::events::{Event, Unit};
 
 const PATIENTS: u64 = 2_000;
@@ -25,17 +23,8 @@ fn v1() -> Version {
     "1".parse().expect("version")
 }
 
-/// A cluster with clinic_v1 bootstrapped and filled with sample data.
 fn clinic_v1(bundle: &Bundle) -> Pg {
-    let pg = Pg::start();
-    let mut rec = Recorder::default();
-    with_ctx(&pg, bundle, &mut rec, |ctx| {
-        bootstrap(ctx, "clinic_v1", Some(v1()), false)
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    let mut session = Session::open(&pg.settings("clinic_v1"), &[]).expect("session");
-    pgstep::sample::generate(&mut session, &bundle.root, PATIENTS, &mut rec).expect("generate");
-    pg
+    common::clinic_v1(bundle, PATIENTS)
 }
 
 fn server_version(pg: &Pg) -> u32 {

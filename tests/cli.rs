@@ -5,8 +5,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{Pg, Recorder, sample_dir, with_ctx};
-use pgstep::engine::bootstrap::bootstrap;
+use common::{Pg, sample_dir};
 
 struct Run {
     code: i32,
@@ -45,14 +44,7 @@ fn pgstep(pg: &Pg, args: &[&str]) -> Run {
 }
 
 fn with_clinic_v1() -> Pg {
-    let pg = Pg::start();
-    let bundle = common::sample_bundle();
-    let mut rec = Recorder::default();
-    with_ctx(&pg, &bundle, &mut rec, |ctx| {
-        bootstrap(ctx, "clinic_v1", Some("1".parse().expect("v")), false)
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    pg
+    common::clinic_v1(&common::sample_bundle(), 0)
 }
 
 fn bundle_arg() -> String {

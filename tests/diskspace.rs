@@ -8,24 +8,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Pg, Recorder, sample_bundle, with_ctx};
+use common::{Pg, sample_bundle};
 use pgstep::conn::{ConnArgs, ConnSettings, ProcessEnv};
-use pgstep::db::Session;
 use pgstep::diskspace::{DiskReport, check};
-use pgstep::engine::bootstrap::bootstrap;
 
-/// A cluster with clinic_v1 bootstrapped and filled with a little sample data.
 fn clinic_v1() -> Pg {
-    let bundle = sample_bundle();
-    let pg = Pg::start();
-    let mut rec = Recorder::default();
-    with_ctx(&pg, &bundle, &mut rec, |ctx| {
-        bootstrap(ctx, "clinic_v1", Some("1".parse().expect("v")), false)
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    let mut session = Session::open(&pg.settings("clinic_v1"), &[]).expect("session");
-    pgstep::sample::generate(&mut session, &bundle.root, 2_000, &mut rec).expect("generate");
-    pg
+    common::clinic_v1(&sample_bundle(), 2_000)
 }
 
 fn report(pg: &Pg, local: bool, backup_dir: &Path) -> DiskReport {

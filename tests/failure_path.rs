@@ -5,22 +5,12 @@
 
 mod common;
 
-use common::{Pg, Recorder, access_of, run, sample_bundle, user_content, with_ctx, yes};
+use common::{Pg, Recorder, access_of, run, sample_bundle, user_content, yes};
 use pgstep::bundle::Bundle;
 use pgstep::checklist::{Outcome, PlanKind, StepId};
-use pgstep::db::Session;
-use pgstep::engine::bootstrap::bootstrap;
 
 fn clinic_v1(bundle: &Bundle) -> Pg {
-    let pg = Pg::start();
-    let mut rec = Recorder::default();
-    with_ctx(&pg, bundle, &mut rec, |ctx| {
-        bootstrap(ctx, "clinic_v1", Some("1".parse().expect("v")), false)
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    let mut session = Session::open(&pg.settings("clinic_v1"), &[]).expect("session");
-    pgstep::sample::generate(&mut session, &bundle.root, 300, &mut rec).expect("generate");
-    pg
+    common::clinic_v1(bundle, 300)
 }
 
 /// The state users and the next run depend on.

@@ -10,18 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{Pg, Recorder, access_of, sample_dir, user_content, with_ctx};
-use pgstep::engine::bootstrap::bootstrap;
+use common::{Pg, access_of, sample_dir, user_content};
 
 fn cluster_with_clinic_v1() -> Pg {
-    let pg = Pg::start();
-    let bundle = common::sample_bundle();
-    let mut rec = Recorder::default();
-    with_ctx(&pg, &bundle, &mut rec, |ctx| {
-        bootstrap(ctx, "clinic_v1", Some("1".parse().expect("v")), false)
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    pg
+    common::clinic_v1(&common::sample_bundle(), 0)
 }
 
 fn pgstep(pg: &Pg, fault: Option<&str>) -> Command {

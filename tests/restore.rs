@@ -23,17 +23,8 @@ fn v1() -> Version {
     "1".parse().expect("version")
 }
 
-/// A cluster with clinic_v1 bootstrapped and filled with sample data.
 fn clinic_v1(bundle: &Bundle) -> Pg {
-    let pg = Pg::start();
-    let mut rec = Recorder::default();
-    with_ctx(&pg, bundle, &mut rec, |ctx| {
-        bootstrap(ctx, "clinic_v1", Some(v1()), false)
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    let mut session = Session::open(&pg.settings("clinic_v1"), &[]).expect("session");
-    pgstep::sample::generate(&mut session, &bundle.root, PATIENTS, &mut rec).expect("generate");
-    pg
+    common::clinic_v1(bundle, PATIENTS)
 }
 
 fn fingerprint(pg: &Pg, db: &str, bundle: &Bundle) -> String {

@@ -11,7 +11,6 @@ use common::{
 use pgstep::bundle::{self, Bundle, Version};
 use pgstep::cancel::Cancel;
 use pgstep::checklist::{PlanKind, StepId, StepOutput};
-use pgstep::db::Session;
 use pgstep::drive::Policy;
 use pgstep::engine::apply_step;
 use pgstep::engine::bootstrap::bootstrap;
@@ -23,17 +22,8 @@ fn v(s: &str) -> Version {
     s.parse().expect("version")
 }
 
-/// A cluster with clinic_v1 bootstrapped and filled with sample data.
 fn clinic_v1(bundle: &Bundle) -> Pg {
-    let pg = Pg::start();
-    let mut rec = Recorder::default();
-    with_ctx(&pg, bundle, &mut rec, |ctx| {
-        bootstrap(ctx, "clinic_v1", Some(v("1")), false)
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    let mut session = Session::open(&pg.settings("clinic_v1"), &[]).expect("session");
-    pgstep::sample::generate(&mut session, &bundle.root, PATIENTS, &mut rec).expect("generate");
-    pg
+    common::clinic_v1(bundle, PATIENTS)
 }
 
 fn upgrade(pg: &Pg, bundle: &Bundle, db: Option<&str>, to: Option<&str>) -> common::Ran {

@@ -313,3 +313,25 @@ pub fn user_content(pg: &Pg, db: &str) -> String {
         .collect();
     format!("{}\nbanner={banner:?}", rest.join("\n"))
 }
+
+/// A cluster with the sample's clinic_v1 bootstrapped from `bundle` and filled with `patients`
+/// patients (0: the baseline's rows only).
+pub fn clinic_v1(bundle: &Bundle, patients: u64) -> Pg {
+    let pg = Pg::start();
+    let mut rec = Recorder::default();
+    with_ctx(&pg, bundle, &mut rec, |ctx| {
+        pgstep::engine::bootstrap::bootstrap(
+            ctx,
+            "clinic_v1",
+            Some(pgstep::bundle::Version::new(1, 0)),
+            false,
+        )
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    if patients > 0 {
+        let mut session =
+            pgstep::db::Session::open(&pg.settings("clinic_v1"), &[]).expect("session");
+        pgstep::sample::generate(&mut session, &bundle.root, patients, &mut rec).expect("generate");
+    }
+    pg
+}
