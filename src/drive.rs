@@ -142,6 +142,8 @@ impl Answers<'_> {
             Question::FingerprintMismatch { .. } => (Answer::Abort, "the schema differs from the reference: find out why, or proceed with --override-schema-check (recorded)".into()),
             Question::DiskUnmeasurable { .. } if self.policy.yes => (Answer::Proceed, "--yes: free space could not be measured here; proceeding on the operator's word".into()),
             Question::DiskUnmeasurable { .. } => (Answer::Abort, "free space cannot be measured on this server: check it, then confirm with --yes".into()),
+            // Reached only when every check passed; --yes was needed to start at all.
+            Question::CutOver => (Answer::Proceed, "every check passed: cutting over".into()),
         }
     }
 

@@ -95,6 +95,8 @@ pub enum Question {
     FingerprintMismatch { diff: String },
     /// Free space cannot be measured here (remote server): confirm there is room, or stop.
     DiskUnmeasurable { lines: Vec<SpaceLine> },
+    /// Everything is checked: point users at the new database now?
+    CutOver,
 }
 
 /// The operator's answer.
@@ -293,6 +295,11 @@ impl Checklist {
             return Effect::Done(Outcome::Success);
         };
         view.status = StepStatus::Running;
+        if view.id == StepId::CutOver && self.kind == PlanKind::Upgrade {
+            // The one step users notice: it waits for the operator's word.
+            self.phase = Phase::Asking(i, Question::CutOver);
+            return Effect::Ask(Question::CutOver);
+        }
         if view.id == StepId::Confirmations {
             let q = Question::Confirmations {
                 items: self.confirmations.clone(),
@@ -499,6 +506,12 @@ impl Checklist {
                 i,
                 Job::Accept {
                     step: StepId::DiskSpace,
+                },
+            ),
+            (Question::CutOver, Answer::Proceed) => self.rerun(
+                i,
+                Job::Step {
+                    step: StepId::CutOver,
                 },
             ),
             _ => Effect::None, // an answer that does not fit the question changes nothing

@@ -74,6 +74,9 @@ fn upgrade_until(until: StepId) -> Checklist {
     let mut c = Checklist::new(PlanKind::Upgrade);
     let mut effect = c.update(Msg::Start);
     loop {
+        if effect == Effect::Ask(Question::CutOver) {
+            effect = c.update(Msg::Answer(Answer::Proceed));
+        }
         let step = match &effect {
             Effect::Run(Job::Step { step }) => *step,
             Effect::Ask(Question::Confirmations { .. }) => StepId::Confirmations,
@@ -114,7 +117,13 @@ fn the_upgrade_walks_every_step_in_order_and_succeeds() {
     ];
     let mut current = StepId::ConnectedUsers;
     for next in expected.drain(..) {
-        assert_eq!(c.update(nothing(current)), run_job(next));
+        if next == StepId::CutOver {
+            // The cut-over waits for the operator's word.
+            assert_eq!(c.update(nothing(current)), Effect::Ask(Question::CutOver));
+            assert_eq!(c.update(Msg::Answer(Answer::Proceed)), run_job(next));
+        } else {
+            assert_eq!(c.update(nothing(current)), run_job(next));
+        }
         current = next;
     }
     assert_eq!(
@@ -459,4 +468,21 @@ fn every_step_output_serialises_for_json_output() {
         let v = serde_json::to_value(&o).unwrap_or_else(|e| panic!("{o:?}: {e}"));
         assert!(v.get("kind").is_some(), "{v}");
     }
+}
+
+#[test]
+fn declining_the_cut_over_takes_the_failure_path_as_a_refusal() {
+    let mut c = upgrade_until(StepId::SanityChecks);
+    assert_eq!(
+        c.update(nothing(StepId::SanityChecks)),
+        Effect::Ask(Question::CutOver)
+    );
+    assert_eq!(
+        c.update(Msg::Answer(Answer::Abort)),
+        Effect::Run(Job::FailurePath)
+    );
+    let Effect::Done(outcome) = c.update(undo_done(true)) else {
+        panic!()
+    };
+    assert_eq!(outcome.exit_code(), crate::exit::REFUSED);
 }
