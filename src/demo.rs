@@ -18,6 +18,8 @@ use crate::{db, exit, sample};
 pub struct DemoOptions {
     pub patients: u64,
     pub keep: bool,
+    /// Open the wizard for the upgrade (a terminal is attached and no headless output asked).
+    pub interactive: bool,
 }
 
 /// Runs the demo and returns the exit code.
@@ -113,8 +115,23 @@ fn demo(cluster: &Cluster, opts: &DemoOptions, printer: &mut Printer) -> Result<
         server: server.host_display(),
         database: "clinic_v1".into(),
     };
-    let (checklist, outcome) = drive::run(spec, &policy, &mut |c, shown| printer.shown(c, &shown));
-    let report = crate::run_report::write(&checklist, &outcome, &report_ctx).ok();
+    let (checklist, outcome, report) = if opts.interactive {
+        let done = crate::ui::run(spec, &report_ctx).map_err(|e| {
+            EngineError::Refused(format!(
+                "the terminal could not be used: {e}; run again with --headless"
+            ))
+        })?;
+        (
+            done.app.checklist,
+            done.outcome,
+            done.report.map(|p| (p.clone(), p)),
+        )
+    } else {
+        let (checklist, outcome) =
+            drive::run(spec, &policy, &mut |c, shown| printer.shown(c, &shown));
+        let report = crate::run_report::write(&checklist, &outcome, &report_ctx).ok();
+        (checklist, outcome, report)
+    };
     if let Outcome::Failed { what, .. } = &outcome {
         return Err(EngineError::Failed(crate::engine::Failure {
             what: what.clone(),

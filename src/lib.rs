@@ -33,3 +33,4 @@ pub mod run_report;
 pub mod sample;
 pub mod script;
 pub mod signals;
+pub mod ui;

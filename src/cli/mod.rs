@@ -249,7 +249,18 @@ pub fn run() -> i32 {
             output,
         } => {
             let mut printer = crate::headless::Printer::new(output.json);
-            demo::run(&demo::DemoOptions { patients, keep }, &mut printer)
+            let interactive = !output.headless
+                && !output.json
+                && std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::io::IsTerminal::is_terminal(&std::io::stdin());
+            demo::run(
+                &demo::DemoOptions {
+                    patients,
+                    keep,
+                    interactive,
+                },
+                &mut printer,
+            )
         }
         Command::Fingerprint {
             database,

@@ -204,18 +204,23 @@ fn policy(d: &Downtime, output: &Output) -> Policy {
     }
 }
 
-/// Runs the checklist headlessly, writes the report, prints the summary.
+/// Runs the checklist — in the wizard when a terminal is attached, headless otherwise — writes
+/// the report and prints the outcome.
 fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
-    if !output.headless && !output.json && std::io::stdout().is_terminal() {
-        eprintln!(
-            "pgstep: the interactive wizard is not available yet; showing progress lines (use --headless to silence this note)"
-        );
-    }
     let report_ctx = crate::run_report::ReportContext {
         data_dir: spec.data_dir.clone(),
         server: spec.server.host_display(),
         database: spec.database.clone().unwrap_or_default(),
     };
+    let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if !output.headless && !output.json {
+        if interactive {
+            return run_wizard(spec, &report_ctx);
+        }
+        eprintln!(
+            "pgstep: no terminal attached: showing progress lines (--headless silences this note)"
+        );
+    }
     let mut printer = Printer::new(output.json);
     // Ctrl-C, SIGTERM and a dropped SSH session (SIGHUP) go through the failure path.
     let interrupts = crate::signals::Interrupts::install().ok();
@@ -231,9 +236,33 @@ fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
         Err(e) => eprintln!("pgstep: warning: could not write the run's report: {e}"),
     }
     printer.result(&checklist, &outcome);
-    match &outcome {
-        Outcome::Success if printer.is_json() => {}
-        Outcome::Success => printer.say(&success_summary(&checklist)),
+    if !printer.is_json() || !matches!(outcome, Outcome::Success) {
+        print_outcome(&checklist, &outcome, &mut printer);
+    }
+    outcome.exit_code()
+}
+
+fn run_wizard(spec: RunSpec, report_ctx: &crate::run_report::ReportContext) -> i32 {
+    match crate::ui::run(spec, report_ctx) {
+        Ok(done) => {
+            let mut printer = Printer::new(false);
+            print_outcome(&done.app.checklist, &done.outcome, &mut printer);
+            if let Some(r) = &done.report {
+                println!("report: {}", r.display());
+            }
+            done.outcome.exit_code()
+        }
+        Err(e) => fail(
+            exit::FAILED,
+            &format!("the terminal could not be used: {e}; run again with --headless"),
+        ),
+    }
+}
+
+/// The outcome in words: the summary on stdout after success, the failure on stderr.
+fn print_outcome(checklist: &Checklist, outcome: &Outcome, printer: &mut Printer) {
+    match outcome {
+        Outcome::Success => printer.say(&success_summary(checklist)),
         Outcome::Failed {
             what,
             undone,
@@ -256,7 +285,6 @@ fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
             eprintln!("pgstep: {text}");
         }
     }
-    outcome.exit_code()
 }
 
 fn success_summary(c: &Checklist) -> String {

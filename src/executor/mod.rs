@@ -62,6 +62,13 @@ impl Executor {
         &self.events
     }
 
+    /// Takes the event receiver, for a front end that forwards it into its own channel; `recv`
+    /// on this executor then reports the thread as gone.
+    pub fn take_events(&mut self) -> Receiver<ExecEvent> {
+        let (_, empty) = channel();
+        std::mem::replace(&mut self.events, empty)
+    }
+
     /// Blocks for the next event; a vanished thread is reported as a crash, never a hang.
     pub fn recv(&self) -> ExecEvent {
         self.events

@@ -1,0 +1,212 @@
+//! The interactive wizard: the checklist's steps as screens, fed by the same executor as the
+//! headless runner.
+//!
+//! One channel carries keys, resizes and executor events into the loop; the loop drains what is
+//! queued and draws at most every [`FRAME`], so that a flood of log lines never starves the
+//! keyboard. The terminal is restored on every exit: normal, error, a panic in this thread (the
+//! hook below), SIGTERM or SIGHUP (the run takes its failure path first). A panic in the
+//! executor thread is reported as a failed step, never by restoring the terminal under a live UI.
+
+pub mod app;
+mod keys;
+pub mod screens;
+mod terminal;
+pub mod theme;
+pub mod view;
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{self, Event as TermEvent};
+
+pub use app::{App, Command};
+
+use crate::checklist::{ExecEvent, Outcome};
+use crate::executor::{Executor, RunSpec};
+use crate::run_report::ReportContext;
+use crate::signals::Interrupts;
+
+/// At most ~30 frames a second.
+pub const FRAME: Duration = Duration::from_millis(33);
+
+/// What arrives in the loop.
+#[derive(Debug)]
+pub enum UiEvent {
+    Term(TermEvent),
+    Exec(ExecEvent),
+}
+
+/// How the wizard ended.
+pub struct Finished {
+    pub app: App,
+    pub outcome: Outcome,
+    pub report: Option<PathBuf>,
+}
+
+/// Runs the checklist of `spec` in the terminal until the operator leaves the final screen.
+pub fn run(spec: RunSpec, report_ctx: &ReportContext) -> std::io::Result<Finished> {
+    let mut app = App::new(spec.kind);
+    app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let (tx, rx) = mpsc::channel::<UiEvent>();
+    let mut executor = Executor::spawn(spec);
+    forward_exec_events(&mut executor, tx.clone());
+    let interrupts = Interrupts::install().ok();
+    let mut term = terminal::Terminal::enter()?;
+    spawn_input_thread(tx);
+    let result = event_loop(
+        &mut term,
+        &mut app,
+        &executor,
+        &rx,
+        interrupts.as_ref(),
+        report_ctx,
+    );
+    term.leave();
+    if let Some(i) = interrupts {
+        i.uninstall();
+    }
+    result?;
+    let outcome = app.outcome.clone().unwrap_or(Outcome::Failed {
+        step: None,
+        what: "the wizard was closed".into(),
+        undone: vec![],
+        advice: vec![],
+        cancelled: true,
+        refused: false,
+        changed_anything: false,
+    });
+    let report = app.report.clone();
+    Ok(Finished {
+        app,
+        outcome,
+        report,
+    })
+}
+
+fn forward_exec_events(executor: &mut Executor, tx: Sender<UiEvent>) {
+    let events = executor.take_events();
+    std::thread::spawn(move || {
+        for e in events {
+            if tx.send(UiEvent::Exec(e)).is_err() {
+                return;
+            }
+        }
+        // The executor is gone: say so, as a crash if the run was not over.
+        let _ = tx.send(UiEvent::Exec(ExecEvent::Crashed(
+            "the executor thread ended".into(),
+        )));
+    });
+}
+
+fn spawn_input_thread(tx: Sender<UiEvent>) {
+    std::thread::spawn(move || {
+        while let Ok(e) = event::read() {
+            if tx.send(UiEvent::Term(e)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+fn event_loop(
+    term: &mut terminal::Terminal,
+    app: &mut App,
+    executor: &Executor,
+    rx: &Receiver<UiEvent>,
+    interrupts: Option<&Interrupts>,
+    report_ctx: &ReportContext,
+) -> std::io::Result<()> {
+    let started = Instant::now();
+    let mut signals_seen = interrupts.map_or(0, Interrupts::count);
+    let mut last_draw: Option<Instant> = None;
+    let mut dirty = true;
+    let mut quit_after_outcome = false;
+    carry_out(app.start(), executor);
+    loop {
+        let timeout = FRAME.saturating_sub(last_draw.map_or(FRAME, |t| t.elapsed()));
+        let first = match rx.recv_timeout(timeout) {
+            Ok(e) => Some(e),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        };
+        app.tick(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        // Everything queued now, then one frame.
+        for e in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+        {
+            dirty = true;
+            let commands = match e {
+                UiEvent::Term(TermEvent::Key(k)) => app.on_key(k),
+                UiEvent::Term(TermEvent::Resize(..)) => {
+                    term.autoresize();
+                    Vec::new()
+                }
+                UiEvent::Term(_) => Vec::new(),
+                UiEvent::Exec(ev)
+                    if app.outcome.is_some() && matches!(ev, ExecEvent::Crashed(_)) =>
+                {
+                    Vec::new()
+                }
+                UiEvent::Exec(ev) => app.on_exec(ev),
+            };
+            if carry_out(commands, executor) {
+                return Ok(());
+            }
+        }
+        let received = interrupts.map_or(0, Interrupts::count);
+        if received > signals_seen {
+            signals_seen = received;
+            quit_after_outcome = true;
+            carry_out(app.cancel_now(), executor);
+            dirty = true;
+        }
+        if app.outcome.is_some() && app.report.is_none() {
+            write_report(app, report_ctx);
+            if quit_after_outcome {
+                return Ok(());
+            }
+        }
+        let due = last_draw.is_none_or(|t| t.elapsed() >= FRAME);
+        if dirty && due {
+            // After SIGHUP the terminal may be gone; the run must still finish its failure path.
+            let _ = term.draw(app);
+            last_draw = Some(Instant::now());
+            dirty = false;
+        }
+        // The clock in the header moves even when nothing else does.
+        if last_draw.is_some_and(|t| t.elapsed() >= Duration::from_secs(1)) {
+            dirty = true;
+        }
+    }
+}
+
+/// Hands commands to the executor; true when the wizard should end.
+fn carry_out(commands: Vec<Command>, executor: &Executor) -> bool {
+    let mut quit = false;
+    for c in commands {
+        match c {
+            Command::Run(job) => executor.send(job),
+            Command::Interrupt => {
+                executor.interrupt();
+            }
+            Command::Quit => quit = true,
+        }
+    }
+    quit
+}
+
+fn write_report(app: &mut App, ctx: &ReportContext) {
+    let Some(outcome) = &app.outcome else { return };
+    match crate::run_report::write(&app.checklist, outcome, ctx) {
+        Ok((md, _)) => app.report = Some(md),
+        Err(e) => {
+            app.push_log(
+                crate::events::Level::Warning,
+                &format!("could not write the report: {e}"),
+            );
+            app.report = Some(PathBuf::from("(not written)"));
+        }
+    }
+}
