@@ -8,6 +8,8 @@
 //! executor thread is reported as a failed step, never by restoring the terminal under a live UI.
 
 pub mod app;
+#[cfg(test)]
+mod app_tests;
 mod keys;
 pub mod screens;
 mod terminal;

@@ -1,0 +1,216 @@
+//! The wizard in a real pseudo-terminal, driven by keys as a sysadmin drives it: a full upgrade
+//! of the sample, a failure with what was undone, a cancel. The tests wait on screen content
+//! (with deadlines), never on fixed sleeps, and check that the terminal is restored at the end.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Pg, copy_bundle, sample_dir};
+use portable_pty::{CommandBuilder, NativePtySystem, PtySize, PtySystem};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+struct Wizard {
+    screen: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl Wizard {
+    fn start(pg: &Pg, bundle: &std::path::Path) -> Self {
+        let pty = NativePtySystem::default()
+            .openpty(PtySize {
+                rows: 24,
+                cols: 80,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("openpty");
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_pgstep"));
+        cmd.env_clear();
+        // portable-pty starts the child in $HOME unless told otherwise.
+        cmd.cwd(std::env::current_dir().expect("cwd"));
+        cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        cmd.env("HOME", pg.data_dir());
+        cmd.env("PGSTEP_DATA_DIR", pg.data_dir());
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("RUST_BACKTRACE", "0");
+        cmd.args([
+            "-h",
+            &pg.cluster.socket_dir().to_string_lossy(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+        ]);
+        cmd.args(["upgrade", "--bundle", &bundle.to_string_lossy()]);
+        let child = pty.slave.spawn_command(cmd).expect("spawn pgstep in a pty");
+        drop(pty.slave);
+        let mut reader = pty.master.try_clone_reader().expect("reader");
+        let writer = pty.master.take_writer().expect("writer");
+        let (rows, cols) = (
+            std::num::NonZeroU16::new(24).expect("rows"),
+            std::num::NonZeroU16::new(80).expect("cols"),
+        );
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 1000)));
+        let feed = Arc::clone(&screen);
+        std::thread::spawn(move || {
+            let _keep_master_open = pty.master;
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut p) = feed.lock() {
+                    p.process(&buf[..n]);
+                }
+            }
+        });
+        Self {
+            screen,
+            writer,
+            child,
+        }
+    }
+
+    fn contents(&self) -> String {
+        self.screen
+            .lock()
+            .map(|p| p.screen().contents())
+            .unwrap_or_default()
+    }
+
+    fn alternate(&self) -> bool {
+        self.screen
+            .lock()
+            .map(|p| p.screen().alternate_screen())
+            .unwrap_or(true)
+    }
+
+    /// Waits until the screen shows `text`.
+    fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.contents().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "the screen never showed {text:?}; it shows:\n{}",
+                self.contents()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn keys(&mut self, bytes: &str) {
+        self.writer
+            .write_all(bytes.as_bytes())
+            .expect("write to the pty");
+        self.writer.flush().expect("flush");
+    }
+
+    /// Waits for the process to end (with a deadline) and returns its exit code.
+    fn exit_code(&mut self) -> u32 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.exit_code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pgstep did not exit; the screen shows:\n{}",
+                self.contents()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Ticks the four manual items and confirms them.
+    fn confirm_manual_items(&mut self) {
+        self.wait_for("Tick each item");
+        self.keys("    ");
+        self.wait_for("[x] Client packages");
+        self.keys("\r");
+    }
+}
+
+#[test]
+fn a_full_upgrade_of_the_sample_walked_with_the_keys() {
+    let pg = common::clinic_v1(&common::sample_bundle(), 500);
+    let mut w = Wizard::start(&pg, &sample_dir());
+    w.wait_for("clinic_v1 → clinic_v2");
+    w.confirm_manual_items();
+    w.wait_for("Every check passed");
+    w.keys("\r");
+    w.wait_for("Type the new database's name");
+    w.keys("clinic_v2\r");
+    w.wait_for("Upgraded to version 2");
+    assert!(w.contents().contains("Time per step"), "{}", w.contents());
+    w.keys("\r");
+    assert_eq!(w.exit_code(), 0);
+    // Let the reader thread take the last bytes; the restored screen shows the summary.
+    w.wait_for("Upgraded \"clinic_v1\" from version 1 to 2");
+    assert!(!w.alternate(), "the terminal was restored");
+    assert!(pg.exists("clinic_v2"));
+}
+
+#[test]
+fn a_failure_shows_what_failed_and_what_was_undone() {
+    let copy = copy_bundle(&sample_dir());
+    let script = copy.path().join("v1-v2/02_functions.sql");
+    let text = std::fs::read_to_string(&script).expect("read");
+    std::fs::write(
+        &script,
+        format!("{text}\nSELECT 1 / 0 AS deliberate_failure;\n"),
+    )
+    .expect("write");
+    let pg = common::clinic_v1(&common::sample_bundle(), 0);
+    let mut w = Wizard::start(&pg, copy.path());
+    w.confirm_manual_items();
+    w.wait_for("What pgstep undid");
+    let screen = w.contents();
+    assert!(
+        screen.contains("Failed") && screen.contains("22012"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("dropped the unfinished database"),
+        "{screen}"
+    );
+    w.keys("\r");
+    assert_eq!(w.exit_code(), 1);
+    assert!(!w.alternate(), "the terminal was restored");
+    assert!(!pg.exists("clinic_v2"));
+}
+
+#[test]
+fn cancel_asks_then_undoes_and_a_second_ctrl_c_interrupts_the_statement() {
+    let copy = copy_bundle(&sample_dir());
+    let script = copy.path().join("v1-v2/02_functions.sql");
+    let text = std::fs::read_to_string(&script).expect("read");
+    std::fs::write(
+        &script,
+        format!("{text}\n\\echo pgstep-test: sleeping\nSELECT pg_sleep(600);\n"),
+    )
+    .expect("write");
+    let pg = common::clinic_v1(&common::sample_bundle(), 0);
+    let mut w = Wizard::start(&pg, copy.path());
+    w.confirm_manual_items();
+    w.wait_for("pgstep-test: sleeping");
+    w.keys("\x03");
+    w.wait_for("Cancel the run?");
+    w.keys("y");
+    w.wait_for("cancelling");
+    w.keys("\x03");
+    w.wait_for("Cancelled");
+    assert!(
+        w.contents().contains("dropped the unfinished database"),
+        "{}",
+        w.contents()
+    );
+    w.keys("\r");
+    assert_eq!(w.exit_code(), 130);
+    assert!(!w.alternate(), "the terminal was restored");
+    assert!(!pg.exists("clinic_v2"));
+}
