@@ -21,6 +21,10 @@ struct Wizard {
 
 impl Wizard {
     fn start(pg: &Pg, bundle: &std::path::Path) -> Self {
+        Self::start_with(pg, bundle, None)
+    }
+
+    fn start_with(pg: &Pg, bundle: &std::path::Path, fault: Option<&str>) -> Self {
         let pty = NativePtySystem::default()
             .openpty(PtySize {
                 rows: 24,
@@ -38,6 +42,9 @@ impl Wizard {
         cmd.env("PGSTEP_DATA_DIR", pg.data_dir());
         cmd.env("TERM", "xterm-256color");
         cmd.env("RUST_BACKTRACE", "0");
+        if let Some(f) = fault {
+            cmd.env("PGSTEP_FAULT", f);
+        }
         cmd.args([
             "-h",
             &pg.cluster.socket_dir().to_string_lossy(),
@@ -74,6 +81,10 @@ impl Wizard {
             writer,
             child,
         }
+    }
+
+    fn pid(&self) -> String {
+        self.child.process_id().map(|p| p.to_string()).expect("pid")
     }
 
     fn contents(&self) -> String {
@@ -213,4 +224,47 @@ fn cancel_asks_then_undoes_and_a_second_ctrl_c_interrupts_the_statement() {
     assert_eq!(w.exit_code(), 130);
     assert!(!w.alternate(), "the terminal was restored");
     assert!(!pg.exists("clinic_v2"));
+}
+
+#[test]
+fn a_panic_in_the_executor_is_a_failed_step_not_a_hang() {
+    let pg = common::clinic_v1(&common::sample_bundle(), 0);
+    let mut w = Wizard::start_with(&pg, &sample_dir(), Some("clone_upgrade:panic"));
+    w.confirm_manual_items();
+    w.wait_for("internal error");
+    w.wait_for("pgstep recover");
+    w.keys("\r");
+    assert_eq!(w.exit_code(), 1);
+    assert!(!w.alternate(), "the terminal was restored");
+}
+
+#[test]
+fn sigterm_takes_the_failure_path_and_restores_the_terminal() {
+    let pg = common::clinic_v1(&common::sample_bundle(), 0);
+    let mut w = Wizard::start(&pg, &sample_dir());
+    w.wait_for("Tick each item");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &w.pid()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    assert_eq!(w.exit_code(), 130);
+    assert!(!w.alternate(), "the terminal was restored");
+    w.wait_for("cancel");
+    assert!(
+        pgstep::recover::interrupted(&pg.data_dir())
+            .expect("journals")
+            .is_empty(),
+        "nothing left to recover"
+    );
+}
+
+#[test]
+fn a_panic_in_the_ui_thread_restores_the_terminal() {
+    let pg = common::clinic_v1(&common::sample_bundle(), 0);
+    let mut w = Wizard::start_with(&pg, &sample_dir(), Some("ui:panic"));
+    let code = w.exit_code();
+    assert_ne!(code, 0);
+    assert!(!w.alternate(), "the terminal was restored");
+    w.wait_for("injected panic in the UI thread");
 }

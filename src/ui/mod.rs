@@ -172,6 +172,7 @@ fn event_loop(
         }
         let due = last_draw.is_none_or(|t| t.elapsed() >= FRAME);
         if dirty && due {
+            ui_fault(app);
             // After SIGHUP the terminal may be gone; the run must still finish its failure path.
             let _ = term.draw(app);
             last_draw = Some(Instant::now());
@@ -183,6 +184,23 @@ fn event_loop(
         }
     }
 }
+
+/// Test builds only: `PGSTEP_FAULT=ui:panic` panics in the UI thread once the confirmations
+/// are shown, to prove the terminal is restored.
+#[cfg(feature = "fault-injection")]
+fn ui_fault(app: &App) {
+    if std::env::var("PGSTEP_FAULT").is_ok_and(|f| f == "ui:panic")
+        && matches!(
+            app.question(),
+            Some(crate::checklist::Question::Confirmations { .. })
+        )
+    {
+        panic!("injected panic in the UI thread");
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+fn ui_fault(_app: &App) {}
 
 /// Hands commands to the executor; true when the wizard should end.
 fn carry_out(commands: Vec<Command>, executor: &Executor) -> bool {
