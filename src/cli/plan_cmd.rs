@@ -215,6 +215,10 @@ fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
     let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if !output.headless && !output.json {
         if interactive {
+            // A password prompt must happen before the wizard owns the terminal; the typed
+            // password is shared by every connection the run makes. (Errors are the plan
+            // step's to report.)
+            let _ = spec.server.with_dbname("postgres").connect(None);
             return run_wizard(spec, &report_ctx);
         }
         eprintln!(
