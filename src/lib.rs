@@ -28,6 +28,7 @@ pub mod journal;
 pub mod lock;
 pub mod paths;
 pub mod recover;
+pub mod rehearsal;
 pub mod report;
 pub mod run_report;
 pub mod sample;

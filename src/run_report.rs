@@ -83,6 +83,7 @@ fn report_outcome(o: &Outcome) -> report::Outcome {
 fn run_kind(k: PlanKind) -> RunKind {
     match k {
         PlanKind::Upgrade => RunKind::Upgrade,
+        PlanKind::Rehearsal => RunKind::Rehearsal,
         PlanKind::Fixup => RunKind::Fixup,
         PlanKind::Restore => RunKind::Restore,
         PlanKind::Bootstrap => RunKind::Bootstrap,

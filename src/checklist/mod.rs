@@ -26,6 +26,8 @@ use crate::events::Event;
 #[serde(rename_all = "snake_case")]
 pub enum PlanKind {
     Upgrade,
+    /// The upgrade on a throw-away copy: nothing users see changes, the copy is dropped.
+    Rehearsal,
     Fixup,
     Restore,
     Bootstrap,
@@ -57,6 +59,17 @@ impl PlanKind {
                 Backup,
                 Banner,
                 ApplyFixups,
+                SanityChecks,
+                CutOver,
+            ],
+            PlanKind::Rehearsal => &[
+                Plan,
+                ConnectedUsers,
+                DiskSpace,
+                Fingerprint,
+                Backup,
+                Banner,
+                CloneUpgrade,
                 SanityChecks,
                 CutOver,
             ],

@@ -142,6 +142,17 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// Rehearse the upgrade on a throw-away copy: nothing users see changes; the timings, the
+    /// problems found and the downtime to expect go into a rehearsal report
+    Rehearse {
+        #[command(flatten)]
+        target: Target,
+        /// Directory for the rehearsal's backup (removed after it was measured)
+        #[arg(long, value_name = "DIR")]
+        backup_dir: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Restore a backup taken by pgstep into a new database and verify its fingerprint
     Restore {
         /// The backup file (or directory) beside which its .json metadata lies
@@ -279,6 +290,11 @@ pub fn run() -> i32 {
             reapply,
             output,
         } => plan_cmd::fixup(&conn, &target, &downtime, reapply, &output),
+        Command::Rehearse {
+            target,
+            backup_dir,
+            output,
+        } => plan_cmd::rehearse(&conn, &target, backup_dir, &output),
         Command::Restore {
             backup,
             database,

@@ -58,6 +58,33 @@ pub(super) fn fixup(
     run_plan(spec, &policy(downtime, output), output)
 }
 
+pub(super) fn rehearse(
+    conn: &ConnArgs,
+    target: &Target,
+    backup_dir: Option<PathBuf>,
+    output: &Output,
+) -> i32 {
+    let (_, mut spec) = match prepare(conn, target, PlanKind::Rehearsal) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    spec.rehearsal = true;
+    let dir = backup_dir.unwrap_or_else(|| spec.data_dir.join("rehearsals").join("backups"));
+    spec.backup = BackupPlan::Into {
+        dir,
+        format: BackupFormat::Custom,
+    };
+    // Nothing users see changes: there is nothing to confirm.
+    run_plan(
+        spec,
+        &Policy {
+            yes: true,
+            ..Policy::default()
+        },
+        output,
+    )
+}
+
 pub(super) fn bootstrap(
     conn: &ConnArgs,
     target: &Target,
@@ -333,6 +360,19 @@ fn success_summary(c: &Checklist) -> String {
             "\n\"{}\" is at version {}: nothing to do.",
             p.source_db, p.from
         ),
+        (PlanKind::Rehearsal, Some(p), _, _) => {
+            let note = c.step(StepId::CutOver).and_then(|s| match &s.output {
+                Some(StepOutput::Nothing { note }) => Some(note.clone()),
+                _ => None,
+            });
+            format!(
+                "\nRehearsed \"{}\" {} → {}: {}",
+                p.source_db,
+                p.from,
+                p.to,
+                note.unwrap_or_default()
+            )
+        }
         (PlanKind::Bootstrap, Some(p), _, _) => format!(
             "\nCreated \"{}\" at version {} in {total:.1} s.",
             p.target_db, p.to

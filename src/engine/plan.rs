@@ -146,8 +146,17 @@ pub fn plan_upgrade(
             })?;
         steps.push(index);
     }
-    let (work_db, final_db, aside_db) = names(&bundle.naming, current, target);
-    if matches!(bundle.naming, Naming::Versioned { .. }) && final_db == source_db {
+    let (mut work_db, final_db, mut aside_db) = names(&bundle.naming, current, target);
+    if mode == Mode::Rehearsal {
+        // A copy of its own, named for what it is; nothing is renamed in a rehearsal.
+        work_db = format!("{final_db}_pgstep_rehearsal");
+        truncate_identifier(&mut work_db);
+        aside_db = None;
+    }
+    if mode == Mode::Production
+        && matches!(bundle.naming, Naming::Versioned { .. })
+        && final_db == source_db
+    {
         let expected = bundle.naming.name_for(current.major);
         return Err(PlanError::NameClash {
             db,

@@ -7,6 +7,7 @@
 
 mod faults;
 mod other_steps;
+mod rehearsal_steps;
 mod run;
 mod spec;
 pub mod undo;

@@ -79,6 +79,12 @@ pub(crate) struct Run {
     pub backup: Option<BackupOutput>,
     pub fixups: Vec<(Version, Script)>,
     pub fixups_skipped: Vec<String>,
+    /// What a rehearsal found that would stop or slow the real run.
+    pub problems: Vec<String>,
+    /// The source's size when the run began (bytes).
+    pub source_size: u64,
+    /// How long each finished step took, for a rehearsal's record.
+    pub step_times: Vec<(StepId, std::time::Duration)>,
     /// The run's id and journal, once the plan step began the run.
     pub run_id: Option<(String, std::path::PathBuf)>,
 }
@@ -103,6 +109,9 @@ impl Run {
             backup: None,
             fixups: Vec::new(),
             fixups_skipped: Vec::new(),
+            problems: Vec::new(),
+            source_size: 0,
+            step_times: Vec::new(),
             run_id: None,
         }
     }
@@ -145,6 +154,7 @@ impl Run {
                     state: "done".into(),
                     detail: None,
                 });
+                self.step_times.push((step, elapsed));
                 self.sink.send(ExecEvent::StepDone {
                     step,
                     status,
@@ -185,7 +195,17 @@ impl Run {
         // The plan step only decides: whatever stops it is a refusal (nothing was changed).
         let as_refusal = |e: StepError| StepError { refused: true, ..e };
         match (self.spec.kind, step) {
-            (PlanKind::Upgrade, StepId::Plan) => self.plan_upgrade().map_err(as_refusal),
+            (PlanKind::Upgrade | PlanKind::Rehearsal, StepId::Plan) => {
+                self.plan_upgrade().map_err(as_refusal)
+            }
+            (PlanKind::Rehearsal, StepId::ConnectedUsers) => self.rehearsal_sessions(),
+            (PlanKind::Rehearsal, StepId::Banner) => Ok((
+                StepStatus::Skipped,
+                StepOutput::Nothing {
+                    note: "rehearsal: no banner, users see nothing".into(),
+                },
+            )),
+            (PlanKind::Rehearsal, StepId::CutOver) => self.finish_rehearsal(),
             (PlanKind::Fixup, StepId::Plan) => self.plan_fixup().map_err(as_refusal),
             (PlanKind::Restore, StepId::Plan) => self.plan_restore().map_err(as_refusal),
             (PlanKind::Bootstrap, StepId::Plan) => self.plan_bootstrap().map_err(as_refusal),
@@ -372,7 +392,7 @@ impl Run {
     fn run_kind(&self) -> crate::journal::RunKind {
         use crate::journal::RunKind;
         match (self.spec.kind, self.spec.rehearsal) {
-            (_, true) => RunKind::Rehearsal,
+            (PlanKind::Rehearsal, _) | (_, true) => RunKind::Rehearsal,
             (PlanKind::Upgrade, _) => RunKind::Upgrade,
             (PlanKind::Fixup, _) => RunKind::Fixup,
             (PlanKind::Restore, _) => RunKind::Restore,
@@ -555,6 +575,23 @@ impl Run {
         } else {
             fingerprint::diff(&text, &fp.text).to_string()
         };
+        if !matches && self.spec.kind == PlanKind::Rehearsal {
+            // A rehearsal notes the drift (the real run would stop here) and goes on.
+            self.problems.push(format!("the schema differs from the reference for version {version}; the real run would stop at the fingerprint step:\n{diff}"));
+            log(
+                &mut self.sink,
+                Level::Warning,
+                "rehearsal: the schema differs from the reference; the real run would stop here",
+            );
+            let output = StepOutput::Fingerprint {
+                hash: fp.hash.clone(),
+                matches,
+                reference: Some(version),
+                diff,
+            };
+            self.fingerprint = Some(fp);
+            return Ok((StepStatus::Warning, output));
+        }
         self.sink_check(
             "source fingerprint",
             matches,

@@ -31,19 +31,26 @@ impl Run {
                 self.spec.server.host_display()
             )));
         }
+        self.source_size = u64::try_from(
+            crate::db::clone::database_size(&mut maint, &source).map_err(Run::db_error)?,
+        )
+        .unwrap_or(0);
         let mut session = self.session(&source)?;
         let current = read_version(&mut session.client, &bundle.version_query, &source)
             .map_err(Run::db_error)?;
-        let mode = if self.spec.rehearsal {
+        let mode = if self.spec.rehearsal || self.spec.kind == crate::checklist::PlanKind::Rehearsal
+        {
             Mode::Rehearsal
         } else {
             Mode::Production
         };
         let plan = plan_upgrade(&bundle, &source, current, self.spec.to, mode)
             .map_err(|e| e.to_string())?;
+        // A rehearsal makes only its copy; the real run also makes (or renames) the others.
+        let rehearsal = self.spec.kind == crate::checklist::PlanKind::Rehearsal;
         for name in [
             Some(&plan.work_db),
-            Some(&plan.final_db).filter(|f| **f != plan.source_db),
+            Some(&plan.final_db).filter(|f| **f != plan.source_db && !rehearsal),
             plan.aside_db.as_ref(),
         ]
         .into_iter()
@@ -125,25 +132,30 @@ impl Run {
     pub(super) fn clone_and_upgrade(&mut self) -> StepResult {
         let plan = self.upgrade.clone().ok_or("the plan step has not run")?;
         let mut maint = self.maintenance()?;
-        self.journal_change(Change::CloneCreating {
-            name: plan.work_db.clone(),
-            source: plan.source_db.clone(),
-        })?;
-        create_clone(&mut maint, &plan.source_db, &plan.work_db, None).map_err(Run::db_error)?;
-        // The new database opens to users as the source was before it was blocked.
-        let acl = self.access.as_ref().map(|a| a.effective.clone());
-        let carried = carry_over(&mut maint, &plan.source_db, &plan.work_db, acl.as_deref())
-            .map_err(Run::db_error)?;
-        log(
-            &mut self.sink,
-            Level::Info,
-            format!(
-                "cloned \"{}\" into \"{}\"; carried over: {}",
-                plan.source_db,
-                plan.work_db,
-                carried.actions.join(", ")
-            ),
-        );
+        let rehearsal = self.spec.kind == crate::checklist::PlanKind::Rehearsal;
+        let restored =
+            rehearsal && self.rehearsal_copy_from_backup(&plan.source_db, &plan.work_db)?;
+        if !restored {
+            self.journal_change(Change::CloneCreating {
+                name: plan.work_db.clone(),
+                source: plan.source_db.clone(),
+            })?;
+            create_clone(&mut maint, &plan.source_db, &plan.work_db, None)
+                .map_err(Run::db_error)?;
+            // The new database opens to users as the source was before it was blocked.
+            let acl = self.access.as_ref().map(|a| a.effective.clone());
+            let carried = carry_over(&mut maint, &plan.source_db, &plan.work_db, acl.as_deref())
+                .map_err(Run::db_error)?;
+            let actions = carried.actions.join(", ");
+            log(
+                &mut self.sink,
+                Level::Info,
+                format!(
+                    "cloned \"{}\" into \"{}\"; carried over: {actions}",
+                    plan.source_db, plan.work_db
+                ),
+            );
+        }
         let scripts = self.scripts.clone();
         let mut reports = Vec::new();
         for (n, &i) in plan.steps.iter().enumerate() {

@@ -90,6 +90,7 @@ fn render_header(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 fn kind_word(app: &App) -> &'static str {
     match app.checklist.kind {
         crate::checklist::PlanKind::Upgrade => "upgrade",
+        crate::checklist::PlanKind::Rehearsal => "rehearsal",
         crate::checklist::PlanKind::Fixup => "fixup",
         crate::checklist::PlanKind::Restore => "restore",
         crate::checklist::PlanKind::Bootstrap => "bootstrap",

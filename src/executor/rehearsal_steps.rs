@@ -1,0 +1,138 @@
+//! The steps where a rehearsal differs from the real run: nobody is blocked or told, the copy is
+//! made even while users work (from the backup, when they are connected), and at the end the copy
+//! is dropped and the rehearsal's record written instead of cutting over.
+
+use super::run::{Run, StepResult};
+use crate::checklist::{BackupOutput, StepOutput, StepStatus};
+use crate::db::clone::drop_database;
+use crate::db::sessions::other_sessions;
+use crate::events::{Level, log};
+use crate::journal::{Change, Entry};
+use crate::rehearsal::{Rehearsal, StepTime};
+
+impl Run {
+    /// Lists who is connected, as information: a rehearsal blocks nobody.
+    pub(super) fn rehearsal_sessions(&mut self) -> StepResult {
+        let source = self.source()?;
+        let mut maint = self.maintenance()?;
+        let sessions = other_sessions(&mut maint, &source).map_err(|e| e.to_string())?;
+        let note = if sessions.is_empty() {
+            format!("nobody is connected to \"{source}\"")
+        } else {
+            format!(
+                "{} session(s) connected to \"{source}\"; a rehearsal blocks nobody (the real run will ask them to leave)",
+                sessions.len()
+            )
+        };
+        log(&mut self.sink, Level::Info, note.clone());
+        Ok((StepStatus::Done, StepOutput::Nothing { note }))
+    }
+
+    /// With users connected, `CREATE DATABASE … TEMPLATE` is impossible: the copy is restored
+    /// from the backup just taken. Returns whether it did so.
+    pub(super) fn rehearsal_copy_from_backup(
+        &mut self,
+        source: &str,
+        work: &str,
+    ) -> Result<bool, String> {
+        let mut maint = self.maintenance()?;
+        if other_sessions(&mut maint, source)
+            .map_err(|e| e.to_string())?
+            .is_empty()
+        {
+            return Ok(false);
+        }
+        let Some(BackupOutput::Taken { path, .. }) = self.backup.clone() else {
+            return Err("users are connected, so the copy must be restored from the backup, and the rehearsal took none".into());
+        };
+        self.journal_change(Change::CloneCreating {
+            name: work.to_owned(),
+            source: source.to_owned(),
+        })?;
+        log(
+            &mut self.sink,
+            Level::Info,
+            format!(
+                "users are connected to \"{source}\": restoring the backup into \"{work}\" for the rehearsal"
+            ),
+        );
+        crate::engine::restore::restore(
+            &self.spec.server,
+            std::path::Path::new(&path),
+            work,
+            self.spec.jobs,
+            &self.cancel,
+            &mut self.sink,
+        )
+        .map_err(|e| e.to_string())?;
+        self.problems.push("users were connected during the rehearsal, so its copy was restored from the backup: the real clone is faster than measured".into());
+        Ok(true)
+    }
+
+    /// The rehearsal's end: the copy dropped, the backup removed, the record written.
+    pub(super) fn finish_rehearsal(&mut self) -> StepResult {
+        let plan = self.upgrade.clone().ok_or("the plan step has not run")?;
+        let mut maint = self.maintenance()?;
+        drop_database(&mut maint, &plan.work_db).map_err(|e| e.to_string())?;
+        self.journal_entry(Entry::Step {
+            step: "cut_over".into(),
+            state: "rehearsal copy dropped".into(),
+            detail: Some(plan.work_db.clone()),
+        });
+        let dump_size = match &self.backup {
+            Some(BackupOutput::Taken { path, size, .. }) => {
+                // The rehearsal's backup was only for measuring; the real run takes its own.
+                let _ = std::fs::remove_file(path);
+                let _ = std::fs::remove_file(format!("{path}.json"));
+                Some(*size)
+            }
+            _ => None,
+        };
+        let bundle = self.bundle()?.clone();
+        let record = Rehearsal {
+            run_id: self
+                .run_id
+                .as_ref()
+                .map(|(id, _)| id.clone())
+                .unwrap_or_default(),
+            bundle: bundle.name.clone(),
+            bundle_sha256: bundle.sha256.clone(),
+            server: self.spec.server.host_display(),
+            database: plan.source_db.clone(),
+            from: plan.from.to_string(),
+            to: plan.to.to_string(),
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            database_size: self.source_size,
+            dump_size,
+            steps: self
+                .step_times
+                .iter()
+                .map(|(s, d)| StepTime {
+                    step: s.key().to_owned(),
+                    seconds: d.as_secs_f64(),
+                })
+                .collect(),
+            problems: self.problems.clone(),
+            copied_from_backup: self
+                .problems
+                .iter()
+                .any(|p| p.contains("restored from the backup")),
+        };
+        let md = crate::rehearsal::write(&self.spec.data_dir, &record)
+            .map_err(|e| format!("cannot write the rehearsal's record: {e}"))?;
+        let note = format!(
+            "rehearsal done: about {:.1} s of downtime to expect on \"{}\"; {} problem(s) found; record {}",
+            record.predicted_downtime(None),
+            plan.source_db,
+            record.problems.len(),
+            md.display()
+        );
+        log(&mut self.sink, Level::Info, note.clone());
+        self.journal_entry(Entry::Finished {
+            outcome: "success".into(),
+            detail: Some(note.clone()),
+        });
+        self.lock = None;
+        Ok((StepStatus::Done, StepOutput::Nothing { note }))
+    }
+}

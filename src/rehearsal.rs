@@ -1,0 +1,184 @@
+//! What a rehearsal measured — each step's duration with the sizes it depended on, every
+//! problem found — and the downtime it predicts, kept in the data directory so that the real
+//! run can say what to expect.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The steps that happen during the downtime (the plan and the confirmations come before it).
+pub const DOWNTIME_STEPS: [&str; 8] = [
+    "connected_users",
+    "disk_space",
+    "fingerprint",
+    "backup",
+    "banner",
+    "clone_upgrade",
+    "sanity_checks",
+    "cut_over",
+];
+
+/// Steps whose duration grows with the database's size.
+const SIZE_BOUND_STEPS: [&str; 3] = ["backup", "clone_upgrade", "sanity_checks"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepTime {
+    pub step: String,
+    pub seconds: f64,
+}
+
+/// One rehearsal's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rehearsal {
+    pub run_id: String,
+    pub bundle: String,
+    pub bundle_sha256: String,
+    pub server: String,
+    pub database: String,
+    pub from: String,
+    pub to: String,
+    pub at: String,
+    /// The rehearsed database's size (bytes).
+    pub database_size: u64,
+    pub dump_size: Option<u64>,
+    pub steps: Vec<StepTime>,
+    /// What would stop or slow the real run.
+    pub problems: Vec<String>,
+    /// The copy was restored from the backup (users were connected), so the clone step took
+    /// longer than the real `CREATE DATABASE … TEMPLATE` will.
+    pub copied_from_backup: bool,
+}
+
+impl Rehearsal {
+    /// The downtime to expect for a database of `size` bytes (the rehearsed size when None):
+    /// the downtime steps, the size-bound ones scaled linearly by size.
+    pub fn predicted_downtime(&self, size: Option<u64>) -> f64 {
+        self.expected(size).iter().map(|s| s.seconds).sum()
+    }
+
+    /// Each downtime step's expected duration for a database of `size` bytes.
+    pub fn expected(&self, size: Option<u64>) -> Vec<StepTime> {
+        let ratio = match (size, self.database_size) {
+            (Some(s), r) if r > 0 => s as f64 / r as f64,
+            _ => 1.0,
+        };
+        self.steps
+            .iter()
+            .filter(|s| DOWNTIME_STEPS.contains(&s.step.as_str()))
+            .map(|s| {
+                let scale = if SIZE_BOUND_STEPS.contains(&s.step.as_str()) {
+                    ratio
+                } else {
+                    1.0
+                };
+                StepTime {
+                    step: s.step.clone(),
+                    seconds: s.seconds * scale,
+                }
+            })
+            .collect()
+    }
+}
+
+pub fn dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("rehearsals")
+}
+
+/// Writes the record (JSON) and a report a DBA can read (Markdown); returns the Markdown's path.
+pub fn write(data_dir: &Path, r: &Rehearsal) -> std::io::Result<PathBuf> {
+    let dir = dir(data_dir);
+    fs::create_dir_all(&dir)?;
+    let json = serde_json::to_string_pretty(r).map_err(std::io::Error::other)?;
+    fs::write(dir.join(format!("{}.json", r.run_id)), json + "\n")?;
+    let md = dir.join(format!("{}.md", r.run_id));
+    fs::write(&md, markdown(r))?;
+    Ok(md)
+}
+
+/// The newest rehearsal of this bundle's step `from` → `to`.
+pub fn latest(data_dir: &Path, bundle: &str, from: &str, to: &str) -> Option<Rehearsal> {
+    let mut found: Vec<Rehearsal> = fs::read_dir(dir(data_dir))
+        .ok()?
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| serde_json::from_str::<Rehearsal>(&fs::read_to_string(e.path()).ok()?).ok())
+        .filter(|r| r.bundle == bundle && r.from == from && r.to == to)
+        .collect();
+    found.sort_by(|a, b| a.at.cmp(&b.at));
+    found.pop()
+}
+
+fn markdown(r: &Rehearsal) -> String {
+    let mut s = format!(
+        "# Rehearsal of {} {} → {} on {}\n\n- Database: {} on {} ({} bytes)\n- Rehearsed: {}\n- Run id: {}\n\n",
+        r.bundle, r.from, r.to, r.database, r.database, r.server, r.database_size, r.at, r.run_id
+    );
+    s.push_str(&format!(
+        "**Downtime to expect on this database: {:.1} s** (the steps from the connected-user check to the cut-over; \
+         the size-bound steps — backup, clone and upgrade, sanity checks — grow with the database's size).\n\n",
+        r.predicted_downtime(None)
+    ));
+    s.push_str("| Step | Seconds |\n|---|---:|\n");
+    for st in &r.steps {
+        s.push_str(&format!("| {} | {:.2} |\n", st.step, st.seconds));
+    }
+    if let Some(d) = r.dump_size {
+        s.push_str(&format!("\nBackup size: {d} bytes.\n"));
+    }
+    if r.copied_from_backup {
+        s.push_str("\nUsers were connected, so the copy was restored from the backup: the real clone (CREATE DATABASE … TEMPLATE) is faster than this rehearsal's.\n");
+    }
+    s.push_str("\n## Problems found\n\n");
+    if r.problems.is_empty() {
+        s.push_str("None.\n");
+    }
+    for p in &r.problems {
+        s.push_str(&format!("- {}\n", p.replace('\n', "\n  ")));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r() -> Rehearsal {
+        let st = |step: &str, seconds| StepTime {
+            step: step.into(),
+            seconds,
+        };
+        Rehearsal {
+            run_id: "r".into(),
+            bundle: "clinic".into(),
+            bundle_sha256: String::new(),
+            server: "s".into(),
+            database: "clinic_v1".into(),
+            from: "1".into(),
+            to: "2".into(),
+            at: "2026-11-21T10:00:00Z".into(),
+            database_size: 100,
+            dump_size: None,
+            steps: vec![
+                st("plan", 9.0),
+                st("connected_users", 0.5),
+                st("backup", 2.0),
+                st("clone_upgrade", 4.0),
+                st("sanity_checks", 1.0),
+                st("cut_over", 0.1),
+            ],
+            problems: vec![],
+            copied_from_backup: false,
+        }
+    }
+
+    #[test]
+    fn the_prediction_counts_the_downtime_steps_and_scales_the_size_bound_ones() {
+        let r = r();
+        assert!(
+            (r.predicted_downtime(None) - 7.6).abs() < 1e-9,
+            "the plan step is before the downtime"
+        );
+        assert!((r.predicted_downtime(Some(200)) - (0.5 + 4.0 + 8.0 + 2.0 + 0.1)).abs() < 1e-9);
+    }
+}

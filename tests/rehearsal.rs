@@ -1,0 +1,104 @@
+//! Rehearsals: the whole plan on a throw-away copy, changing nothing users see, leaving a record
+//! with the timings, the problems found and the downtime to expect.
+
+mod common;
+
+use common::{access_of, copy_bundle, run, sample_bundle, sample_dir, user_content, yes};
+use pgstep::bundle;
+use pgstep::checklist::{PlanKind, StepId, StepStatus};
+
+#[test]
+fn a_rehearsal_changes_nothing_users_see_and_predicts_the_downtime() {
+    let bundle = sample_bundle();
+    let pg = common::clinic_v1(&bundle, 1_000);
+    let before = (user_content(&pg, "clinic_v1"), access_of(&pg, "clinic_v1"));
+    let out = run(
+        pg.spec(PlanKind::Rehearsal, &bundle, Some("clinic_v1"), None),
+        &yes(),
+    );
+    assert!(out.ok(), "{}", out.explain());
+    assert_eq!(
+        out.checklist.step(StepId::Banner).map(|s| s.status),
+        Some(StepStatus::Skipped)
+    );
+    assert_eq!(
+        (user_content(&pg, "clinic_v1"), access_of(&pg, "clinic_v1")),
+        before,
+        "nothing users see changed"
+    );
+    assert_eq!(
+        pg.databases(),
+        vec!["clinic_v1".to_owned()],
+        "the copy was dropped, nothing cut over"
+    );
+    let r =
+        pgstep::rehearsal::latest(&pg.data_dir(), "clinic", "1", "2").expect("a rehearsal record");
+    assert!(r.problems.is_empty() && !r.copied_from_backup, "{r:?}");
+    assert!(r.database_size > 0 && r.dump_size.is_some_and(|d| d > 0));
+    assert!(r.predicted_downtime(None) > 0.0);
+    assert!(
+        r.steps
+            .iter()
+            .any(|s| s.step == "clone_upgrade" && s.seconds > 0.0),
+        "{r:?}"
+    );
+    assert!(
+        pgstep::recover::interrupted(&pg.data_dir())
+            .expect("journals")
+            .is_empty()
+    );
+    // The real upgrade still works afterwards.
+    assert!(
+        run(
+            pg.spec(PlanKind::Upgrade, &bundle, Some("clinic_v1"), None),
+            &yes()
+        )
+        .ok()
+    );
+}
+
+#[test]
+fn with_users_connected_the_copy_comes_from_the_backup_and_nobody_is_disturbed() {
+    let bundle = sample_bundle();
+    let pg = common::clinic_v1(&bundle, 300);
+    let mut user = pg.client("clinic_v1");
+    let out = run(
+        pg.spec(PlanKind::Rehearsal, &bundle, Some("clinic_v1"), None),
+        &yes(),
+    );
+    assert!(out.ok(), "{}", out.explain());
+    user.simple_query("SELECT 1")
+        .expect("the user was not disturbed");
+    let r = pgstep::rehearsal::latest(&pg.data_dir(), "clinic", "1", "2").expect("record");
+    assert!(r.copied_from_backup, "{r:?}");
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.contains("restored from the backup")),
+        "{r:?}"
+    );
+    assert_eq!(pg.databases(), vec!["clinic_v1".to_owned()]);
+}
+
+#[test]
+fn a_pre_release_bundle_can_be_rehearsed_but_not_used_for_production() {
+    let copy = copy_bundle(&sample_dir());
+    let manifest = copy.path().join("bundle.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .expect("read")
+        .replace("pre_release = false", "pre_release = true");
+    std::fs::write(&manifest, text).expect("write");
+    let bundle = bundle::load(copy.path()).unwrap_or_else(|e| panic!("{e}"));
+    let pg = common::clinic_v1(&bundle, 0);
+    let real = run(
+        pg.spec(PlanKind::Upgrade, &bundle, Some("clinic_v1"), None),
+        &yes(),
+    );
+    let (what, _, refused) = real.failure();
+    assert!(refused && what.contains("pre-release"), "{what}");
+    let rehearsal = run(
+        pg.spec(PlanKind::Rehearsal, &bundle, Some("clinic_v1"), None),
+        &yes(),
+    );
+    assert!(rehearsal.ok(), "{}", rehearsal.explain());
+}
