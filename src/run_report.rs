@@ -51,6 +51,14 @@ pub fn build(c: &Checklist, outcome: &Outcome, ctx: &ReportContext) -> Report {
     report.finished_at =
         Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     fill_from_outputs(&mut report, c);
+    if let Some(p) = &plan {
+        compare_with_rehearsal(&mut report, p);
+    }
+    for t in &mut report.steps {
+        if let Some(step) = c.steps.iter().find(|s| s.id.key() == t.step) {
+            t.step = step.id.title().to_owned();
+        }
+    }
     if let Outcome::Failed { step, what, .. } = outcome {
         report.failure = Some(Failure {
             step: step.map(|s| s.title().to_owned()),
@@ -102,6 +110,34 @@ fn steps_from_checklist(c: &Checklist) -> Vec<StepTiming> {
             detail: s.error.clone().or_else(|| s.note.clone()),
         })
         .collect()
+}
+
+/// Beside each step, what the latest rehearsal expected; and the downtime, expected and actual.
+fn compare_with_rehearsal(report: &mut Report, plan: &crate::checklist::PlanSummary) {
+    let Some(expected_total) = plan.expected_downtime() else {
+        return;
+    };
+    let mut actual_total = 0.0;
+    for t in &mut report.steps {
+        let key = t.step.clone();
+        let Some((_, secs)) = plan.expected.iter().find(|(k, _)| *k == key) else {
+            continue;
+        };
+        actual_total += t.seconds;
+        let note = format!("expected {secs:.1} s");
+        t.detail = Some(match t.detail.take() {
+            Some(d) => format!("{d}; {note}"),
+            None => note,
+        });
+    }
+    let rehearsal = plan.rehearsal.clone().unwrap_or_default();
+    report.checks.push(report::CheckResult {
+        name: "downtime against the rehearsal".into(),
+        ok: true,
+        detail: format!(
+            "expected {expected_total:.1} s (rehearsal {rehearsal}), took {actual_total:.1} s"
+        ),
+    });
 }
 
 /// Fingerprints, backup, checks and confirmations, from what the steps produced.

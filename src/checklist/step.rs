@@ -99,6 +99,26 @@ pub struct PlanSummary {
     /// The run's id and journal file, once the run has begun (the lock is taken).
     pub run_id: Option<String>,
     pub journal: Option<String>,
+    /// Each downtime step's expected duration (step key, seconds), from the latest rehearsal of
+    /// the same bundle and versions, scaled to this database's size; empty without one.
+    pub expected: Vec<(String, f64)>,
+    /// Which rehearsal the expectations come from (run id and time).
+    pub rehearsal: Option<String>,
+}
+
+impl PlanSummary {
+    /// The expected seconds of a step, if a rehearsal measured it.
+    pub fn expected_seconds(&self, step: StepId) -> Option<f64> {
+        self.expected
+            .iter()
+            .find(|(k, _)| k == step.key())
+            .map(|(_, s)| *s)
+    }
+
+    /// The downtime to expect in all (seconds), if a rehearsal measured it.
+    pub fn expected_downtime(&self) -> Option<f64> {
+        (!self.expected.is_empty()).then(|| self.expected.iter().map(|(_, s)| s).sum())
+    }
 }
 
 /// A manual item of the checklist, ticked by the operator.

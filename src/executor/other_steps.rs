@@ -95,6 +95,8 @@ impl Run {
             lines,
             run_id: None,
             journal: None,
+            expected: Vec::new(),
+            rehearsal: None,
         };
         Ok((StepStatus::Done, StepOutput::Plan(summary)))
     }
@@ -266,6 +268,8 @@ impl Run {
             )],
             run_id: None,
             journal: None,
+            expected: Vec::new(),
+            rehearsal: None,
         };
         Ok((StepStatus::Done, StepOutput::Plan(summary)))
     }
@@ -342,6 +346,8 @@ impl Run {
             )],
             run_id: None,
             journal: None,
+            expected: Vec::new(),
+            rehearsal: None,
         };
         Ok((StepStatus::Done, StepOutput::Plan(summary)))
     }

@@ -99,8 +99,9 @@ impl Run {
             bundle_sha256: bundle.sha256.clone(),
             server: self.spec.server.host_display(),
             database: plan.source_db.clone(),
-            from: plan.from.to_string(),
-            to: plan.to.to_string(),
+            // Matched on major versions: a rehearsal of 1.2 → 2 predicts an upgrade of 1.3 → 2.
+            from: plan.from.major.to_string(),
+            to: plan.to.major.to_string(),
             at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             database_size: self.source_size,
             dump_size,

@@ -115,7 +115,10 @@ impl Run {
             lines,
             run_id: None,
             journal: None,
+            expected: Vec::new(),
+            rehearsal: None,
         };
+        let summary = self.with_expectations(summary);
         log(
             &mut self.sink,
             Level::Info,
@@ -356,4 +359,37 @@ pub(super) fn finish_checks(run: &mut Run, results: Vec<CheckResult>) -> StepRes
         )));
     }
     Ok((StepStatus::Done, StepOutput::Checks(results)))
+}
+
+impl Run {
+    /// What the latest rehearsal of this bundle and step says each downtime step will take, scaled
+    /// to this database's size (a rehearsal is its own measurement: it gets none).
+    fn with_expectations(&mut self, mut summary: PlanSummary) -> PlanSummary {
+        if self.spec.kind == crate::checklist::PlanKind::Rehearsal {
+            return summary;
+        }
+        let (from, to) = (summary.from.major.to_string(), summary.to.major.to_string());
+        let Some(r) =
+            crate::rehearsal::latest(&self.spec.data_dir, &summary.application, &from, &to)
+        else {
+            return summary;
+        };
+        summary.expected = r
+            .expected(Some(self.source_size))
+            .into_iter()
+            .map(|s| (s.step, s.seconds))
+            .collect();
+        summary.rehearsal = Some(format!("{} ({})", r.run_id, r.at));
+        if let Some(total) = summary.expected_downtime() {
+            log(
+                &mut self.sink,
+                Level::Info,
+                format!(
+                    "the rehearsal of {} predicts about {total:.1} s of downtime for this database",
+                    r.at
+                ),
+            );
+        }
+        summary
+    }
 }

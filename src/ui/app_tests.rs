@@ -53,6 +53,8 @@ fn plan() -> StepOutput {
         lines: vec![],
         run_id: None,
         journal: None,
+        expected: Vec::new(),
+        rehearsal: None,
     })
 }
 
