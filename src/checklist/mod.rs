@@ -158,7 +158,10 @@ pub enum ExecEvent {
 
 /// A message to the checklist.
 #[derive(Debug, Clone, PartialEq)]
-#[expect(clippy::large_enum_variant, reason = "one message per executor event or key: boxing would cost more than the copy")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one message per executor event or key: boxing would cost more than the copy"
+)]
 pub enum Msg {
     Start,
     Exec(ExecEvent),

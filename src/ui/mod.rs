@@ -34,7 +34,10 @@ pub const FRAME: Duration = Duration::from_millis(33);
 
 /// What arrives in the loop.
 #[derive(Debug)]
-#[expect(clippy::large_enum_variant, reason = "one message per executor event or key: boxing would cost more than the copy")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one message per executor event or key: boxing would cost more than the copy"
+)]
 pub enum UiEvent {
     Term(TermEvent),
     Exec(ExecEvent),
