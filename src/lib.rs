@@ -27,6 +27,7 @@ pub mod hex;
 pub mod journal;
 pub mod lock;
 pub mod paths;
+pub mod preview;
 pub mod recover;
 pub mod rehearsal;
 pub mod report;

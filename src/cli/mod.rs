@@ -2,6 +2,7 @@
 
 mod fingerprint_cmd;
 mod plan_cmd;
+mod preview_cmd;
 mod status_cmd;
 
 use std::path::PathBuf;
@@ -183,6 +184,16 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// Write the upgrade's plan for review before the night: every statement each step will
+    /// send, placeholders substituted, with the scripts' checksums and how each conditional
+    /// block looks as the database is now (read-only: changes nothing)
+    Plan {
+        #[command(flatten)]
+        target: Target,
+        /// Where to write it (default: <data dir>/plans/<db>-<from>-to-<to>-<time>.md; - for stdout)
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Print a database's schema fingerprint; compare it with a bundle's references
     Fingerprint {
         /// The database (default: the one -d names)
@@ -307,6 +318,7 @@ pub fn run() -> i32 {
             output,
         } => plan_cmd::bootstrap(&conn, &target, keep_failed, &output),
         Command::Precheck { target, output } => plan_cmd::precheck(&conn, &target, &output),
+        Command::Plan { target, output } => preview_cmd::plan(&conn, &target, output.as_deref()),
         Command::Status { json } => status_cmd::status(json),
         Command::Recover {
             bundle,

@@ -171,7 +171,11 @@ pub(super) fn precheck(conn: &ConnArgs, target: &Target, output: &Output) -> i32
 }
 
 /// The bundle (validated completely) and the connection, before anything connects.
-fn prepare(conn: &ConnArgs, target: &Target, kind: PlanKind) -> Result<(Bundle, RunSpec), i32> {
+pub(super) fn prepare(
+    conn: &ConnArgs,
+    target: &Target,
+    kind: PlanKind,
+) -> Result<(Bundle, RunSpec), i32> {
     let bundle = bundle::load(&target.bundle).map_err(|e| fail(exit::REFUSED, &e.to_string()))?;
     let server = resolve(conn)?;
     let overrides: BTreeMap<String, String> = target.set.iter().cloned().collect();
