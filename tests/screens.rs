@@ -1201,3 +1201,36 @@ fn ctrl_c_opens_the_cancel_dialog_while_running() {
     r.ctrl('c');
     assert!(matches!(r.app.dialog, Some(Dialog::Confirm { .. })));
 }
+
+/// The loop's drain step stops at the command that ends the wizard; what follows stays queued.
+#[test]
+fn a_batch_stops_where_the_wizard_ends() {
+    use pgstep::ui::{Command, UiEvent, process_batch};
+    use ratatui::crossterm::event::Event as TermEvent;
+    let mut app = finished_upgrade().app;
+    let keys = [KeyCode::Char('?'), KeyCode::Enter, KeyCode::Char('?')]
+        .map(|c| UiEvent::Term(TermEvent::Key(KeyEvent::new(c, KeyModifiers::NONE))));
+    let mut queue = keys.into_iter();
+    let mut carried = Vec::new();
+    let batch = process_batch(&mut app, queue.by_ref(), |c| {
+        let quit = c.contains(&Command::Quit);
+        carried.extend(c);
+        quit
+    });
+    // '?' opened the help; Enter closed it (any key does) without quitting; the last '?' opened it.
+    assert_eq!((batch.events, batch.quit, app.help), (3, false, true));
+    assert!(carried.is_empty());
+    press(&mut app, KeyCode::Esc);
+    let enter = UiEvent::Term(TermEvent::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    let later = UiEvent::Term(TermEvent::Key(KeyEvent::new(
+        KeyCode::Char('?'),
+        KeyModifiers::NONE,
+    )));
+    let mut queue = [enter, later].into_iter();
+    let batch = process_batch(&mut app, queue.by_ref(), |c| c.contains(&Command::Quit));
+    assert_eq!((batch.events, batch.quit), (1, true));
+    assert_eq!(queue.count(), 1, "the event after Quit stays queued");
+}
