@@ -138,29 +138,17 @@ fn event_loop(
         };
         app.tick(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
         // Everything queued now, then one frame.
-        for e in first
+        let queued = first
             .into_iter()
-            .chain(std::iter::from_fn(|| rx.try_recv().ok()))
-        {
-            dirty = true;
-            let commands = match e {
-                UiEvent::Term(TermEvent::Key(k)) => app.on_key(k),
-                UiEvent::Term(TermEvent::Resize(..)) => {
-                    term.autoresize();
-                    Vec::new()
-                }
-                UiEvent::Term(_) => Vec::new(),
-                UiEvent::Exec(ev)
-                    if app.outcome.is_some() && matches!(ev, ExecEvent::Crashed(_)) =>
-                {
-                    Vec::new()
-                }
-                UiEvent::Exec(ev) => app.on_exec(ev),
-            };
-            if carry_out(commands, executor) {
-                return Ok(());
-            }
+            .chain(std::iter::from_fn(|| rx.try_recv().ok()));
+        let batch = process_batch(app, queued, |commands| carry_out(commands, executor));
+        if batch.quit {
+            return Ok(());
         }
+        if batch.resized {
+            term.autoresize();
+        }
+        dirty |= batch.events > 0;
         let received = interrupts.map_or(0, Interrupts::count);
         if received > signals_seen {
             signals_seen = received;
@@ -205,6 +193,49 @@ fn ui_fault(app: &App) {
 
 #[cfg(not(feature = "fault-injection"))]
 fn ui_fault(_app: &App) {}
+
+/// What a batch of events did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    /// How many events were handled (any: the next frame is due).
+    pub events: usize,
+    /// The terminal was resized: the next frame must fit its new size.
+    pub resized: bool,
+    /// `carry_out` said the wizard ends; the events after that one stay queued.
+    pub quit: bool,
+}
+
+/// Feeds events to the app one by one, handing each one's commands to `carry_out` at once (an
+/// Interrupt must not wait for the end of a flood), until `carry_out` says the wizard ends or
+/// there are no more. The loop's drain-then-draw step, callable with any backend (the benchmark
+/// drives it with a `TestBackend`).
+pub fn process_batch(
+    app: &mut App,
+    events: impl IntoIterator<Item = UiEvent>,
+    mut carry_out: impl FnMut(Vec<Command>) -> bool,
+) -> Batch {
+    let mut batch = Batch::default();
+    for e in events {
+        batch.events += 1;
+        let commands = match e {
+            UiEvent::Term(TermEvent::Key(k)) => app.on_key(k),
+            UiEvent::Term(TermEvent::Resize(..)) => {
+                batch.resized = true;
+                Vec::new()
+            }
+            UiEvent::Term(_) => Vec::new(),
+            UiEvent::Exec(ev) if app.outcome.is_some() && matches!(ev, ExecEvent::Crashed(_)) => {
+                Vec::new()
+            }
+            UiEvent::Exec(ev) => app.on_exec(ev),
+        };
+        if carry_out(commands) {
+            batch.quit = true;
+            break;
+        }
+    }
+    batch
+}
 
 /// Hands commands to the executor; true when the wizard should end.
 fn carry_out(commands: Vec<Command>, executor: &Executor) -> bool {

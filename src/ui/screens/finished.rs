@@ -1,128 +1,257 @@
-//! The last screen. Success: the new version, a timeline of the step durations, the backup and
-//! the report. Failure: what failed (file, line, SQL error), what pgstep undid, what to do next.
+//! The last screen. Success: where users are now, the backup, the report, what to do next, and
+//! the step times when there is room. Failure: what failed (file, line, SQL error), whether
+//! users can go on with the old database, what pgstep undid and what is left to do by hand.
+//! Items come in order of importance: a small terminal cuts the end, never the verdict.
+
+use std::time::Duration;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 
-use crate::checklist::{BackupOutput, Outcome, StepId, StepOutput};
+use super::text::{Item, ellipsize, height_of, render_items};
+use crate::checklist::{BackupOutput, Outcome, PlanKind, StepId, StepOutput};
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
+use crate::ui::view::short;
+
+/// Width of the labels column ("Report  ").
+const LABEL: usize = 8;
 
 pub fn render(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     match &app.outcome {
         Some(Outcome::Success) => success(f, area, app, theme),
-        Some(Outcome::Failed {
-            step,
-            what,
-            undone,
-            advice,
-            cancelled,
-            refused,
-            ..
-        }) => {
-            let title = match (cancelled, refused) {
-                (true, _) => "Cancelled",
-                (_, true) => "Stopped: a check or guard said no",
-                _ => "Failed",
-            };
-            let mut lines = vec![Line::from(Span::styled(title, theme.bad())), Line::raw("")];
-            if let Some(s) = step {
-                lines.push(Line::raw(format!("At step: {}", s.title())));
-            }
-            lines.extend(what.lines().map(|l| Line::raw(l.to_owned())));
-            lines.push(Line::raw(""));
-            if undone.is_empty() {
-                lines.push(Line::raw("Nothing needed undoing."));
-            } else {
-                lines.push(Line::from(Span::styled("What pgstep undid:", theme.ok())));
-                lines.extend(undone.iter().map(|u| Line::raw(format!("  ✓ {u}"))));
-            }
-            for a in advice {
-                lines.push(Line::from(Span::styled(a.clone(), theme.warn())));
-            }
-            lines.push(Line::raw(""));
-            if app.checklist.kind == crate::checklist::PlanKind::Upgrade {
-                lines.push(Line::raw("The source database was not changed: users can go on working with it as before."));
-            }
-            lines.push(Line::raw(
-                "Next: fix the problem named above, rehearse on a test server, then try again.",
-            ));
-            if let Some(r) = &app.report {
-                lines.push(Line::raw(format!("Report: {}", r.display())));
-            }
-            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+        Some(failed) => {
+            let items = failure(app, failed, theme);
+            render_items(f, area, &items, " (PgUp scrolls the log)", theme);
         }
         None => {}
     }
 }
 
-fn success(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let mut lines = vec![];
-    let output = |id| app.checklist.step(id).and_then(|s| s.output.clone());
-    match (app.plan(), output(StepId::CutOver)) {
-        (Some(p), Some(StepOutput::CutOver { new_db, old_db })) => {
-            lines.push(Line::from(Span::styled(
-                format!("Upgraded to version {}: users now use \"{new_db}\"", p.to),
-                theme.ok(),
-            )));
-            lines.push(Line::raw(format!(
-                "\"{old_db}\" (version {}) is kept read-only and closed to users.",
-                p.from
-            )));
-        }
-        (Some(p), _) => lines.push(Line::from(Span::styled(
-            format!("Done: \"{}\" at version {}", p.target_db, p.to),
-            theme.ok(),
-        ))),
-        _ => lines.push(Line::from(Span::styled("Done.", theme.ok()))),
-    }
-    if let Some(StepOutput::Backup(BackupOutput::Taken { path, sha256, .. })) =
-        output(StepId::Backup)
-    {
-        lines.push(Line::raw(format!(
-            "Backup: {path} (sha256 {})",
-            &sha256[..16.min(sha256.len())]
-        )));
-    }
-    if let Some(r) = &app.report {
-        lines.push(Line::raw(format!("Report: {}", r.display())));
-    }
-    lines.push(Line::raw(
-        "Next: point clients, importers and backup jobs to the new database, then restart them.",
-    ));
-    let [text, chart] = Layout::vertical([Constraint::Length(9), Constraint::Min(5)]).areas(area);
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
-    f.render_widget(timeline(app, theme), chart);
+fn output(app: &App, id: StepId) -> Option<&StepOutput> {
+    app.checklist.step(id).and_then(|s| s.output.as_ref())
 }
 
-/// The step durations as horizontal bars, in tenths of a second.
-fn timeline<'a>(app: &'a App, theme: &Theme) -> BarChart<'a> {
-    let bars: Vec<Bar> = app
+fn field(label: &str, value: &str) -> Item {
+    Item::labelled(format!("{label:<width$}", width = LABEL - 1), value)
+}
+
+fn success(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let mut items = verdict(app, theme);
+    match output(app, StepId::Backup) {
+        Some(StepOutput::Backup(BackupOutput::Taken { path, sha256, .. })) => {
+            items.push(field("Backup", path));
+            let sum = format!("sha256 {}", &sha256[..16.min(sha256.len())]);
+            items.push(field("", &format!("{sum}…")));
+        }
+        Some(StepOutput::Backup(BackupOutput::Skipped { .. })) => items.push(Item::marked(
+            "!",
+            theme.warn(),
+            "No backup was taken (the reason is in the report).",
+        )),
+        _ => {}
+    }
+    if let Some(r) = &app.report {
+        items.push(field("Report", &r.display().to_string()));
+    }
+    if let Some(next) = next_step(app) {
+        items.push(field("Next", &next));
+    }
+    let text_h = height_of(&items, area.width);
+    let chart = timeline(app, theme);
+    let room = area.height.saturating_sub(text_h + 1);
+    if u16::try_from(chart.len()).unwrap_or(u16::MAX) <= room {
+        let [text, _, chart_area] = Layout::vertical([
+            Constraint::Length(text_h),
+            Constraint::Length(1),
+            Constraint::Fill(1),
+        ])
+        .areas(area);
+        render_items(f, text, &items, "", theme);
+        let width = usize::from(chart_area.width);
+        let lines: Vec<Line> = chart.into_iter().map(|l| fit(l, width)).collect();
+        f.render_widget(Paragraph::new(lines), chart_area);
+    } else {
+        items.push(Item::styled(
+            "Each step's time is beside it in the checklist.",
+            theme.dim(),
+        ));
+        render_items(f, area, &items, "", theme);
+    }
+}
+
+/// Where users are now.
+fn verdict(app: &App, theme: &Theme) -> Vec<Item> {
+    let ok = |text: String| Item::marked("✓", theme.ok(), text).style(theme.ok());
+    match (app.plan(), output(app, StepId::CutOver)) {
+        (Some(p), Some(StepOutput::CutOver { new_db, old_db })) => vec![
+            ok(format!(
+                "Upgraded to version {}: users now use \"{new_db}\".",
+                p.to
+            )),
+            Item::marked(
+                "✓",
+                theme.ok(),
+                format!(
+                    "\"{old_db}\" (version {}) is kept, read-only and closed to users.",
+                    p.from
+                ),
+            ),
+        ],
+        (Some(p), _) => vec![ok(format!(
+            "Done: \"{}\" is at version {}.",
+            p.target_db, p.to
+        ))],
+        _ => vec![ok("Done.".into())],
+    }
+}
+
+fn next_step(app: &App) -> Option<String> {
+    let p = app.plan()?;
+    Some(match app.checklist.kind {
+        PlanKind::Upgrade => format!(
+            "point clients, importers and backup jobs at \"{}\", then start them again.",
+            p.target_db
+        ),
+        PlanKind::Fixup => "start importers and backup jobs again.".into(),
+        PlanKind::Rehearsal => {
+            "read the rehearsal's record; plan the downtime with its figures.".into()
+        }
+        PlanKind::Restore | PlanKind::Bootstrap => {
+            format!("check \"{}\" with the application.", p.target_db)
+        }
+    })
+}
+
+/// Each step's time as a bar, longest = full width: "Clone and upgrade  3m00 ██████".
+fn timeline(app: &App, theme: &Theme) -> Vec<Line<'static>> {
+    let steps: Vec<(&str, Duration)> = app
         .checklist
         .steps
         .iter()
-        .filter_map(|s| {
-            let d = s.elapsed?;
-            let tenths = u64::try_from(d.as_millis() / 100).unwrap_or(u64::MAX);
-            Some(
-                Bar::default()
-                    .value(tenths)
-                    .label(Line::raw(s.id.title()))
-                    .text_value(format!("{:.1}s", d.as_secs_f64())),
-            )
-        })
+        .filter_map(|s| Some((s.id.title(), s.elapsed?)))
         .collect();
-    BarChart::default()
-        .block(
-            Block::default()
-                .borders(Borders::TOP)
-                .title("Time per step"),
+    let longest = steps.iter().map(|(_, d)| *d).max().unwrap_or_default();
+    let mut lines = vec![Line::from(Span::styled("Time per step", theme.title()))];
+    for (title, d) in steps {
+        let share = if longest.is_zero() {
+            0.0
+        } else {
+            d.as_secs_f64() / longest.as_secs_f64()
+        };
+        let cells = (share * 20.0).ceil() as usize;
+        lines.push(Line::from(vec![
+            Span::raw(format!("{title:<25} {:>5} ", short(d))),
+            Span::styled("█".repeat(cells.max(1)), theme.gauge()),
+        ]));
+    }
+    lines
+}
+
+/// A line cut to the width (the bars go first, then the names' ends).
+fn fit(line: Line<'static>, width: usize) -> Line<'static> {
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    if text.chars().count() <= width {
+        return line;
+    }
+    Line::raw(ellipsize(&text, width))
+}
+
+fn failure(app: &App, outcome: &Outcome, theme: &Theme) -> Vec<Item> {
+    let Outcome::Failed {
+        step,
+        what,
+        undone,
+        advice,
+        cancelled,
+        refused,
+        changed_anything,
+    } = outcome
+    else {
+        return Vec::new();
+    };
+    let at = step
+        .and_then(|id| {
+            let i = app.checklist.steps.iter().position(|s| s.id == id)?;
+            Some(format!(" at step {}, {}", i + 1, id.title()))
+        })
+        .unwrap_or_default();
+    let title = match (cancelled, refused) {
+        (true, _) => format!("Cancelled{at}."),
+        (_, true) => format!("Stopped{at}: a check or a guard said no."),
+        _ => format!("Failed{at}."),
+    };
+    let mut items = vec![Item::marked("✗", theme.bad(), title).style(theme.bad())];
+    if !cancelled {
+        items.extend(
+            what.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| Item::plain(l.trim().to_owned()).indented(2)),
+        );
+    }
+    items.push(users(app, advice.is_empty(), theme));
+    items.extend(
+        advice
+            .iter()
+            .map(|a| Item::marked("!", theme.warn(), a.clone())),
+    );
+    if !undone.is_empty() {
+        items.push(Item::plain("What pgstep undid:"));
+        items.extend(
+            undone
+                .iter()
+                .map(|u| Item::marked("✓", theme.ok(), u.clone()).indented(2)),
+        );
+    } else if !changed_anything {
+        items.push(Item::marked(
+            "·",
+            theme.dim(),
+            "Nothing had been changed yet.",
+        ));
+    }
+    if let Some(r) = &app.report {
+        items.push(field("Report", &r.display().to_string()));
+    }
+    if !cancelled {
+        items.push(field(
+            "Next",
+            "fix the problem named above, rehearse on a test server, then try again.",
+        ));
+    }
+    items
+}
+
+/// Whether users can go on: only when everything was undone can pgstep say so.
+fn users(app: &App, all_undone: bool, theme: &Theme) -> Item {
+    let db = app.plan().map_or_else(
+        || "the database".to_owned(),
+        |p| format!("\"{}\"", p.source_db),
+    );
+    match (app.checklist.kind, all_undone) {
+        (PlanKind::Upgrade, true) => Item::marked(
+            "✓",
+            theme.ok(),
+            format!("{db} was not changed: users can go on working with it as before."),
         )
-        .direction(ratatui::layout::Direction::Horizontal)
-        .bar_width(1)
-        .bar_gap(0)
-        .bar_style(theme.gauge())
-        .data(BarGroup::default().bars(&bars))
+        .style(theme.ok()),
+        (PlanKind::Upgrade, false) => Item::marked(
+            "!",
+            theme.warn(),
+            format!("{db} itself was not changed, but not everything could be undone:"),
+        )
+        .style(theme.warn()),
+        (_, true) => Item::marked(
+            "✓",
+            theme.ok(),
+            "pgstep undid every change its journal recorded.",
+        ),
+        (_, false) => Item::marked(
+            "!",
+            theme.warn(),
+            "Not everything could be undone; do this by hand:",
+        )
+        .style(theme.warn()),
+    }
 }

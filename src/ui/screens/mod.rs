@@ -2,15 +2,31 @@
 //! assets/help), shows its live progress, and its result in detail. The final screen replaces
 //! the step screens when the run is over.
 
+mod backup;
+mod banner;
+mod bootstrap;
+mod checks;
+mod confirmations;
+mod cutover;
+mod disk;
+mod fingerprint;
 mod finished;
+mod fixups;
+mod gauge;
+mod plan;
+mod restore;
+mod sessions;
 mod step;
+mod table;
+pub(crate) mod text;
+mod upgrade;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use super::app::App;
 use super::theme::Theme;
-use crate::checklist::StepId;
+use crate::checklist::{StepId, StepView};
 
 pub fn render(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if app.outcome.is_some() && app.viewing.is_none() {
@@ -18,6 +34,29 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         step::render(f, area, app, app.shown_step(), theme);
     }
+}
+
+/// The body of a step's screen, below the part all steps share (`step.rs`).
+fn body(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &Theme) {
+    if area.is_empty() {
+        return;
+    }
+    let render = match view.id {
+        StepId::Plan => plan::render,
+        StepId::Confirmations => confirmations::render,
+        StepId::ConnectedUsers => sessions::render,
+        StepId::DiskSpace => disk::render,
+        StepId::Fingerprint => fingerprint::render,
+        StepId::Backup => backup::render,
+        StepId::Banner => banner::render,
+        StepId::CloneUpgrade => upgrade::render,
+        StepId::SanityChecks => checks::render,
+        StepId::CutOver => cutover::render,
+        StepId::ApplyFixups => fixups::render,
+        StepId::Restore => restore::render,
+        StepId::Bootstrap => bootstrap::render,
+    };
+    render(f, area, app, view, theme);
 }
 
 /// What a step does and why, in the checklist's own words.
