@@ -96,6 +96,8 @@ fn upgrading() -> App {
         lines: vec!["step 1 → 2: 3 script(s), 2140 statement(s)".into()],
         run_id: None,
         journal: None,
+        expected: Vec::new(),
+        rehearsal: None,
     };
     done(&mut app, StepId::Plan, StepOutput::Plan(plan));
     for _ in 0..4 {
