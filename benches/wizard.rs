@@ -8,7 +8,6 @@
 //!
 //! Prints figures; asserts nothing. `cargo bench --bench wizard`.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use pgstep::bundle::Version;
 use pgstep::checklist::{ExecEvent, PlanKind, PlanSummary, StepId, StepOutput, StepStatus};
 use pgstep::events::{Event, Level, Unit};
 use pgstep::ui::app::{App, LOG_CAPACITY};
-use pgstep::ui::{FRAME, UiEvent, process_batch};
+use pgstep::ui::{FRAME, Inbox, Senders, UiEvent, inbox, process_batch};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
@@ -202,7 +201,7 @@ const UNTHROTTLED_LINES: u64 = 1_000_000;
 
 /// Sends log lines at `rate` per second for `for_`; None: as fast as it can, up to
 /// UNTHROTTLED_LINES.
-fn producer(tx: Sender<UiEvent>, rate: Option<u64>, for_: Duration) -> thread::JoinHandle<u64> {
+fn producer(tx: Senders, rate: Option<u64>, for_: Duration) -> thread::JoinHandle<u64> {
     thread::spawn(move || {
         let start = Instant::now();
         let mut sent = 0u64;
@@ -213,12 +212,12 @@ fn producer(tx: Sender<UiEvent>, rate: Option<u64>, for_: Duration) -> thread::J
                 None => sent + 1_000,
             };
             while sent < due {
-                if tx.send(UiEvent::Exec(notice(sent))).is_err() {
+                if !tx.exec(notice(sent)) {
                     return sent;
                 }
                 sent += 1;
                 if sent.is_multiple_of(200) {
-                    let _ = tx.send(UiEvent::Exec(progress(sent / 200 % 2140)));
+                    let _ = tx.exec(progress(sent / 200 % 2140));
                 }
             }
             if rate.is_some() {
@@ -230,7 +229,7 @@ fn producer(tx: Sender<UiEvent>, rate: Option<u64>, for_: Duration) -> thread::J
 }
 
 /// A key every KEY_EVERY (PgUp and PgDn in turn), its send time noted just before it is sent.
-fn typist(tx: Sender<UiEvent>, sent_at: Arc<Mutex<Vec<Instant>>>, for_: Duration) {
+fn typist(tx: Senders, sent_at: Arc<Mutex<Vec<Instant>>>, for_: Duration) {
     thread::spawn(move || {
         let start = Instant::now();
         let mut n = 0u32;
@@ -242,7 +241,7 @@ fn typist(tx: Sender<UiEvent>, sent_at: Arc<Mutex<Vec<Instant>>>, for_: Duration
                 KeyCode::PageDown
             };
             sent_at.lock().expect("lock").push(Instant::now());
-            if tx.send(UiEvent::Term(TermEvent::Key(key(code)))).is_err() {
+            if !tx.terminal(TermEvent::Key(key(code))) {
                 return;
             }
             n += 1;
@@ -260,8 +259,9 @@ struct LoopFigures {
 }
 
 /// The wizard loop's policy (`ui::event_loop`): wait for an event at most until the next frame
-/// is due, drain everything queued through `process_batch`, then draw if a frame is due.
-fn wizard_loop(rx: &Receiver<UiEvent>, sent_at: &Mutex<Vec<Instant>>) -> LoopFigures {
+/// is due, take the keys waiting and the executor's events for at most `DRAIN_BUDGET`
+/// (`Inbox::batch`), hand them to `process_batch`, then draw if a frame is due.
+fn wizard_loop(inbox: &Inbox, sent_at: &Mutex<Vec<Instant>>) -> LoopFigures {
     let mut app = upgrading();
     let mut term = Terminal::new(TestBackend::new(120, 40)).expect("test terminal");
     let started = Instant::now();
@@ -272,21 +272,16 @@ fn wizard_loop(rx: &Receiver<UiEvent>, sent_at: &Mutex<Vec<Instant>>) -> LoopFig
     let mut longest_drain = Duration::ZERO;
     loop {
         let timeout = FRAME.saturating_sub(last_draw.map_or(FRAME, |t| t.elapsed()));
-        let first = match rx.recv_timeout(timeout) {
-            Ok(e) => Some(e),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
+        let Ok(first) = inbox.wait(timeout) else {
+            break;
         };
         app.tick(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
         let drain = Instant::now();
-        let queued = first
-            .into_iter()
-            .chain(std::iter::from_fn(|| rx.try_recv().ok()))
-            .inspect(|e| {
-                if matches!(e, UiEvent::Term(_)) {
-                    keys_seen += 1;
-                }
-            });
+        let queued = inbox.batch(first).inspect(|e| {
+            if matches!(e, UiEvent::Term(_)) {
+                keys_seen += 1;
+            }
+        });
         let batch = process_batch(&mut app, queued, |_| false);
         longest_drain = longest_drain.max(drain.elapsed());
         events += batch.events as u64;
@@ -319,11 +314,11 @@ fn wizard_loop(rx: &Receiver<UiEvent>, sent_at: &Mutex<Vec<Instant>>) -> LoopFig
 }
 
 fn flood(title: &str, rate: Option<u64>, for_: Duration) {
-    let (tx, rx) = mpsc::channel::<UiEvent>();
+    let (tx, inbox) = inbox();
     let sent_at = Arc::new(Mutex::new(Vec::new()));
     let lines = producer(tx.clone(), rate, for_);
     typist(tx, Arc::clone(&sent_at), for_);
-    let f = wizard_loop(&rx, &sent_at);
+    let f = wizard_loop(&inbox, &sent_at);
     let produced = lines.join().unwrap_or_default();
     let mut lat = f.latencies.clone();
     lat.sort();

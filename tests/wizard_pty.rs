@@ -139,9 +139,9 @@ impl Wizard {
 
     /// Ticks the four manual items and confirms them.
     fn confirm_manual_items(&mut self) {
-        self.wait_for("Tick each item");
+        self.wait_for("Tick each one");
         self.keys("    ");
-        self.wait_for("[x] Client packages");
+        self.wait_for("4 of 4 ticked");
         self.keys("\r");
     }
 }
@@ -157,7 +157,7 @@ fn a_full_upgrade_of_the_sample_walked_with_the_keys() {
     w.wait_for("Type the new database's name");
     w.keys("clinic_v2\r");
     w.wait_for("Upgraded to version 2");
-    assert!(w.contents().contains("Time per step"), "{}", w.contents());
+    assert!(w.contents().contains("users now use"), "{}", w.contents());
     w.keys("\r");
     assert_eq!(w.exit_code(), 0);
     // Let the reader thread take the last bytes; the restored screen shows the summary.
@@ -242,7 +242,7 @@ fn a_panic_in_the_executor_is_a_failed_step_not_a_hang() {
 fn sigterm_takes_the_failure_path_and_restores_the_terminal() {
     let pg = common::clinic_v1(&common::sample_bundle(), 0);
     let mut w = Wizard::start(&pg, &sample_dir());
-    w.wait_for("Tick each item");
+    w.wait_for("Tick each one");
     let status = std::process::Command::new("kill")
         .args(["-TERM", &w.pid()])
         .status()

@@ -81,6 +81,8 @@ pub(crate) struct Run {
     pub fixups_skipped: Vec<String>,
     /// What a rehearsal found that would stop or slow the real run.
     pub problems: Vec<String>,
+    /// Who can still connect despite the block (superusers, the operator), for every listing.
+    pub unblockable: Vec<String>,
     /// The source's size when the run began (bytes).
     pub source_size: u64,
     /// How long each finished step took, for a rehearsal's record.
@@ -110,6 +112,7 @@ impl Run {
             fixups: Vec::new(),
             fixups_skipped: Vec::new(),
             problems: Vec::new(),
+            unblockable: Vec::new(),
             source_size: 0,
             step_times: Vec::new(),
             run_id: None,
@@ -441,6 +444,12 @@ impl Run {
         db: &str,
         unblockable: Vec<String>,
     ) -> StepResult {
+        // The block is made once; later listings (refresh, notify, terminate) still say who
+        // can connect despite it.
+        if !unblockable.is_empty() {
+            self.unblockable = unblockable;
+        }
+        let unblockable = self.unblockable.clone();
         let sessions =
             other_sessions_settled(maint, db, SESSION_GRACE).map_err(|e| e.to_string())?;
         if sessions.is_empty() {

@@ -91,6 +91,8 @@ pub struct App {
     pub dialog: Option<Dialog>,
     pub help: bool,
     pub progress: Option<Progress>,
+    /// Where each unit's progress started in the running step (unit, ms, done), for rates.
+    pub progress_starts: Vec<(Unit, u64, u64)>,
     pub outcome: Option<Outcome>,
     pub report: Option<PathBuf>,
     /// A short note for the key bar ("a step is running: Ctrl-C cancels").
@@ -114,6 +116,7 @@ impl App {
             dialog: None,
             help: false,
             progress: None,
+            progress_starts: Vec::new(),
             outcome: None,
             report: None,
             notice: None,
@@ -173,6 +176,7 @@ impl App {
                     self.step_started_ms[i].get_or_insert(self.now_ms);
                 }
                 self.progress = None;
+                self.progress_starts.clear();
             }
             ExecEvent::Engine(Event::Log { level, text }) => self.push_log(*level, text),
             ExecEvent::Engine(Event::Check { name, ok, detail }) => {
@@ -197,28 +201,33 @@ impl App {
             ExecEvent::Crashed(why) => {
                 self.push_log(Level::Error, &format!("internal error: {why}"))
             }
-            ExecEvent::StepDone { .. } => self.progress = None,
+            ExecEvent::StepDone { .. } => {
+                self.progress = None;
+                self.progress_starts.clear();
+            }
         }
         let effect = self.checklist.update(Msg::Exec(event));
         self.apply(effect)
     }
 
     fn on_progress(&mut self, unit: Unit, done: u64, total: Option<u64>) {
-        match &mut self.progress {
-            Some(p) if p.unit == unit => {
-                p.done = done;
-                p.total = total;
-            }
-            _ => {
-                self.progress = Some(Progress {
-                    unit,
-                    done,
-                    total,
-                    since_ms: self.now_ms,
-                    done_at_start: done,
-                })
-            }
-        }
+        // pg_dump reports tables and bytes in turn: each unit keeps its own start, so the rate
+        // is not restarted every time the other unit speaks.
+        let (since_ms, done_at_start) =
+            match self.progress_starts.iter().find(|(u, _, _)| *u == unit) {
+                Some(&(_, since, at)) => (since, at),
+                None => {
+                    self.progress_starts.push((unit, self.now_ms, done));
+                    (self.now_ms, done)
+                }
+            };
+        self.progress = Some(Progress {
+            unit,
+            done,
+            total,
+            since_ms,
+            done_at_start,
+        });
     }
 
     pub fn push_log(&mut self, level: Level, text: &str) {
@@ -364,6 +373,14 @@ impl App {
 
     fn view_step(&mut self, by: isize) -> Vec<Command> {
         let n = self.checklist.steps.len();
+        if self.outcome.is_some() {
+            // After the run, the final screen sits after the last step: → past the last step
+            // (or from nowhere else) comes back to it.
+            let from = self.viewing.unwrap_or(n);
+            let at = from.saturating_add_signed(by);
+            self.viewing = (at < n).then_some(at);
+            return Vec::new();
+        }
         let at = self.shown_step().saturating_add_signed(by).min(n - 1);
         // Back on the running (or asking) step: follow it again.
         self.viewing = if Some(at) == self.checklist.current() {
@@ -442,11 +459,19 @@ impl App {
         dialog: Dialog,
         key: ratatui::crossterm::event::KeyEvent,
     ) -> Vec<Command> {
-        use ratatui::crossterm::event::KeyCode;
+        use ratatui::crossterm::event::{KeyCode, KeyModifiers};
+        if key.kind == ratatui::crossterm::event::KeyEventKind::Release {
+            self.dialog = Some(dialog);
+            return Vec::new();
+        }
+        // Ctrl-C never types into a dialog: it closes it and cancels (or, when the run is
+        // already cancelling, interrupts at once).
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            return self.ask_cancel();
+        }
         match dialog {
-            Dialog::Confirm { on_yes, .. }
-                if matches!(key.code, KeyCode::Char('y' | 'Y') | KeyCode::Enter) =>
-            {
+            // Only an explicit y confirms: Enter is the key a tired operator presses twice.
+            Dialog::Confirm { on_yes, .. } if matches!(key.code, KeyCode::Char('y' | 'Y')) => {
                 self.confirmed(on_yes)
             }
             Dialog::Confirm { .. }
@@ -473,7 +498,9 @@ impl App {
                 on_yes,
             } => {
                 match key.code {
-                    KeyCode::Char(c) => typed.push(c),
+                    KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        typed.push(c)
+                    }
                     KeyCode::Backspace => {
                         typed.pop();
                     }

@@ -321,3 +321,97 @@ fn a_failure_shows_the_failure_path_and_its_outcome() {
     assert!(matches!(app.outcome, Some(Outcome::Failed { .. })));
     assert!(app.log.iter().any(|l| l.text.contains("undone: dropped")));
 }
+
+#[test]
+fn ctrl_c_in_a_dialog_never_types_and_cancels_instead() {
+    let mut app = running(StepId::SanityChecks);
+    app.on_exec(nothing(StepId::SanityChecks));
+    assert!(
+        app.on_key(key(KeyCode::Enter)).is_empty(),
+        "the type-the-name dialog opens"
+    );
+    app.on_key(ch('c'));
+    assert!(app.on_key(ctrl_c()).is_empty());
+    assert!(
+        matches!(&app.dialog, Some(Dialog::Confirm { title, .. }) if title.contains("Cancel")),
+        "{:?}",
+        app.dialog
+    );
+    assert_eq!(
+        app.on_key(ch('y')),
+        vec![Command::Run(Job::FailurePath)],
+        "asking: cancel takes the failure path at once"
+    );
+}
+
+#[test]
+fn destructive_confirmations_take_y_not_enter() {
+    let mut app = running(StepId::ConnectedUsers);
+    let s = SessionInfo {
+        pid: 9,
+        user: "u".into(),
+        application: "a".into(),
+        client: "c".into(),
+        since: String::new(),
+        age_seconds: 1,
+        state: "idle".into(),
+    };
+    app.on_exec(done(
+        StepId::ConnectedUsers,
+        StepOutput::Sessions {
+            sessions: vec![s],
+            unblockable: vec![],
+        },
+    ));
+    app.on_key(ch('t'));
+    assert!(
+        app.on_key(key(KeyCode::Enter)).is_empty(),
+        "Enter does not terminate anyone"
+    );
+    assert!(app.dialog.is_some());
+    assert_eq!(
+        app.on_key(ch('y')),
+        vec![Command::Run(Job::Terminate { pids: vec![9] })]
+    );
+}
+
+#[test]
+fn after_the_run_the_steps_can_be_reviewed_and_the_final_screen_comes_back() {
+    let mut app = running(StepId::CutOver);
+    app.on_exec(nothing(StepId::CutOver));
+    assert!(app.outcome.is_some() && app.viewing.is_none());
+    let last = app.checklist.steps.len() - 1;
+    app.on_key(key(KeyCode::Left));
+    assert_eq!(
+        app.viewing,
+        Some(last),
+        "← from the final screen shows the last step"
+    );
+    app.on_key(key(KeyCode::Left));
+    assert_eq!(app.viewing, Some(last - 1));
+    app.on_key(key(KeyCode::Right));
+    app.on_key(key(KeyCode::Right));
+    assert_eq!(
+        app.viewing, None,
+        "→ past the last step is the final screen again"
+    );
+}
+
+#[test]
+fn a_rate_survives_alternating_units() {
+    use crate::events::Unit;
+    let mut app = running(StepId::Backup);
+    let progress = |unit, done, total| ExecEvent::Engine(Event::Progress { unit, done, total });
+    app.tick(1_000);
+    app.on_exec(progress(Unit::Tables, 0, Some(10)));
+    app.on_exec(progress(Unit::Bytes, 0, None));
+    app.tick(3_000);
+    app.on_exec(progress(Unit::Bytes, 2_000_000, None));
+    app.on_exec(progress(Unit::Tables, 4, Some(10)));
+    let (rate, left) = app.rate_and_left().expect("a rate after 2 s");
+    assert!((rate - 2.0).abs() < 1e-9, "4 tables in 2 s: {rate}");
+    assert!(
+        left.is_some_and(|l| (l - 3.0).abs() < 1e-9),
+        "6 tables left at 2/s: {left:?}"
+    );
+}

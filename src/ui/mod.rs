@@ -32,6 +32,10 @@ use crate::signals::Interrupts;
 /// At most ~30 frames a second.
 pub const FRAME: Duration = Duration::from_millis(33);
 
+/// How long one frame may spend on the executor's events before it draws. Keys come first
+/// anyway, so even a producer faster than the screen never holds them back.
+pub const DRAIN_BUDGET: Duration = Duration::from_millis(16);
+
 /// What arrives in the loop.
 #[derive(Debug)]
 #[expect(
@@ -41,6 +45,77 @@ pub const FRAME: Duration = Duration::from_millis(33);
 pub enum UiEvent {
     Term(TermEvent),
     Exec(ExecEvent),
+    /// A key is waiting in the terminal lane.
+    Wake,
+}
+
+/// The loop's two lanes: the terminal's events, and everything else (executor events, and a
+/// wake-up for each terminal event). Keys never queue behind a flood of log lines.
+pub struct Inbox {
+    terminal: Receiver<UiEvent>,
+    events: Receiver<UiEvent>,
+}
+
+/// The sending ends of an [`Inbox`].
+#[derive(Clone)]
+pub struct Senders {
+    terminal: Sender<UiEvent>,
+    events: Sender<UiEvent>,
+}
+
+impl Senders {
+    /// A terminal event: into its lane, and a wake-up into the other.
+    pub fn terminal(&self, e: TermEvent) -> bool {
+        self.terminal.send(UiEvent::Term(e)).is_ok() && self.events.send(UiEvent::Wake).is_ok()
+    }
+
+    pub fn exec(&self, e: ExecEvent) -> bool {
+        self.events.send(UiEvent::Exec(e)).is_ok()
+    }
+}
+
+pub fn inbox() -> (Senders, Inbox) {
+    let (terminal_tx, terminal) = mpsc::channel();
+    let (events_tx, events) = mpsc::channel();
+    (
+        Senders {
+            terminal: terminal_tx,
+            events: events_tx,
+        },
+        Inbox { terminal, events },
+    )
+}
+
+impl Inbox {
+    /// Waits until something arrives or `timeout` passes; Err when every sender is gone.
+    pub fn wait(&self, timeout: Duration) -> Result<Option<UiEvent>, RecvTimeoutError> {
+        match self.events.recv_timeout(timeout) {
+            Ok(e) => Ok(Some(e)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One frame's events: every terminal event waiting, then the executor's events (starting
+    /// with `first`) while less than [`DRAIN_BUDGET`] has passed — taken lazily, so the budget
+    /// covers handling them too; the rest waits for the next frame.
+    pub fn batch(&self, first: Option<UiEvent>) -> impl Iterator<Item = UiEvent> + '_ {
+        let keys: Vec<UiEvent> = self.terminal.try_iter().collect();
+        let started = Instant::now();
+        let rest = std::iter::from_fn(move || {
+            while started.elapsed() < DRAIN_BUDGET {
+                match self.events.try_recv() {
+                    Ok(UiEvent::Wake) => {}
+                    Ok(e) => return Some(e),
+                    Err(_) => return None,
+                }
+            }
+            None
+        });
+        keys.into_iter()
+            .chain(first.filter(|e| !matches!(e, UiEvent::Wake)))
+            .chain(rest)
+    }
 }
 
 /// How the wizard ended.
@@ -54,17 +129,17 @@ pub struct Finished {
 pub fn run(spec: RunSpec, report_ctx: &ReportContext) -> std::io::Result<Finished> {
     let mut app = App::new(spec.kind);
     app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let (tx, rx) = mpsc::channel::<UiEvent>();
+    let (senders, inbox) = inbox();
     let mut executor = Executor::spawn(spec);
-    forward_exec_events(&mut executor, tx.clone());
+    forward_exec_events(&mut executor, senders.clone());
     let interrupts = Interrupts::install().ok();
     let mut term = terminal::Terminal::enter()?;
-    spawn_input_thread(tx);
+    spawn_input_thread(senders);
     let result = event_loop(
         &mut term,
         &mut app,
         &executor,
-        &rx,
+        &inbox,
         interrupts.as_ref(),
         report_ctx,
     );
@@ -90,25 +165,23 @@ pub fn run(spec: RunSpec, report_ctx: &ReportContext) -> std::io::Result<Finishe
     })
 }
 
-fn forward_exec_events(executor: &mut Executor, tx: Sender<UiEvent>) {
+fn forward_exec_events(executor: &mut Executor, tx: Senders) {
     let events = executor.take_events();
     std::thread::spawn(move || {
         for e in events {
-            if tx.send(UiEvent::Exec(e)).is_err() {
+            if !tx.exec(e) {
                 return;
             }
         }
         // The executor is gone: say so, as a crash if the run was not over.
-        let _ = tx.send(UiEvent::Exec(ExecEvent::Crashed(
-            "the executor thread ended".into(),
-        )));
+        let _ = tx.exec(ExecEvent::Crashed("the executor thread ended".into()));
     });
 }
 
-fn spawn_input_thread(tx: Sender<UiEvent>) {
+fn spawn_input_thread(tx: Senders) {
     std::thread::spawn(move || {
         while let Ok(e) = event::read() {
-            if tx.send(UiEvent::Term(e)).is_err() {
+            if !tx.terminal(e) {
                 return;
             }
         }
@@ -119,7 +192,7 @@ fn event_loop(
     term: &mut terminal::Terminal,
     app: &mut App,
     executor: &Executor,
-    rx: &Receiver<UiEvent>,
+    inbox: &Inbox,
     interrupts: Option<&Interrupts>,
     report_ctx: &ReportContext,
 ) -> std::io::Result<()> {
@@ -131,17 +204,14 @@ fn event_loop(
     carry_out(app.start(), executor);
     loop {
         let timeout = FRAME.saturating_sub(last_draw.map_or(FRAME, |t| t.elapsed()));
-        let first = match rx.recv_timeout(timeout) {
-            Ok(e) => Some(e),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        let Ok(first) = inbox.wait(timeout) else {
+            return Ok(());
         };
         app.tick(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
-        // Everything queued now, then one frame.
-        let queued = first
-            .into_iter()
-            .chain(std::iter::from_fn(|| rx.try_recv().ok()));
-        let batch = process_batch(app, queued, |commands| carry_out(commands, executor));
+        // The keys waiting, then the executor's events for at most DRAIN_BUDGET, then a frame.
+        let batch = process_batch(app, inbox.batch(first), |commands| {
+            carry_out(commands, executor)
+        });
         if batch.quit {
             return Ok(());
         }
@@ -223,7 +293,7 @@ pub fn process_batch(
                 batch.resized = true;
                 Vec::new()
             }
-            UiEvent::Term(_) => Vec::new(),
+            UiEvent::Term(_) | UiEvent::Wake => Vec::new(),
             UiEvent::Exec(ev) if app.outcome.is_some() && matches!(ev, ExecEvent::Crashed(_)) => {
                 Vec::new()
             }
