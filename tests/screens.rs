@@ -677,8 +677,44 @@ fn bootstrap_until() -> Run {
 type State = (&'static str, fn() -> App);
 
 /// Every screen state worth a look, by name.
+/// The same app, as if the latest rehearsal had measured each downtime step.
+fn with_rehearsal(mut app: App) -> App {
+    if let Some(StepOutput::Plan(p)) = app
+        .checklist
+        .steps
+        .iter_mut()
+        .find(|s| s.id == StepId::Plan)
+        .and_then(|s| s.output.as_mut())
+    {
+        p.expected = [
+            ("connected_users", 2.0),
+            ("disk_space", 0.3),
+            ("fingerprint", 0.8),
+            ("backup", 40.0),
+            ("banner", 0.1),
+            ("clone_upgrade", 170.0),
+            ("sanity_checks", 12.0),
+            ("cut_over", 1.0),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), *v))
+        .collect();
+        p.rehearsal = Some("20261114T2200Z-clinic-77 (2026-11-14T22:00:00Z)".into());
+    }
+    app
+}
+
 fn states() -> Vec<State> {
     vec![
+        ("clone_upgrade_running_with_rehearsal", || {
+            with_rehearsal(running(
+                StepId::CloneUpgrade,
+                Unit::Statements,
+                20,
+                57,
+                Some(120),
+            ))
+        }),
         // Each step running, with progress.
         ("plan_running", || {
             running(StepId::Plan, Unit::Scripts, 1, 4, Some(7))

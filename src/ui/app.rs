@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::checklist::{
     Answer, Checklist, Effect, ExecEvent, Job, Msg, Outcome, Phase, PlanKind, PlanSummary,
-    Question, StepId, StepOutput,
+    Question, StepId, StepOutput, StepStatus,
 };
 use crate::events::{Event, Level, Unit};
 
@@ -567,6 +567,37 @@ impl App {
             let started = self.step_started_ms.get(i).copied().flatten()?;
             running.then(|| Duration::from_millis(self.now_ms.saturating_sub(started)))
         })
+    }
+
+    /// A step's expected seconds, from the latest rehearsal (none without one).
+    pub fn expected(&self, i: usize) -> Option<f64> {
+        let step = self.checklist.steps.get(i)?;
+        self.plan()?.expected_seconds(step.id)
+    }
+
+    /// Seconds of downtime still to expect, from the latest rehearsal: the steps not yet done,
+    /// less what the running one has already taken.
+    pub fn expected_left(&self) -> Option<f64> {
+        if self.outcome.is_some() {
+            return None;
+        }
+        self.plan()?.expected_downtime()?;
+        let left = self
+            .checklist
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.status, StepStatus::Pending | StepStatus::Running))
+            .filter_map(|(i, s)| {
+                let expected = self.expected(i)?;
+                let spent = if s.status == StepStatus::Running {
+                    self.step_elapsed(i).map_or(0.0, |d| d.as_secs_f64())
+                } else {
+                    0.0
+                };
+                Some((expected - spent).max(0.0))
+            });
+        Some(left.sum())
     }
 
     /// Rate per second and seconds left of the running step, when they can be told.

@@ -103,6 +103,12 @@ fn render_header(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Span::raw(format!("elapsed {elapsed} · ")),
         Span::styled(status, theme.dim()),
     ];
+    if let Some(left) = app.expected_left() {
+        line2.push(Span::raw(format!(
+            " · about {} left (rehearsal)",
+            short(Duration::from_secs_f64(left))
+        )));
+    }
     if let Some(p) = app.plan() {
         line2.push(Span::styled(format!(" · {}", p.server), theme.dim()));
     }
@@ -159,7 +165,14 @@ fn render_sidebar(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 StepStatus::Failed => ("✗", theme.bad()),
                 StepStatus::Skipped => ("-", theme.dim()),
             };
-            let time = app.step_elapsed(i).map(short).unwrap_or_default();
+            // The time it took, or (from the latest rehearsal) the time it is expected to take.
+            let time = match (app.step_elapsed(i), app.expected(i)) {
+                (Some(d), _) => short(d),
+                (None, Some(e)) if s.status == StepStatus::Pending => {
+                    format!("~{}", short(Duration::from_secs_f64(e)))
+                }
+                _ => String::new(),
+            };
             let title = format!("{mark} {:<25}{time:>6}", ellipsize(s.id.title(), 25));
             let style = if Some(i) == shown {
                 style.patch(theme.selected())
