@@ -168,12 +168,11 @@ fn summary(
             reference.map_or_else(String::new, |v| v.to_string())
         ));
     }
-    if let Some(StepOutput::Backup(BackupOutput::Taken {
-        path, size, sha256, ..
-    })) = out(StepId::Backup)
+    if let Some(StepOutput::Backup(BackupOutput::Taken { size, sha256, .. })) = out(StepId::Backup)
     {
+        // The backup lives in the throw-away cluster's directory and goes with it (unless --keep).
         lines.push(format!(
-            "  backup: {path} ({} MB, sha256 {sha256})",
+            "  backup: verified, {} MB, sha256 {sha256} (kept only with --keep, beside the cluster)",
             size / 1_000_000
         ));
     }
