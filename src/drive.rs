@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::checklist::{Answer, Checklist, Effect, ExecEvent, Msg, Outcome, Question, StepStatus};
+use crate::checklist::{Answer, Checklist, Effect, ExecEvent, Msg, Outcome, Question};
 use crate::executor::{Executor, RunSpec};
 
 /// How the questions of the checklist are answered without a person.
@@ -180,13 +180,4 @@ impl Answers<'_> {
 /// Whether the checklist was already told to cancel (so a new interrupt escalates).
 fn checklist_cancelled(c: &Checklist) -> bool {
     c.cancel_was_requested()
-}
-
-/// The status a checklist step ended in, for exit codes and summaries.
-pub fn failed_steps(c: &Checklist) -> Vec<String> {
-    c.steps
-        .iter()
-        .filter(|s| s.status == StepStatus::Failed)
-        .map(|s| s.id.title().to_owned())
-        .collect()
 }

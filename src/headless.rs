@@ -55,7 +55,7 @@ impl Printer {
     pub fn shown(&mut self, checklist: &Checklist, shown: &Shown<'_>) {
         if let (false, Shown::Exec(ExecEvent::StepStarted(step))) = (self.json, shown) {
             // The step's expected duration, from the latest rehearsal.
-            if let Some(secs) = plan_of(checklist).and_then(|p| p.expected_seconds(*step)) {
+            if let Some(secs) = checklist.plan().and_then(|p| p.expected_seconds(*step)) {
                 let line = format!(
                     "{} == {} (expected about {secs:.1} s)",
                     self.stamp(),
@@ -156,14 +156,6 @@ impl Printer {
             self.write(&line.to_string());
         }
     }
-}
-
-fn plan_of(c: &Checklist) -> Option<&crate::checklist::PlanSummary> {
-    c.step(crate::checklist::StepId::Plan)
-        .and_then(|s| match &s.output {
-            Some(crate::checklist::StepOutput::Plan(p)) => Some(p),
-            _ => None,
-        })
 }
 
 fn status_word(s: StepStatus) -> &'static str {

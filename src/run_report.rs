@@ -30,7 +30,7 @@ pub fn write(
 }
 
 pub fn build(c: &Checklist, outcome: &Outcome, ctx: &ReportContext) -> Report {
-    let plan = plan_summary(c);
+    let plan = c.plan().cloned();
     let record = plan
         .as_ref()
         .and_then(|p| p.journal.as_deref())
@@ -68,13 +68,6 @@ pub fn build(c: &Checklist, outcome: &Outcome, ctx: &ReportContext) -> Report {
     }
     report.next_steps = next_steps(c, outcome);
     report
-}
-
-fn plan_summary(c: &Checklist) -> Option<crate::checklist::PlanSummary> {
-    c.step(StepId::Plan).and_then(|s| match &s.output {
-        Some(StepOutput::Plan(p)) => Some(p.clone()),
-        _ => None,
-    })
 }
 
 fn report_outcome(o: &Outcome) -> report::Outcome {

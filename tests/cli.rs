@@ -3,44 +3,14 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::{Pg, sample_dir};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs pgstep against the cluster with a clean environment: no PG* variables, no ~/.pgpass.
-fn pgstep(pg: &Pg, args: &[&str]) -> Run {
-    let home = tempfile::tempdir().expect("tempdir");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgstep"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("PGSTEP_DATA_DIR", home.path().join("data"))
-        .env("RUST_BACKTRACE", "0")
-        .args([
-            "-h",
-            &pg.cluster.socket_dir().to_string_lossy(),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-        ])
-        .args(args);
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("run pgstep");
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into(),
-        stderr: String::from_utf8_lossy(&stderr).into(),
-    }
+/// Runs pgstep against the cluster with a clean environment and a data directory of its own.
+fn pgstep(pg: &Pg, args: &[&str]) -> common::BinRun {
+    let data = tempfile::tempdir().expect("tempdir");
+    common::run_pgstep(pg, data.path(), args)
 }
 
 fn with_clinic_v1() -> Pg {

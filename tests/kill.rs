@@ -17,20 +17,7 @@ fn cluster_with_clinic_v1() -> Pg {
 }
 
 fn pgstep(pg: &Pg, fault: Option<&str>) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgstep"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", pg.data_dir())
-        .env("PGSTEP_DATA_DIR", pg.data_dir())
-        .env("RUST_BACKTRACE", "0")
-        .args([
-            "-h",
-            &pg.cluster.socket_dir().to_string_lossy(),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-        ]);
+    let mut cmd = common::pgstep_cmd(pg, &pg.data_dir());
     if let Some(f) = fault {
         cmd.env("PGSTEP_FAULT", f);
     }

@@ -5,44 +5,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use common::{Pg, sample_dir};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs pgstep against the cluster with a clean environment: no PG* variables, no ~/.pgpass.
-fn pgstep(pg: &Pg, data_dir: &Path, args: &[&str]) -> Run {
-    let home = tempfile::tempdir().expect("tempdir");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgstep"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("PGSTEP_DATA_DIR", data_dir)
-        .env("RUST_BACKTRACE", "0")
-        .args([
-            "-h",
-            &pg.cluster.socket_dir().to_string_lossy(),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-        ])
-        .args(args);
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("run pgstep");
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into(),
-        stderr: String::from_utf8_lossy(&stderr).into(),
-    }
+fn pgstep(pg: &Pg, data_dir: &Path, args: &[&str]) -> common::BinRun {
+    common::run_pgstep(pg, data_dir, args)
 }
 
 fn bundle_arg() -> String {

@@ -271,6 +271,14 @@ impl Checklist {
         }
     }
 
+    /// What the plan step decided, once it has run.
+    pub fn plan(&self) -> Option<&PlanSummary> {
+        self.step(StepId::Plan).and_then(|s| match &s.output {
+            Some(StepOutput::Plan(p)) => Some(p),
+            _ => None,
+        })
+    }
+
     /// Whether the operator asked to cancel (the front end escalates a second request).
     pub fn cancel_was_requested(&self) -> bool {
         self.cancel_requested

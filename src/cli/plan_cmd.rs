@@ -329,10 +329,7 @@ fn success_summary(c: &Checklist) -> String {
         .filter_map(|s| s.elapsed)
         .map(|d| d.as_secs_f64())
         .sum();
-    let plan = c.step(StepId::Plan).and_then(|s| match &s.output {
-        Some(StepOutput::Plan(p)) => Some(p.clone()),
-        _ => None,
-    });
+    let plan = c.plan().cloned();
     let output_of = |id| c.step(id).and_then(|s| s.output.clone());
     match (
         c.kind,

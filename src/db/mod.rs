@@ -13,3 +13,20 @@ pub mod sessions;
 pub mod version;
 
 pub use session::{DbError, Session, describe};
+
+use crate::conn::ConnSettings;
+
+/// The maintenance connection used to create, rename and drop databases: database `postgres`,
+/// or `template1` where `postgres` is missing. The first error is the one reported.
+pub fn maintenance(server: &ConnSettings) -> Result<postgres::Client, DbError> {
+    server
+        .with_dbname("postgres")
+        .connect(None)
+        .or_else(|first| {
+            server
+                .with_dbname("template1")
+                .connect(None)
+                .map_err(|_| first)
+        })
+        .map_err(DbError::Connect)
+}

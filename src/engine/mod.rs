@@ -91,14 +91,7 @@ impl Context<'_> {
     /// The maintenance connection (database `postgres`, or `template1` where that is missing)
     /// used to create, rename and drop databases.
     pub fn maintenance(&self) -> Result<Client, DbError> {
-        match self.server.with_dbname("postgres").connect(None) {
-            Ok(c) => Ok(c),
-            Err(first) => self
-                .server
-                .with_dbname("template1")
-                .connect(None)
-                .map_err(|_| DbError::Connect(first)),
-        }
+        crate::db::maintenance(self.server)
     }
 
     /// The bundle's placeholders, pgstep's own (`DB_NAME`, `DB_USER`) and the operator's values.

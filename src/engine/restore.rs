@@ -11,6 +11,7 @@
 //! restored: the new database belongs to the role pgstep connects as. Any failure or
 //! cancellation after the database was created drops it again.
 
+use crate::db::maintenance;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -177,17 +178,6 @@ fn table_data_entries(listing: &str) -> u64 {
         .filter(|l| l.contains(" TABLE DATA "))
         .count();
     u64::try_from(count).unwrap_or(u64::MAX)
-}
-
-/// The maintenance connection (database `postgres`, or `template1` where that is missing).
-fn maintenance(server: &ConnSettings) -> Result<Client, DbError> {
-    match server.with_dbname("postgres").connect(None) {
-        Ok(c) => Ok(c),
-        Err(first) => server
-            .with_dbname("template1")
-            .connect(None)
-            .map_err(|_| DbError::Connect(first)),
-    }
 }
 
 /// `CREATE DATABASE` from template0 (so nothing added to template1 collides with the archive)

@@ -296,11 +296,7 @@ impl Run {
     }
 
     pub fn maintenance(&self) -> Result<Client, String> {
-        let s = &self.spec.server;
-        s.with_dbname("postgres")
-            .connect(None)
-            .or_else(|first| s.with_dbname("template1").connect(None).map_err(|_| first))
-            .map_err(|e| e.to_string())
+        crate::db::maintenance(&self.spec.server).map_err(|e| e.to_string())
     }
 
     pub fn session(&self, db: &str) -> Result<Session, String> {

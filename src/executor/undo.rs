@@ -201,14 +201,5 @@ fn roll_forward(
 }
 
 fn maintenance(server: &ConnSettings) -> Result<Client, String> {
-    server
-        .with_dbname("postgres")
-        .connect(None)
-        .or_else(|first| {
-            server
-                .with_dbname("template1")
-                .connect(None)
-                .map_err(|_| first)
-        })
-        .map_err(|e| e.to_string())
+    crate::db::maintenance(server).map_err(|e| e.to_string())
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::checklist::{
     Answer, Checklist, Effect, ExecEvent, Job, Msg, Outcome, Phase, PlanKind, PlanSummary,
-    Question, StepId, StepOutput, StepStatus,
+    Question, StepStatus,
 };
 use crate::events::{Event, Level, Unit};
 
@@ -155,12 +155,7 @@ impl App {
     }
 
     pub fn plan(&self) -> Option<&PlanSummary> {
-        self.checklist
-            .step(StepId::Plan)
-            .and_then(|s| match &s.output {
-                Some(StepOutput::Plan(p)) => Some(p),
-                _ => None,
-            })
+        self.checklist.plan()
     }
 
     /// The wizard's clock moved on.

@@ -335,3 +335,45 @@ pub fn clinic_v1(bundle: &Bundle, patients: u64) -> Pg {
     }
     pg
 }
+
+// --- the real binary ---
+
+/// The real binary against this cluster with a clean environment — no PG* variables, no
+/// ~/.pgpass, no service file — and pgstep's files in `data_dir`.
+pub fn pgstep_cmd(pg: &Pg, data_dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pgstep"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", data_dir)
+        .env("PGSTEP_DATA_DIR", data_dir)
+        .env("RUST_BACKTRACE", "0")
+        .args([
+            "-h",
+            &pg.cluster.socket_dir().to_string_lossy(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+        ]);
+    cmd
+}
+
+/// What a finished run of the binary said.
+pub struct BinRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the binary with `args` and waits for it.
+pub fn run_pgstep(pg: &Pg, data_dir: &Path, args: &[&str]) -> BinRun {
+    let out = pgstep_cmd(pg, data_dir)
+        .args(args)
+        .output()
+        .expect("run pgstep");
+    BinRun {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
