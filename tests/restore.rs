@@ -66,6 +66,23 @@ fn restore_into(
     restore(&pg.settings("postgres"), backup, db, jobs, cancel, obs)
 }
 
+/// A restore nobody cancels and nobody watches.
+fn restore_plain(
+    pg: &Pg,
+    backup: &Path,
+    db: &str,
+    jobs: u32,
+) -> Result<RestoreOutcome, EngineError> {
+    restore_into(
+        pg,
+        backup,
+        db,
+        jobs,
+        &Cancel::new(),
+        &mut Recorder::default(),
+    )
+}
+
 fn assert_same_database(pg: &Pg, bundle: &Bundle, restored: &str) {
     assert_eq!(
         fingerprint(pg, restored, bundle),
@@ -129,15 +146,8 @@ fn a_directory_backup_restores_with_two_jobs_given_its_metadata_file() {
         dir.path(),
         BackupFormat::Directory { jobs: 2 },
     );
-    let outcome = restore_into(
-        &pg,
-        &b.metadata_path,
-        "clinic_restored",
-        2,
-        &Cancel::new(),
-        &mut Recorder::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let outcome = restore_plain(&pg, &b.metadata_path, "clinic_restored", 2)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(outcome.backup, b.path);
     assert_eq!(outcome.jobs, 2);
     assert_eq!(outcome.fingerprint_matches, Some(true));
@@ -154,15 +164,7 @@ fn a_tampered_backup_is_refused_and_nothing_is_created() {
     let at = bytes.len() / 3;
     bytes[at] ^= 0x80;
     std::fs::write(&b.path, &bytes).expect("write");
-    let err = restore_into(
-        &pg,
-        &b.path,
-        "clinic_restored",
-        1,
-        &Cancel::new(),
-        &mut Recorder::default(),
-    )
-    .expect_err("refused");
+    let err = restore_plain(&pg, &b.path, "clinic_restored", 1).expect_err("refused");
     let EngineError::Refused(text) = &err else {
         panic!("a refusal, not {err:?}");
     };
@@ -190,15 +192,7 @@ fn a_tampered_directory_backup_is_refused() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
     std::fs::write(&toc, &bytes).expect("write");
-    let err = restore_into(
-        &pg,
-        &b.path,
-        "clinic_restored",
-        2,
-        &Cancel::new(),
-        &mut Recorder::default(),
-    )
-    .expect_err("refused");
+    let err = restore_plain(&pg, &b.path, "clinic_restored", 2).expect_err("refused");
     assert!(matches!(err, EngineError::Refused(_)), "{err:?}");
     assert!(err.to_string().contains("checksum mismatch"), "{err}");
     assert!(!pg.exists("clinic_restored"));
@@ -217,15 +211,7 @@ fn restoring_over_an_existing_database_is_refused_and_it_is_left_alone() {
     );
     let before = pg.content_checksum("taken", "public");
     for target in ["taken", "clinic_v1"] {
-        let err = restore_into(
-            &pg,
-            &b.path,
-            target,
-            1,
-            &Cancel::new(),
-            &mut Recorder::default(),
-        )
-        .expect_err("refused");
+        let err = restore_plain(&pg, &b.path, target, 1).expect_err("refused");
         assert!(matches!(err, EngineError::Refused(_)), "{err:?}");
         assert!(err.to_string().contains("already exists"), "{err}");
     }
@@ -249,15 +235,7 @@ fn a_missing_role_is_named_with_how_to_carry_roles_over_and_the_database_is_drop
         "REVOKE ALL ON clinic.patient FROM clinic_reader; REVOKE ALL ON SCHEMA clinic FROM clinic_reader; \
          DROP ROLE clinic_reader",
     );
-    let err = restore_into(
-        &pg,
-        &b.path,
-        "clinic_restored",
-        1,
-        &Cancel::new(),
-        &mut Recorder::default(),
-    )
-    .expect_err("the role is missing");
+    let err = restore_plain(&pg, &b.path, "clinic_restored", 1).expect_err("the role is missing");
     let EngineError::Failed(failure) = &err else {
         panic!("a failure after the database was created, not {err:?}");
     };
@@ -376,15 +354,7 @@ fn timing_of_backup_verify_and_restore_at_the_default_size() {
         pgstep::backup::verify(&b.path, &meta).expect("verify");
         let verified = started.elapsed();
         let target = format!("clinic_{jobs}");
-        let outcome = restore_into(
-            &pg,
-            &b.path,
-            &target,
-            jobs,
-            &Cancel::new(),
-            &mut Recorder::default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let outcome = restore_plain(&pg, &b.path, &target, jobs).unwrap_or_else(|e| panic!("{e}"));
         let total = started.elapsed();
         assert_eq!(outcome.fingerprint_matches, Some(true));
         eprintln!(
