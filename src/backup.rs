@@ -113,6 +113,11 @@ pub struct BackupRequest<'a> {
     pub fingerprint: &'a str,
     /// The schemas the fingerprint covers.
     pub schemas: &'a [String],
+    /// A snapshot exported by an open transaction (`pg_export_snapshot()`): pg_dump reads the
+    /// database as it was then.
+    pub snapshot: Option<&'a str>,
+    /// The backup is taken alongside the upgrade: pg_dump yields the CPU to it (nice 10).
+    pub alongside: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -315,6 +320,9 @@ fn run_pg_dump(
     };
     let mut cmd = Command::new(pg_dump);
     cmd.args(dump_args(req.format)).arg("--file").arg(partial);
+    if let Some(id) = req.snapshot {
+        cmd.arg(format!("--snapshot={id}"));
+    }
     let env = req
         .server
         .with_dbname(req.db)
@@ -328,6 +336,7 @@ fn run_pg_dump(
         tables: Some(tables),
         bytes: &size,
         stdout_counter: None,
+        yield_cpu: req.alongside,
     };
     match run_tool(cmd, &run, cancel, obs).map_err(|e| fail(e.to_string()))? {
         ToolEnd::Done { tables } => Ok(tables),
@@ -416,6 +425,9 @@ pub fn read_through(
         tables: Some(tables),
         bytes: &size,
         stdout_counter: Some(Arc::clone(&counter)),
+        // A read-through is taken alongside the upgrade only as an upgrade's backup step, and
+        // nothing waits for its speed before the cut-over: it always yields.
+        yield_cpu: true,
     };
     match run_tool(cmd, &run, cancel, obs).map_err(|e| fail(e.to_string()))? {
         ToolEnd::Done { tables } => {
@@ -833,6 +845,9 @@ pub(crate) struct ToolRun<'a> {
     pub bytes: &'a dyn Fn() -> Option<u64>,
     /// When set, the tool's stdout is read and thrown away, counting its bytes here.
     pub stdout_counter: Option<Arc<AtomicU64>>,
+    /// Run the tool at a lower CPU priority: it works alongside the upgrade, which is what the
+    /// downtime waits for.
+    pub yield_cpu: bool,
 }
 
 /// How a tool run ended.
@@ -868,6 +883,7 @@ pub(crate) fn run_tool(
     if run.stdout_counter.is_none() {
         cmd.stdout(Stdio::null());
     }
+    stop_with_parent(&mut cmd, run.yield_cpu);
     let mut child = cmd.spawn()?;
     let stdout_thread = match (&run.stdout_counter, child.stdout.take()) {
         (Some(counter), Some(out)) => Some(count_stdout(out, Arc::clone(counter))),
@@ -1038,6 +1054,32 @@ fn stop_tool(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Has the kernel stop the tool (SIGTERM) when the thread that started it ends — pgstep killed
+/// with SIGKILL included — so that no pg_dump goes on writing, or holds the source open, after
+/// the run that wanted it is gone (`pgstep recover` then finds nothing running).
+/// With `yield_cpu`, the tool also runs at nice 10 (its parallel workers inherit it).
+#[cfg(target_os = "linux")]
+fn stop_with_parent(cmd: &mut Command, yield_cpu: bool) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and calls only prctl(2) and
+    // setpriority(2), which are async-signal-safe; it allocates nothing and touches no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            // A lower priority is a courtesy: failing to get it is no reason not to run.
+            if yield_cpu {
+                let _ = libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stop_with_parent(_cmd: &mut Command, _yield_cpu: bool) {}
 
 /// The lines of a stream, sent one by one from a thread; the channel closes at end of stream.
 fn read_lines(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {

@@ -96,6 +96,8 @@ impl Printer {
                 ..
             } => {
                 let note = match output {
+                    // The step's own log line said what goes on.
+                    _ if *status == StepStatus::Running => String::new(),
                     crate::checklist::StepOutput::Nothing { note } if !note.is_empty() => {
                         format!(": {note}")
                     }
@@ -165,7 +167,7 @@ fn status_word(s: StepStatus) -> &'static str {
         StepStatus::Skipped => "skipped",
         StepStatus::Failed => "FAILED",
         StepStatus::Pending => "pending",
-        StepStatus::Running => "running",
+        StepStatus::Running => "going on in the background",
     }
 }
 

@@ -699,6 +699,15 @@ impl RunLog {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// A second handle on the same log (appending), for another thread.
+    pub fn reopen(&self) -> io::Result<RunLog> {
+        let file = OpenOptions::new().append(true).open(&self.path)?;
+        Ok(RunLog {
+            path: self.path.clone(),
+            file,
+        })
+    }
 }
 
 fn level_name(level: Level) -> &'static str {

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// The steps that happen during the downtime (the plan and the confirmations come before it).
-pub const DOWNTIME_STEPS: [&str; 8] = [
+pub const DOWNTIME_STEPS: [&str; 9] = [
     "connected_users",
     "disk_space",
     "fingerprint",
+    "clone",
     "backup",
     "banner",
     "clone_upgrade",
@@ -19,8 +20,9 @@ pub const DOWNTIME_STEPS: [&str; 8] = [
     "cut_over",
 ];
 
-/// Steps whose duration grows with the database's size.
-const SIZE_BOUND_STEPS: [&str; 3] = ["backup", "clone_upgrade", "sanity_checks"];
+/// Steps whose duration grows with the database's size. The backup's time is what is left of
+/// it once the clone is upgraded and checked (it runs alongside them).
+const SIZE_BOUND_STEPS: [&str; 4] = ["clone", "backup", "clone_upgrade", "sanity_checks"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepTime {

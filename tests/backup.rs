@@ -51,6 +51,8 @@ fn backup_of(
             version: v1(),
             fingerprint: "0123",
             schemas: &bundle.schemas,
+            snapshot: None,
+            alongside: false,
         },
         cancel,
         obs,

@@ -417,8 +417,34 @@ fn upgrade_until(until: StepId) -> Run {
             return r;
         }
         finish_step(&mut r, *step);
+        if *step == StepId::SanityChecks {
+            await_backup(&mut r);
+        }
     }
     r
+}
+
+/// The wait for the backup taken in the background, before the cut-over is asked.
+fn await_backup(r: &mut Run) {
+    r.started(StepId::Backup);
+    r.log("pg_dump: dumping contents of table \"clinic.visits\"");
+    r.log("backup verified: 187 archive entries, 41 table(s), 912400000 bytes");
+    r.finished(StepId::Backup, StepStatus::Done, 2_300, backup_taken());
+}
+
+fn cloned() -> StepOutput {
+    StepOutput::Cloned {
+        db: "clinic_v3".into(),
+        source: "clinic".into(),
+        size: 2_140_000_000,
+        how: "FILE_COPY".into(),
+        carried: vec![
+            "owner clinic_owner".into(),
+            "comment".into(),
+            "2 settings".into(),
+            "privileges".into(),
+        ],
+    }
 }
 
 fn finish_step(r: &mut Run, step: StepId) {
@@ -453,10 +479,19 @@ fn finish_step(r: &mut Run, step: StepId) {
         }
         DiskSpace => r.done(DiskSpace, 300, StepOutput::Disk(disk_measured())),
         Fingerprint => r.done(Fingerprint, 800, fingerprint_ok()),
+        Clone => r.done(Clone, 2_100, cloned()),
         Backup => {
+            // It goes on in the background; the checklist waits for it before the cut-over.
             r.started(Backup);
-            r.log("pg_dump: dumping contents of table \"clinic.visits\"");
-            r.finished(Backup, StepStatus::Done, 42_300, backup_taken());
+            r.log("pg_dump of \"clinic\" goes on in the background while the clone is upgraded and checked; the cut-over waits until it is verified");
+            r.finished(
+                Backup,
+                StepStatus::Running,
+                40,
+                StepOutput::Nothing {
+                    note: "pg_dump of \"clinic\" goes on in the background while the clone is upgraded and checked; the cut-over waits until it is verified".into(),
+                },
+            );
         }
         Banner => r.done(
             Banner,
@@ -853,6 +888,28 @@ fn states() -> Vec<State> {
             r.app
         }),
         ("backup_done", || looking_at(StepId::Backup)),
+        ("clone_done", || looking_at(StepId::Clone)),
+        ("backup_in_background", || {
+            let mut r = upgrade_until(StepId::CloneUpgrade);
+            r.started(StepId::CloneUpgrade);
+            r.wait(3_000);
+            r.log("pg_dump: dumping contents of table \"clinic.visits\"");
+            r.app.viewing = r
+                .app
+                .checklist
+                .steps
+                .iter()
+                .position(|s| s.id == StepId::Backup);
+            r.app
+        }),
+        ("backup_awaited", || {
+            let mut r = upgrade_until(StepId::SanityChecks);
+            finish_step(&mut r, StepId::SanityChecks);
+            r.started(StepId::Backup);
+            r.wait(2_000);
+            r.progressing(Unit::Bytes, 700_000_000, 810_000_000, None);
+            r.app
+        }),
         ("backup_skipped", || {
             let mut r = upgrade_until(StepId::Backup);
             r.started(StepId::Backup);
@@ -865,7 +922,7 @@ fn states() -> Vec<State> {
                     bytes_read: 2_350_000_000,
                 }),
             );
-            r.app.viewing = Some(5);
+            r.app.viewing = Some(6);
             r.app
         }),
         ("banner_done", || looking_at(StepId::Banner)),
@@ -1067,14 +1124,14 @@ fn key_sequences_lead_to_the_expected_screen() {
             "Tab shows the next step",
             confirmations_asking,
             &[Tab],
-            &["Connected users", "step 3 of 10", "not started yet"],
+            &["Connected users", "step 3 of 11", "not started yet"],
             &[],
         ),
         (
             "← shows the previous step",
             confirmations_asking,
             &[Left],
-            &["Plan", "step 1 of 10", "clinic_v3"],
+            &["Plan", "step 1 of 11", "clinic_v3"],
             &["0 of 4 ticked"],
         ),
         (

@@ -208,7 +208,9 @@ fn cancel_asks_then_undoes_and_a_second_ctrl_c_interrupts_the_statement() {
     let pg = common::clinic_v1(&common::sample_bundle(), 0);
     let mut w = Wizard::start(&pg, copy.path());
     w.confirm_manual_items();
-    w.wait_for("pgstep-test: sleeping");
+    // The statement runs when the server says so (the log pane may have scrolled past the
+    // script's \echo: the backup's lines arrive alongside).
+    wait_until_sleeping(&pg);
     w.keys("\x03");
     w.wait_for("Cancel the run?");
     w.keys("y");
@@ -224,6 +226,22 @@ fn cancel_asks_then_undoes_and_a_second_ctrl_c_interrupts_the_statement() {
     assert_eq!(w.exit_code(), 130);
     assert!(!w.alternate(), "the terminal was restored");
     assert!(!pg.exists("clinic_v2"));
+}
+
+/// Waits until a session runs the script's `pg_sleep(600)`.
+fn wait_until_sleeping(pg: &common::Pg) {
+    let deadline = Instant::now() + WAIT;
+    while pg.query_one::<i64>(
+        "postgres",
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'",
+    ) == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the script never reached pg_sleep"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

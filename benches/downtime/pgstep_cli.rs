@@ -205,6 +205,9 @@ fn milestones(lines: &[(Duration, Value)]) -> Vec<(Duration, String)> {
                         "pg_dump of",
                         "pg_dump: dumping contents",
                         "backup verified",
+                        "the backup took",
+                        "waiting for the backup",
+                        "cloning",
                         "NOTICE:",
                         "every check passed",
                     ];

@@ -38,12 +38,17 @@ impl PlanKind {
     pub fn steps(self) -> &'static [StepId] {
         use StepId::*;
         match self {
+            // The backup is taken from the frozen source while the clone is upgraded and
+            // checked: the clone comes first (CREATE DATABASE needs the source to itself), the
+            // banner after the backup's snapshot (the backup holds the source as users left
+            // it), and the cut-over waits until the backup is verified.
             PlanKind::Upgrade => &[
                 Plan,
                 Confirmations,
                 ConnectedUsers,
                 DiskSpace,
                 Fingerprint,
+                Clone,
                 Backup,
                 Banner,
                 CloneUpgrade,
@@ -67,6 +72,7 @@ impl PlanKind {
                 ConnectedUsers,
                 DiskSpace,
                 Fingerprint,
+                Clone,
                 Backup,
                 Banner,
                 CloneUpgrade,
@@ -92,6 +98,8 @@ pub enum Job {
     Notify,
     /// End these sessions (the operator consented), then list the sessions again.
     Terminate { pids: Vec<i32> },
+    /// Wait for a step that went on in the background (the backup) and finish it.
+    Await { step: StepId },
     /// Undo what the run changed: banner, access, clone, renames.
     FailurePath,
 }
@@ -132,6 +140,8 @@ pub enum ExecEvent {
     StepStarted(StepId),
     /// A log line, progress or a check result from the engine.
     Engine(Event),
+    /// A step finished, or (status `Running`) goes on in the background: the checklist moves
+    /// on and waits for it with [`Job::Await`] before the cut-over.
     StepDone {
         step: StepId,
         status: StepStatus,
@@ -307,18 +317,48 @@ impl Checklist {
 
     fn start(&mut self) -> Effect {
         match self.phase {
-            Phase::NotStarted => self.enter(0),
+            Phase::NotStarted => self.enter_next(),
             _ => Effect::None,
+        }
+    }
+
+    /// A step that goes on in the background (not the one being worked on).
+    fn in_background(&self) -> Option<usize> {
+        self.steps.iter().enumerate().position(|(i, s)| {
+            s.status == StepStatus::Running
+                && !matches!(self.phase, Phase::Running(r) | Phase::Asking(r, _) if r == i)
+        })
+    }
+
+    /// Begins the first pending step; before the cut-over, waits for what runs in the background.
+    fn enter_next(&mut self) -> Effect {
+        let next = self
+            .steps
+            .iter()
+            .position(|s| s.status == StepStatus::Pending);
+        let last = self.steps.len().saturating_sub(1);
+        if next.is_none_or(|i| i == last)
+            && let Some(b) = self.in_background()
+        {
+            self.progress = None;
+            self.phase = Phase::Running(b);
+            return Effect::Run(Job::Await {
+                step: self.steps[b].id,
+            });
+        }
+        match next {
+            Some(i) => self.enter(i),
+            None => {
+                self.phase = Phase::Finished(Outcome::Success);
+                Effect::Done(Outcome::Success)
+            }
         }
     }
 
     /// Begins step `i`: the confirmations are asked here, every other step is a job.
     fn enter(&mut self, i: usize) -> Effect {
         self.progress = None;
-        let Some(view) = self.steps.get_mut(i) else {
-            self.phase = Phase::Finished(Outcome::Success);
-            return Effect::Done(Outcome::Success);
-        };
+        let view = &mut self.steps[i];
         view.status = StepStatus::Running;
         if view.id == StepId::CutOver && self.kind == PlanKind::Upgrade {
             // The one step users notice: it waits for the operator's word.
@@ -393,13 +433,21 @@ impl Checklist {
         }
         let view = &mut self.steps[i];
         view.elapsed = Some(view.elapsed.unwrap_or_default() + elapsed);
+        if status == StepStatus::Running {
+            // It goes on in the background: its result comes when the checklist waits for it.
+            if let StepOutput::Nothing { note } = &output {
+                view.note = Some(note.clone());
+            }
+            return self.enter_next();
+        }
         view.output = Some(output.clone());
         if let Some(q) = needs_decision(&output, status) {
             self.phase = Phase::Asking(i, q.clone());
             return Effect::Ask(q);
         }
         view.status = status;
-        self.enter(i + 1)
+        view.note = None;
+        self.enter_next()
     }
 
     fn step_failed(
@@ -414,6 +462,13 @@ impl Checklist {
         };
         if matches!(self.phase, Phase::Undoing { .. } | Phase::Finished(_)) {
             return Effect::None;
+        }
+        // A step in the background failed: the executor reports it instead of starting the
+        // job asked for, which therefore never began.
+        if let Phase::Running(r) = self.phase
+            && r != i
+        {
+            self.steps[r].status = StepStatus::Pending;
         }
         let view = &mut self.steps[i];
         view.status = StepStatus::Failed;
@@ -470,12 +525,16 @@ impl Checklist {
             refused: *refused,
             changed_anything,
         };
-        for view in self
-            .steps
-            .iter_mut()
-            .filter(|s| s.status == StepStatus::Pending)
-        {
-            view.status = StepStatus::Skipped;
+        for view in self.steps.iter_mut() {
+            match view.status {
+                StepStatus::Pending => view.status = StepStatus::Skipped,
+                // What went on in the background was stopped by the failure path.
+                StepStatus::Running => {
+                    view.status = StepStatus::Skipped;
+                    view.note = Some("stopped by the failure path".into());
+                }
+                _ => {}
+            }
         }
         self.phase = Phase::Finished(outcome.clone());
         Effect::Done(outcome)
@@ -553,7 +612,7 @@ impl Checklist {
             let view = &mut self.steps[i];
             view.status = StepStatus::Done;
             view.output = Some(StepOutput::Confirmed(self.confirmations.clone()));
-            return self.enter(i + 1);
+            return self.enter_next();
         }
         let q = Question::Confirmations {
             items: self.confirmations.clone(),

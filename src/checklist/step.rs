@@ -19,8 +19,12 @@ pub enum StepId {
     ConnectedUsers,
     DiskSpace,
     Fingerprint,
+    /// `CREATE DATABASE … TEMPLATE`, with what the template copy does not carry.
+    Clone,
     Backup,
     Banner,
+    /// The bundle's scripts on the clone (the key keeps its first name, `clone_upgrade`, which
+    /// fault points and rehearsal records use).
     CloneUpgrade,
     SanityChecks,
     CutOver,
@@ -41,9 +45,10 @@ impl StepId {
             StepId::ConnectedUsers => "Connected users",
             StepId::DiskSpace => "Disk space",
             StepId::Fingerprint => "Fingerprint",
+            StepId::Clone => "Clone",
             StepId::Backup => "Backup",
             StepId::Banner => "Banner",
-            StepId::CloneUpgrade => "Clone and upgrade",
+            StepId::CloneUpgrade => "Upgrade the clone",
             StepId::SanityChecks => "Sanity checks",
             StepId::CutOver => "Banner reset and cut-over",
             StepId::ApplyFixups => "Fixups",
@@ -60,6 +65,7 @@ impl StepId {
             StepId::ConnectedUsers => "connected_users",
             StepId::DiskSpace => "disk_space",
             StepId::Fingerprint => "fingerprint",
+            StepId::Clone => "clone",
             StepId::Backup => "backup",
             StepId::Banner => "banner",
             StepId::CloneUpgrade => "clone_upgrade",
@@ -77,6 +83,8 @@ impl StepId {
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Pending,
+    /// Being worked on; also a step that goes on in the background (the backup, while the
+    /// clone is upgraded) until the checklist waits for it.
     Running,
     Done,
     /// Done, with something the operator should know (an override, an unmeasurable disk).
@@ -191,6 +199,17 @@ pub enum StepOutput {
         matches: bool,
         reference: Option<Version>,
         diff: String,
+    },
+    /// The clone made (not yet upgraded).
+    Cloned {
+        db: String,
+        source: String,
+        /// Bytes copied (the source's size).
+        size: u64,
+        /// How the server copied it ("FILE_COPY", "WAL_LOG", or "restored from the backup").
+        how: String,
+        /// What was carried over that the template copy does not carry.
+        carried: Vec<String>,
     },
     Backup(BackupOutput),
     Banner {

@@ -109,6 +109,7 @@ fn the_upgrade_walks_every_step_in_order_and_succeeds() {
     let mut expected = vec![
         StepId::DiskSpace,
         StepId::Fingerprint,
+        StepId::Clone,
         StepId::Backup,
         StepId::Banner,
         StepId::CloneUpgrade,
@@ -140,9 +141,128 @@ fn the_upgrade_walks_every_step_in_order_and_succeeds() {
             .iter()
             .map(|s| s.elapsed.unwrap_or_default())
             .sum::<Duration>(),
-        T * 9
+        T * 10
     );
     assert_eq!(Outcome::Success.exit_code(), crate::exit::SUCCESS);
+}
+
+fn in_background(step: StepId) -> Msg {
+    Msg::Exec(ExecEvent::StepDone {
+        step,
+        status: StepStatus::Running,
+        output: StepOutput::Nothing {
+            note: "pg_dump goes on in the background".into(),
+        },
+        elapsed: T,
+    })
+}
+
+/// Drives an upgrade whose backup goes on in the background to the point where the checklist
+/// waits for it.
+fn backup_in_background_until_await() -> Checklist {
+    let mut c = upgrade_until(StepId::Backup);
+    assert_eq!(
+        c.update(in_background(StepId::Backup)),
+        run_job(StepId::Banner)
+    );
+    assert_eq!(
+        c.step(StepId::Backup).map(|s| s.status),
+        Some(StepStatus::Running)
+    );
+    assert_eq!(
+        c.update(nothing(StepId::Banner)),
+        run_job(StepId::CloneUpgrade)
+    );
+    assert_eq!(
+        c.update(nothing(StepId::CloneUpgrade)),
+        run_job(StepId::SanityChecks)
+    );
+    // The cut-over waits until the backup is verified: the checklist waits for it first.
+    assert_eq!(
+        c.update(nothing(StepId::SanityChecks)),
+        Effect::Run(Job::Await {
+            step: StepId::Backup
+        })
+    );
+    assert_eq!(
+        c.current(),
+        c.steps.iter().position(|s| s.id == StepId::Backup)
+    );
+    c
+}
+
+#[test]
+fn a_backup_in_the_background_is_awaited_before_the_cut_over_is_asked() {
+    let mut c = backup_in_background_until_await();
+    assert_eq!(
+        c.update(nothing(StepId::Backup)),
+        Effect::Ask(Question::CutOver)
+    );
+    let backup = c.step(StepId::Backup).cloned().expect("backup step");
+    assert_eq!(backup.status, StepStatus::Done);
+    assert_eq!(backup.elapsed, Some(T * 2), "start and wait both count");
+    assert_eq!(
+        c.update(Msg::Answer(Answer::Proceed)),
+        run_job(StepId::CutOver)
+    );
+    assert_eq!(
+        c.update(nothing(StepId::CutOver)),
+        Effect::Done(Outcome::Success)
+    );
+}
+
+#[test]
+fn a_failed_background_backup_stops_the_run_before_the_next_job() {
+    let mut c = upgrade_until(StepId::Backup);
+    let _ = c.update(in_background(StepId::Backup));
+    let _ = c.update(nothing(StepId::Banner));
+    // Asked to upgrade, the executor reports the backup's failure instead.
+    assert_eq!(
+        c.update(failed(StepId::Backup, "pg_dump: No space left on device")),
+        Effect::Run(Job::FailurePath)
+    );
+    let Effect::Done(Outcome::Failed { step, what, .. }) = c.update(undo_done(true)) else {
+        panic!()
+    };
+    assert_eq!(step, Some(StepId::Backup));
+    assert!(what.contains("No space left"));
+    let upgrade = c.step(StepId::CloneUpgrade).expect("step");
+    assert_eq!(upgrade.status, StepStatus::Skipped, "it never began");
+}
+
+#[test]
+fn a_failure_while_the_backup_runs_in_the_background_stops_it_too() {
+    let mut c = upgrade_until(StepId::Backup);
+    let _ = c.update(in_background(StepId::Backup));
+    let _ = c.update(nothing(StepId::Banner));
+    assert_eq!(
+        c.update(failed(
+            StepId::CloneUpgrade,
+            "01_tables.sql:12: syntax error"
+        )),
+        Effect::Run(Job::FailurePath)
+    );
+    let Effect::Done(Outcome::Failed { step, .. }) = c.update(undo_done(true)) else {
+        panic!()
+    };
+    assert_eq!(step, Some(StepId::CloneUpgrade));
+    let backup = c.step(StepId::Backup).expect("step");
+    assert_eq!(backup.status, StepStatus::Skipped);
+    assert_eq!(backup.note.as_deref(), Some("stopped by the failure path"));
+}
+
+#[test]
+fn cancel_while_waiting_for_the_backup_interrupts_it() {
+    let mut c = backup_in_background_until_await();
+    assert_eq!(c.update(Msg::Cancel), Effect::Interrupt);
+    assert_eq!(
+        c.update(failed(StepId::Backup, "cancelled by the operator")),
+        Effect::Run(Job::FailurePath)
+    );
+    let Effect::Done(outcome) = c.update(undo_done(true)) else {
+        panic!()
+    };
+    assert_eq!(outcome.exit_code(), crate::exit::CANCELLED);
 }
 
 #[test]
@@ -234,7 +354,7 @@ fn a_fingerprint_mismatch_asks_and_an_accepted_one_is_a_warning() {
         output: mismatch,
         elapsed: T,
     });
-    assert_eq!(c.update(accepted), run_job(StepId::Backup));
+    assert_eq!(c.update(accepted), run_job(StepId::Clone));
     assert_eq!(
         c.step(StepId::Fingerprint).map(|s| s.status),
         Some(StepStatus::Warning)

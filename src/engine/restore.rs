@@ -253,6 +253,7 @@ fn run_pg_restore(
         tables: Some(tables),
         bytes: &no_bytes,
         stdout_counter: None,
+        yield_cpu: false,
     };
     match run_tool(cmd, &run, cancel, obs)
         .map_err(|e| fail(format!("cannot run {}: {e}", pg_restore.display())))?

@@ -5,6 +5,7 @@
 //! effects. A panic in a job is reported as [`ExecEvent::Crashed`] (the run's journal lets
 //! `pgstep recover` undo what it changed); the thread never leaves a front end waiting.
 
+mod background;
 mod faults;
 mod other_steps;
 mod rehearsal_steps;
@@ -136,13 +137,34 @@ impl Sink {
     }
 }
 
+impl Sink {
+    /// An observer for the backup's own thread, writing to the same front end and log.
+    pub fn background(&self) -> background::BackgroundSink {
+        background::BackgroundSink {
+            tx: self.tx.clone(),
+            log: self.log.as_ref().and_then(|l| l.reopen().ok()),
+            foreground: Default::default(),
+        }
+    }
+}
+
 impl Observer for Sink {
     fn event(&mut self, event: Event) {
-        // The log file is a convenience beside the journal: a failed write must not stop a run.
-        if let (Some(log), Event::Log { level, text }) = (&mut self.log, &event) {
+        if let Some(log) = &mut self.log {
+            write_log(log, &event);
+        }
+        self.send(ExecEvent::Engine(event));
+    }
+}
+
+/// Writes a log line or a check result to the run's log file. The log is a convenience beside
+/// the journal: a failed write must not stop a run.
+pub(crate) fn write_log(log: &mut crate::journal::RunLog, event: &Event) {
+    match event {
+        Event::Log { level, text } => {
             let _ = log.line(*level, text);
         }
-        if let (Some(log), Event::Check { name, ok, detail }) = (&mut self.log, &event) {
+        Event::Check { name, ok, detail } => {
             let level = if *ok {
                 crate::events::Level::Info
             } else {
@@ -156,6 +178,6 @@ impl Observer for Sink {
                 ),
             );
         }
-        self.send(ExecEvent::Engine(event));
+        _ => {}
     }
 }

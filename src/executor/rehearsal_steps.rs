@@ -28,34 +28,34 @@ impl Run {
         Ok((StepStatus::Done, StepOutput::Nothing { note }))
     }
 
-    /// With users connected, `CREATE DATABASE … TEMPLATE` is impossible: the copy is restored
-    /// from the backup just taken. Returns whether it did so.
-    pub(super) fn rehearsal_copy_from_backup(
-        &mut self,
-        source: &str,
-        work: &str,
-    ) -> Result<bool, String> {
+    /// With users connected, `CREATE DATABASE … TEMPLATE` is impossible: the copy must be
+    /// restored from a backup.
+    pub(super) fn rehearsal_must_restore(&mut self, source: &str) -> Result<bool, String> {
         let mut maint = self.maintenance()?;
-        if other_sessions(&mut maint, source)
+        Ok(!other_sessions(&mut maint, source)
             .map_err(|e| e.to_string())?
-            .is_empty()
-        {
-            return Ok(false);
-        }
-        let Some(BackupOutput::Taken { path, .. }) = self.backup.clone() else {
-            return Err("users are connected, so the copy must be restored from the backup, and the rehearsal took none".into());
+            .is_empty())
+    }
+
+    /// The rehearsal's copy, restored from a backup taken now (in the foreground: the copy
+    /// needs it; the backup step then reports it).
+    pub(super) fn rehearsal_copy_from_backup(&mut self, source: &str, work: &str) -> StepResult {
+        log(
+            &mut self.sink,
+            Level::Info,
+            format!(
+                "users are connected to \"{source}\": backing it up and restoring the backup into \"{work}\" for the rehearsal"
+            ),
+        );
+        let taken = self.backup_job()?.run(&self.cancel, &mut self.sink)?;
+        self.backup = Some(taken.clone());
+        let BackupOutput::Taken { path, .. } = taken else {
+            return Err("users are connected, so the copy must be restored from a backup, and the rehearsal was told to take none".into());
         };
         self.journal_change(Change::CloneCreating {
             name: work.to_owned(),
             source: source.to_owned(),
         })?;
-        log(
-            &mut self.sink,
-            Level::Info,
-            format!(
-                "users are connected to \"{source}\": restoring the backup into \"{work}\" for the rehearsal"
-            ),
-        );
         crate::engine::restore::restore(
             &self.spec.server,
             std::path::Path::new(&path),
@@ -66,7 +66,16 @@ impl Run {
         )
         .map_err(|e| e.to_string())?;
         self.problems.push("users were connected during the rehearsal, so its copy was restored from the backup: the real clone is faster than measured".into());
-        Ok(true)
+        Ok((
+            StepStatus::Done,
+            StepOutput::Cloned {
+                db: work.to_owned(),
+                source: source.to_owned(),
+                size: self.source_size,
+                how: "restored from the backup (users were connected)".into(),
+                carried: Vec::new(),
+            },
+        ))
     }
 
     /// The rehearsal's end: the copy dropped, the backup removed, the record written.

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use postgres::Client;
 
+use super::background::{Background, BackupJob};
 use super::spec::{BackupPlan, RunSpec};
 use super::{Sink, faults, undo};
 use crate::bundle::{Bundle, Version};
@@ -89,6 +90,8 @@ pub(crate) struct Run {
     pub step_times: Vec<(StepId, std::time::Duration)>,
     /// The run's id and journal, once the plan step began the run.
     pub run_id: Option<(String, std::path::PathBuf)>,
+    /// The backup, while it is taken on its own thread.
+    pub background: Option<Background>,
 }
 
 impl Run {
@@ -116,6 +119,7 @@ impl Run {
             source_size: 0,
             step_times: Vec::new(),
             run_id: None,
+            background: None,
         }
     }
 
@@ -127,12 +131,16 @@ impl Run {
             Job::Terminate { pids } => {
                 self.timed(StepId::ConnectedUsers, |run| run.terminate_and_list(&pids))
             }
+            Job::Await { step } => self.timed(step, Run::await_backup),
             Job::FailurePath => self.failure_path(),
         }
     }
 
     /// Runs a step's work, with its fault point, and reports how it ended and how long it took.
     fn timed(&mut self, step: StepId, f: impl FnOnce(&mut Run) -> StepResult) {
+        if self.background_failed() {
+            return; // reported instead of starting this step
+        }
         self.sink.send(ExecEvent::StepStarted(step));
         self.journal_entry(Entry::Step {
             step: step.key().into(),
@@ -157,7 +165,11 @@ impl Run {
                     state: "done".into(),
                     detail: None,
                 });
-                self.step_times.push((step, elapsed));
+                match self.step_times.iter_mut().find(|(s, _)| *s == step) {
+                    // A step in parts (started, then awaited; refreshed) counts once, in all.
+                    Some((_, total)) => *total += elapsed,
+                    None => self.step_times.push((step, elapsed)),
+                }
                 self.sink.send(ExecEvent::StepDone {
                     step,
                     status,
@@ -216,9 +228,11 @@ impl Run {
             (PlanKind::Restore, StepId::DiskSpace) => self.restore_disk_space(),
             (_, StepId::DiskSpace) => self.disk_space(),
             (_, StepId::Fingerprint) => self.source_fingerprint(),
+            (_, StepId::Clone) => self.clone_source(),
+            (PlanKind::Upgrade | PlanKind::Rehearsal, StepId::Backup) => self.start_backup(),
             (_, StepId::Backup) => self.backup(),
             (_, StepId::Banner) => self.set_banner(),
-            (_, StepId::CloneUpgrade) => self.clone_and_upgrade(),
+            (_, StepId::CloneUpgrade) => self.upgrade_clone(),
             (PlanKind::Fixup, StepId::SanityChecks) => self.fixup_checks(),
             (_, StepId::SanityChecks) => self.sanity_checks(),
             (PlanKind::Fixup, StepId::CutOver) => self.fixup_finish(),
@@ -628,65 +642,121 @@ impl Run {
         });
     }
 
+    /// What the backup needs, from what the plan and fingerprint steps found.
+    pub fn backup_job(&self) -> Result<BackupJob, String> {
+        Ok(BackupJob {
+            server: self.spec.server.clone(),
+            db: self.source()?,
+            plan: self.spec.backup.clone(),
+            server_version_num: self.server_version_num,
+            version: self.current.ok_or("the plan step has not run")?,
+            fingerprint: self
+                .fingerprint
+                .as_ref()
+                .map(|f| f.hash.clone())
+                .unwrap_or_default(),
+            schemas: self.bundle().map(|b| b.schemas.clone()).unwrap_or_default(),
+            snapshot: None,
+            alongside: false,
+            fault: self.spec.fault.clone(),
+        })
+    }
+
+    /// The backup, taken now (a fixup changes the source only after it).
     fn backup(&mut self) -> StepResult {
-        let source = self.source()?;
-        let current = self.current.ok_or("the plan step has not run")?;
-        let schemas = self.bundle().map(|b| b.schemas.clone()).unwrap_or_default();
-        let fingerprint = self
-            .fingerprint
-            .as_ref()
-            .map(|f| f.hash.clone())
-            .unwrap_or_default();
-        let output = match self.spec.backup.clone() {
-            BackupPlan::Into { dir, format } => {
-                let req = crate::backup::BackupRequest {
-                    server: &self.spec.server,
-                    db: &source,
-                    dir: &dir,
-                    format,
-                    server_version_num: self.server_version_num,
-                    version: current,
-                    fingerprint: &fingerprint,
-                    schemas: &schemas,
-                };
-                let b = crate::backup::take_backup(&req, &self.cancel, &mut self.sink)
-                    .map_err(|e| e.to_string())?;
-                BackupOutput::Taken {
-                    path: b.path.display().to_string(),
-                    size: b.size,
-                    sha256: b.sha256,
-                    entries: b.entries,
-                }
-            }
-            BackupPlan::Skip { reason } => {
-                log(
-                    &mut self.sink,
-                    Level::Warning,
-                    format!(
-                        "no backup, because: {reason}; reading the whole database once instead"
-                    ),
-                );
-                let bytes = crate::backup::read_through(
-                    &self.spec.server,
-                    &source,
-                    self.server_version_num,
-                    &self.cancel,
-                    &mut self.sink,
-                )
-                .map_err(|e| e.to_string())?;
-                BackupOutput::Skipped {
-                    reason,
-                    bytes_read: bytes,
-                }
-            }
-        };
-        let status = if matches!(output, BackupOutput::Skipped { .. }) {
-            StepStatus::Warning
-        } else {
-            StepStatus::Done
-        };
+        let output = self.backup_job()?.run(&self.cancel, &mut self.sink)?;
         self.backup = Some(output.clone());
-        Ok((status, StepOutput::Backup(output)))
+        Ok((backup_status(&output), StepOutput::Backup(output)))
+    }
+
+    /// Starts pg_dump of the frozen source on its own thread, reading a snapshot exported
+    /// now, before the banner is set; the step goes on in the background.
+    fn start_backup(&mut self) -> StepResult {
+        if let Some(taken) = self.backup.clone() {
+            // A rehearsal with users connected took it already, to restore its copy from.
+            return Ok((backup_status(&taken), StepOutput::Backup(taken)));
+        }
+        let mut job = self.backup_job()?;
+        let mut holder = self
+            .spec
+            .server
+            .with_dbname(&job.db)
+            .connect(None)
+            .map_err(|e| e.to_string())?;
+        let snapshot: String = holder
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .and_then(|()| holder.query_one("SELECT pg_catalog.pg_export_snapshot()", &[]))
+            .map(|row| row.get(0))
+            .map_err(|e| {
+                format!(
+                    "cannot export a snapshot of \"{}\" for pg_dump: {}",
+                    job.db,
+                    crate::db::describe(&e)
+                )
+            })?;
+        job.snapshot = Some(snapshot);
+        job.alongside = true;
+        let note = match &job.plan {
+            BackupPlan::Into { .. } => format!(
+                "pg_dump of \"{}\" goes on in the background while the clone is upgraded and checked; the cut-over waits until it is verified",
+                job.db
+            ),
+            BackupPlan::Skip { .. } => format!(
+                "reading \"{}\" once goes on in the background while the clone is upgraded and checked",
+                job.db
+            ),
+        };
+        let sink = self.sink.background();
+        self.background = Some(Background::start(job, sink, Some(holder)));
+        log(&mut self.sink, Level::Info, note.clone());
+        Ok((StepStatus::Running, StepOutput::Nothing { note }))
+    }
+
+    /// Waits for the backup started in the background, and reports it.
+    fn await_backup(&mut self) -> StepResult {
+        let Some(bg) = self.background.take() else {
+            let taken = self.backup.clone().ok_or("no backup was started")?;
+            return Ok((backup_status(&taken), StepOutput::Backup(taken)));
+        };
+        log(
+            &mut self.sink,
+            Level::Info,
+            "waiting for the backup to be verified before the cut-over",
+        );
+        let waited = Instant::now();
+        let (output, took) = bg.wait(&self.cancel)?;
+        log(
+            &mut self.sink,
+            Level::Info,
+            format!(
+                "the backup took {:.1} s, alongside the upgrade; the cut-over waited {:.1} s for it",
+                took.as_secs_f64(),
+                waited.elapsed().as_secs_f64()
+            ),
+        );
+        self.backup = Some(output.clone());
+        Ok((backup_status(&output), StepOutput::Backup(output)))
+    }
+
+    /// Whether the backup in the background has failed; if so, it is reported as the failed
+    /// step (instead of the job asked for, which does not begin).
+    fn background_failed(&mut self) -> bool {
+        let Some(error) = self.background.as_mut().and_then(Background::failure) else {
+            return false;
+        };
+        self.background = None;
+        self.journal_entry(Entry::Step {
+            step: StepId::Backup.key().into(),
+            state: "failed".into(),
+            detail: Some(error.clone()),
+        });
+        self.sink.send(ExecEvent::StepFailed {
+            step: StepId::Backup,
+            error,
+            elapsed: std::time::Duration::ZERO,
+            refused: false,
+        });
+        true
     }
 
     fn set_banner(&mut self) -> StepResult {
@@ -723,7 +793,9 @@ impl Run {
 
     /// Undoes what the journal says is pending, reports it, and ends the run.
     fn failure_path(&mut self) {
-        let report = match self.journal.as_mut() {
+        // First the backup, if it still runs: it reads the source the undo gives back.
+        let stopped_backup = self.background.take().is_some_and(|mut bg| bg.stop());
+        let mut report = match self.journal.as_mut() {
             None => undo::UndoReport::default(),
             Some(journal) => {
                 let banner = self.spec.bundle.as_ref().and_then(|b| b.banner.clone());
@@ -744,6 +816,12 @@ impl Run {
             },
             detail: None,
         });
+        if stopped_backup {
+            report.undone.insert(
+                0,
+                "stopped the backup that was being taken (its partial output removed); the source was never changed".into(),
+            );
+        }
         self.lock = None;
         self.sink.send(ExecEvent::FailurePathDone {
             undone: report.undone,
@@ -762,6 +840,13 @@ impl Run {
 }
 
 /// Whether the server runs on this machine: a Unix socket or a loopback address.
+fn backup_status(output: &BackupOutput) -> StepStatus {
+    match output {
+        BackupOutput::Skipped { .. } => StepStatus::Warning,
+        BackupOutput::Taken { .. } => StepStatus::Done,
+    }
+}
+
 pub fn is_local(server: &crate::conn::ConnSettings) -> bool {
     use crate::conn::HostAddr;
     server.targets().iter().all(|t| match &t.host {

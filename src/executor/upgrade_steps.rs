@@ -134,48 +134,71 @@ impl Run {
         Ok((StepStatus::Done, StepOutput::Plan(summary)))
     }
 
-    pub(super) fn clone_and_upgrade(&mut self) -> StepResult {
+    /// `CREATE DATABASE … TEMPLATE` of the frozen source, with what the template copy does not
+    /// carry. In a rehearsal with users connected, the copy is restored from a backup instead.
+    pub(super) fn clone_source(&mut self) -> StepResult {
         let plan = self.upgrade.clone().ok_or("the plan step has not run")?;
-        let mut maint = self.maintenance()?;
-        let rehearsal = self.spec.kind == crate::checklist::PlanKind::Rehearsal;
-        let restored =
-            rehearsal && self.rehearsal_copy_from_backup(&plan.source_db, &plan.work_db)?;
-        if !restored {
-            self.journal_change(Change::CloneCreating {
-                name: plan.work_db.clone(),
-                source: plan.source_db.clone(),
-            })?;
-            let strategy = clone_strategy(self.server_version_num, self.source_size);
-            let how = match strategy {
-                Some(CloneStrategy::FileCopy) => {
-                    "STRATEGY = FILE_COPY (a checkpoint, then a file copy: fastest for large databases)"
-                }
-                Some(CloneStrategy::WalLog) => {
-                    "STRATEGY = WAL_LOG (block by block through the WAL: fastest for small databases)"
-                }
-                None => "the server's only strategy",
-            };
-            log(
-                &mut self.sink,
-                Level::Info,
-                format!("cloning {} MB with {how}", self.source_size / 1_000_000),
-            );
-            create_clone(&mut maint, &plan.source_db, &plan.work_db, strategy)
-                .map_err(Run::db_error)?;
-            // The new database opens to users as the source was before it was blocked.
-            let acl = self.access.as_ref().map(|a| a.effective.clone());
-            let carried = carry_over(&mut maint, &plan.source_db, &plan.work_db, acl.as_deref())
-                .map_err(Run::db_error)?;
-            let actions = carried.actions.join(", ");
-            log(
-                &mut self.sink,
-                Level::Info,
-                format!(
-                    "cloned \"{}\" into \"{}\"; carried over: {actions}",
-                    plan.source_db, plan.work_db
-                ),
-            );
+        if self.spec.kind == crate::checklist::PlanKind::Rehearsal
+            && self.rehearsal_must_restore(&plan.source_db)?
+        {
+            return self.rehearsal_copy_from_backup(&plan.source_db, &plan.work_db);
         }
+        let mut maint = self.maintenance()?;
+        self.journal_change(Change::CloneCreating {
+            name: plan.work_db.clone(),
+            source: plan.source_db.clone(),
+        })?;
+        let strategy = clone_strategy(self.server_version_num, self.source_size);
+        let (how, why) = match strategy {
+            Some(CloneStrategy::FileCopy) => (
+                "FILE_COPY",
+                "a checkpoint, then a file copy: fastest for large databases",
+            ),
+            Some(CloneStrategy::WalLog) => (
+                "WAL_LOG",
+                "block by block through the WAL: fastest for small databases",
+            ),
+            None => ("the server's only strategy", "PostgreSQL before 15"),
+        };
+        log(
+            &mut self.sink,
+            Level::Info,
+            format!(
+                "cloning {} MB with STRATEGY = {how} ({why})",
+                self.source_size / 1_000_000
+            ),
+        );
+        create_clone(&mut maint, &plan.source_db, &plan.work_db, strategy)
+            .map_err(Run::db_error)?;
+        // The new database opens to users as the source was before it was blocked.
+        let acl = self.access.as_ref().map(|a| a.effective.clone());
+        let carried = carry_over(&mut maint, &plan.source_db, &plan.work_db, acl.as_deref())
+            .map_err(Run::db_error)?;
+        log(
+            &mut self.sink,
+            Level::Info,
+            format!(
+                "cloned \"{}\" into \"{}\"; carried over: {}",
+                plan.source_db,
+                plan.work_db,
+                carried.actions.join(", ")
+            ),
+        );
+        Ok((
+            StepStatus::Done,
+            StepOutput::Cloned {
+                db: plan.work_db.clone(),
+                source: plan.source_db.clone(),
+                size: self.source_size,
+                how: how.into(),
+                carried: carried.actions,
+            },
+        ))
+    }
+
+    /// The bundle's scripts on the clone, step by step, the version marker checked around each.
+    pub(super) fn upgrade_clone(&mut self) -> StepResult {
+        let plan = self.upgrade.clone().ok_or("the plan step has not run")?;
         let scripts = self.scripts.clone();
         let mut reports = Vec::new();
         for (n, &i) in plan.steps.iter().enumerate() {

@@ -557,6 +557,12 @@ impl App {
     /// How long a step took, or has been running.
     pub fn step_elapsed(&self, i: usize) -> Option<Duration> {
         let view = self.checklist.steps.get(i)?;
+        let asking = matches!(self.checklist.phase, Phase::Asking(r, _) if r == i);
+        if view.status == StepStatus::Running && !asking {
+            // Running, in the foreground or the background: the clock since it began.
+            let started = self.step_started_ms.get(i).copied().flatten()?;
+            return Some(Duration::from_millis(self.now_ms.saturating_sub(started)));
+        }
         view.elapsed.or_else(|| {
             let running = matches!(self.checklist.phase, Phase::Running(r) if r == i);
             let started = self.step_started_ms.get(i).copied().flatten()?;

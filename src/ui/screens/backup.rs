@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 
 use super::step::running_here;
 use super::text::{Item, render_items};
-use crate::checklist::{BackupOutput, StepOutput, StepView};
+use crate::checklist::{BackupOutput, StepOutput, StepStatus, StepView};
 use crate::diskspace::human_bytes;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
@@ -48,6 +48,10 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &The
         ],
         _ if running_here(app, view) => vec![Item::styled(
             "pg_dump is writing the backup; it is verified and checksummed next.",
+            theme.dim(),
+        )],
+        None if view.status == StepStatus::Running => vec![Item::styled(
+            "It holds the source as users left it: pg_dump reads a snapshot taken before the logon banner was set.",
             theme.dim(),
         )],
         _ => Vec::new(),

@@ -18,7 +18,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &The
             Item::styled(format!("“{message}”"), theme.title()).indented(2),
             Item::blank(),
             Item::styled(
-                "It is removed from the old database if the upgrade fails, and from the new one when it succeeds.",
+                "It is set after the clone and the backup's snapshot: neither carries it. It is removed from the old database if the upgrade fails.",
                 theme.dim(),
             ),
         ],

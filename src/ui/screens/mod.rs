@@ -6,6 +6,7 @@ mod backup;
 mod banner;
 mod bootstrap;
 mod checks;
+mod clone;
 mod confirmations;
 mod cutover;
 mod disk;
@@ -47,6 +48,7 @@ fn body(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &Theme) {
         StepId::ConnectedUsers => sessions::render,
         StepId::DiskSpace => disk::render,
         StepId::Fingerprint => fingerprint::render,
+        StepId::Clone => clone::render,
         StepId::Backup => backup::render,
         StepId::Banner => banner::render,
         StepId::CloneUpgrade => upgrade::render,
@@ -67,6 +69,7 @@ pub fn help_text(step: StepId) -> &'static str {
         StepId::ConnectedUsers => include_str!("../../../assets/help/connected_users.md"),
         StepId::DiskSpace => include_str!("../../../assets/help/disk_space.md"),
         StepId::Fingerprint => include_str!("../../../assets/help/fingerprint.md"),
+        StepId::Clone => include_str!("../../../assets/help/clone.md"),
         StepId::Backup => include_str!("../../../assets/help/backup.md"),
         StepId::Banner => include_str!("../../../assets/help/banner.md"),
         StepId::CloneUpgrade => include_str!("../../../assets/help/clone_upgrade.md"),

@@ -94,8 +94,13 @@ fn head_items(app: &App, index: usize, view: &StepView, theme: &Theme, area: Rec
     if let Some(e) = &view.error {
         items.extend(error_items(e, width, theme));
     }
-    if let Some(n) = &view.note {
-        items.push(Item::marked("!", theme.warn(), n.clone()));
+    match &view.note {
+        // A step going on in the background: what it does, not a warning.
+        Some(n) if view.status == StepStatus::Running => {
+            items.push(Item::marked("▶", theme.running(), n.clone()));
+        }
+        Some(n) => items.push(Item::marked("!", theme.warn(), n.clone())),
+        None => {}
     }
     if let Some(StepOutput::Nothing { note }) = &view.output
         && !note.is_empty()

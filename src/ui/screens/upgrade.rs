@@ -59,7 +59,7 @@ fn where_it_is(app: &App, width: u16, failed: bool, theme: &Theme) -> Vec<Item> 
         Some(_) => Item::marked(
             "✓",
             theme.ok(),
-            "copy made (the original is never modified)",
+            "working on the clone (the original is never modified)",
         ),
     }];
     for (i, line) in lines.iter().enumerate() {

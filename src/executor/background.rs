@@ -1,0 +1,284 @@
+//! The backup taken from the frozen source while the clone is upgraded and checked.
+//!
+//! The manual procedure is sequential: dump, clone, upgrade, check. Here the clone comes first
+//! (`CREATE DATABASE … TEMPLATE` needs the source to itself), then pg_dump reads the source on
+//! its own thread while the executor upgrades and checks the clone. Users are blocked and the
+//! source is never written by an upgrade, so the dump holds exactly what the clone was made
+//! from; pg_dump reads a snapshot exported before the logon banner is set, so the backup holds
+//! the source as users left it. The cut-over waits until the backup is verified
+//! ([`Background::wait`]); the failure path stops it ([`Background::stop`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use postgres::Client;
+
+use super::spec::BackupPlan;
+use crate::bundle::Version;
+use crate::cancel::Cancel;
+use crate::checklist::{BackupOutput, ExecEvent};
+use crate::conn::ConnSettings;
+use crate::events::{Event, Level, Observer, log};
+use crate::journal::RunLog;
+
+/// Everything a backup needs, owned, so that it can run on its own thread.
+#[derive(Debug, Clone)]
+pub(crate) struct BackupJob {
+    pub server: ConnSettings,
+    pub db: String,
+    pub plan: BackupPlan,
+    pub server_version_num: u32,
+    pub version: Version,
+    pub fingerprint: String,
+    pub schemas: Vec<String>,
+    /// A snapshot exported by a transaction that stays open until pg_dump has finished.
+    pub snapshot: Option<String>,
+    /// Taken alongside the upgrade (pg_dump then yields the CPU to it).
+    pub alongside: bool,
+    /// A fault to inject (test builds only), see `faults`.
+    pub fault: Option<String>,
+}
+
+impl BackupJob {
+    /// Takes the backup (or, without one, reads the database once) and reports it.
+    pub fn run(&self, cancel: &Cancel, obs: &mut dyn Observer) -> Result<BackupOutput, String> {
+        let output = self.take(cancel, obs)?;
+        if self.alongside {
+            super::faults::at_point("backup_alongside", "Backup", self.fault.as_deref())?;
+        }
+        Ok(output)
+    }
+
+    fn take(&self, cancel: &Cancel, obs: &mut dyn Observer) -> Result<BackupOutput, String> {
+        match &self.plan {
+            BackupPlan::Into { dir, format } => {
+                let req = crate::backup::BackupRequest {
+                    server: &self.server,
+                    db: &self.db,
+                    dir,
+                    format: *format,
+                    server_version_num: self.server_version_num,
+                    version: self.version,
+                    fingerprint: &self.fingerprint,
+                    schemas: &self.schemas,
+                    snapshot: self.snapshot.as_deref(),
+                    alongside: self.alongside,
+                };
+                let b = crate::backup::take_backup(&req, cancel, obs).map_err(|e| e.to_string())?;
+                Ok(BackupOutput::Taken {
+                    path: b.path.display().to_string(),
+                    size: b.size,
+                    sha256: b.sha256,
+                    entries: b.entries,
+                })
+            }
+            BackupPlan::Skip { reason } => {
+                log(
+                    obs,
+                    Level::Warning,
+                    format!(
+                        "no backup, because: {reason}; reading the whole database once instead"
+                    ),
+                );
+                let bytes = crate::backup::read_through(
+                    &self.server,
+                    &self.db,
+                    self.server_version_num,
+                    cancel,
+                    obs,
+                )
+                .map_err(|e| e.to_string())?;
+                Ok(BackupOutput::Skipped {
+                    reason: reason.clone(),
+                    bytes_read: bytes,
+                })
+            }
+        }
+    }
+}
+
+/// How the backup ended, and how long it took.
+type Ended = (Result<BackupOutput, String>, Duration);
+
+/// A backup running on its own thread.
+pub(crate) struct Background {
+    done: Receiver<Ended>,
+    /// The result, once it has been received.
+    result: Option<Ended>,
+    handle: Option<JoinHandle<()>>,
+    /// Its own cancellation: the operator's first Ctrl-C stops the step in the foreground,
+    /// and the failure path then stops this one.
+    cancel: Cancel,
+    /// Whether the checklist waits for it: its progress then drives the gauge.
+    foreground: Arc<AtomicBool>,
+    /// The transaction whose snapshot pg_dump reads; closed when the backup has ended.
+    snapshot_holder: Option<Client>,
+}
+
+impl Background {
+    pub fn start(job: BackupJob, mut obs: BackgroundSink, snapshot_holder: Option<Client>) -> Self {
+        let (tx, done) = channel();
+        let cancel = Cancel::new();
+        let thread_cancel = cancel.clone();
+        let foreground = Arc::clone(&obs.foreground);
+        let handle = std::thread::Builder::new()
+            .name("pgstep-backup".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let result = job.run(&thread_cancel, &mut obs);
+                // The executor may have stopped listening (the run ended): nothing to do.
+                let _ = tx.send((result, started.elapsed()));
+            })
+            .ok();
+        Self {
+            done,
+            result: if handle.is_some() {
+                None
+            } else {
+                Some((
+                    Err("the backup thread could not be started".into()),
+                    Duration::ZERO,
+                ))
+            },
+            handle,
+            cancel,
+            foreground,
+            snapshot_holder,
+        }
+    }
+
+    /// The backup's error, if it has already failed (without waiting).
+    pub fn failure(&mut self) -> Option<String> {
+        if self.result.is_none() {
+            self.result = self.done.try_recv().ok();
+        }
+        match &self.result {
+            Some((Err(e), _)) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    /// Waits for the backup to end; the operator's cancellation (`cancel`) stops it. Returns
+    /// the backup and how long it took in all.
+    pub fn wait(mut self, cancel: &Cancel) -> Result<(BackupOutput, Duration), String> {
+        self.foreground.store(true, Ordering::SeqCst);
+        let result = loop {
+            if let Some((r, took)) = self.result.take() {
+                break r.map(|b| (b, took));
+            }
+            if cancel.requested() {
+                self.stop();
+                break Err("cancelled by the operator: the backup was stopped and its partial output removed".into());
+            }
+            match self.done.recv_timeout(Duration::from_millis(100)) {
+                Ok(r) => self.result = Some(r),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    break Err("the backup thread ended without a result".into());
+                }
+            }
+        };
+        self.finish();
+        result
+    }
+
+    /// Stops the backup if it still runs (pg_dump is stopped, its partial output removed) and
+    /// waits for its thread. Returns whether it was still running.
+    pub fn stop(&mut self) -> bool {
+        let running =
+            self.handle.is_some() && self.result.is_none() && self.done.try_recv().is_err();
+        if running {
+            // Twice: a dump has no safe point, it is stopped at once.
+            self.cancel.request();
+            self.cancel.request();
+        }
+        self.finish();
+        running
+    }
+
+    fn finish(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+        // pg_dump has ended: the snapshot's transaction may close.
+        self.snapshot_holder = None;
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The background thread's observer: log lines go to the front end and the run's log at
+/// once; progress only while the checklist waits for the backup (before that, the gauge is
+/// the upgrade's).
+pub(crate) struct BackgroundSink {
+    pub tx: Sender<ExecEvent>,
+    pub log: Option<RunLog>,
+    pub foreground: Arc<AtomicBool>,
+}
+
+impl Observer for BackgroundSink {
+    fn event(&mut self, event: Event) {
+        if matches!(event, Event::Progress { .. }) && !self.foreground.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(log) = &mut self.log {
+            super::write_log(log, &event);
+        }
+        if !worth_showing(&event) {
+            return;
+        }
+        let _ = self.tx.send(ExecEvent::Engine(event));
+    }
+}
+
+/// Whether a line from the background reaches the screen: pg_dump's catalogue chatter ("reading
+/// user-defined operators") would bury the upgrade's own lines, so only the tables it copies,
+/// its errors and warnings, and pgstep's own lines are shown; the run's log keeps them all.
+fn worth_showing(event: &Event) -> bool {
+    match event {
+        Event::Log { text, .. } => match text.strip_prefix("pg_dump: ") {
+            Some(rest) => {
+                rest.starts_with("dumping contents of table")
+                    || rest.starts_with("error")
+                    || rest.starts_with("warning")
+                    || rest.starts_with("detail")
+                    || rest.starts_with("hint")
+            }
+            None => true,
+        },
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str) -> Event {
+        Event::Log {
+            level: Level::Info,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn only_the_tables_errors_and_pgsteps_own_lines_reach_the_screen() {
+        assert!(worth_showing(&line(
+            "pg_dump: dumping contents of table \"clinic.encounter\""
+        )));
+        assert!(worth_showing(&line(
+            "pg_dump: error: could not write to output file: No space left on device"
+        )));
+        assert!(worth_showing(&line("backup verified: 66 archive entries")));
+        assert!(!worth_showing(&line(
+            "pg_dump: reading user-defined operators"
+        )));
+    }
+}

@@ -1,0 +1,145 @@
+//! The backup taken from the frozen source while the clone is upgraded and checked: it runs
+//! alongside the upgrade, the cut-over waits for it, it holds the source exactly as users left
+//! it (not the logon banner set after its snapshot), and when it fails the run stops with
+//! everything given back.
+
+mod common;
+
+use common::{Pg, Recorder, access_of, run, sample_bundle, user_content, yes};
+use pgstep::cancel::Cancel;
+use pgstep::checklist::{
+    BackupOutput, ExecEvent, Outcome, PlanKind, StepId, StepOutput, StepStatus,
+};
+use pgstep::drive::Shown;
+
+/// What users and the next run depend on.
+fn state(pg: &Pg) -> (String, String, String) {
+    (
+        user_content(pg, "clinic_v1"),
+        access_of(pg, "clinic_v1"),
+        pg.query_one("clinic_v1", "SHOW default_transaction_read_only"),
+    )
+}
+
+#[test]
+fn the_backup_runs_alongside_the_upgrade_and_holds_the_source_as_users_left_it() {
+    let bundle = sample_bundle();
+    let pg = common::clinic_v1(&bundle, 300);
+    pg.exec(
+        "clinic_v1",
+        "UPDATE clinic.logon_banner SET message = 'Welcome to the clinic' WHERE id = 1",
+    );
+    let before = user_content(&pg, "clinic_v1");
+
+    let spec = pg.spec(PlanKind::Upgrade, &bundle, Some("clinic_v1"), None);
+    let mut seen: Vec<String> = Vec::new();
+    let (checklist, outcome) = pgstep::drive::run(spec, &yes(), &mut |_, shown| {
+        if let Shown::Exec(e) = shown {
+            match e {
+                ExecEvent::StepStarted(s) => seen.push(format!("start {}", s.key())),
+                ExecEvent::StepDone { step, status, .. } => {
+                    let how = if *status == StepStatus::Running {
+                        "background"
+                    } else {
+                        "done"
+                    };
+                    seen.push(format!("{how} {}", step.key()));
+                }
+                _ => {}
+            }
+        }
+    });
+    assert_eq!(outcome, Outcome::Success, "{checklist:?}");
+    let at = |what: &str| {
+        seen.iter()
+            .position(|s| s == what)
+            .unwrap_or_else(|| panic!("{what} is missing from {seen:?}"))
+    };
+    // The clone first, then the backup goes on while the clone is upgraded and checked, and
+    // the cut-over waits until it is verified.
+    assert!(at("done clone") < at("background backup"), "{seen:?}");
+    assert!(
+        at("background backup") < at("start clone_upgrade"),
+        "{seen:?}"
+    );
+    assert!(at("done sanity_checks") < at("done backup"), "{seen:?}");
+    assert!(at("done backup") < at("start cut_over"), "{seen:?}");
+
+    // The source kept the banner of the downtime; the backup did not: it was taken from a
+    // snapshot made before the banner was set.
+    let during: Option<String> = pg.query_one(
+        "clinic_v1",
+        "SELECT message FROM clinic.logon_banner WHERE id = 1",
+    );
+    assert!(
+        during.as_deref().is_some_and(|m| m.contains("in progress")),
+        "{during:?}"
+    );
+    let Some(StepOutput::Backup(BackupOutput::Taken { path, .. })) = checklist
+        .step(StepId::Backup)
+        .and_then(|s| s.output.clone())
+    else {
+        panic!("no backup: {checklist:?}")
+    };
+    pgstep::engine::restore::restore(
+        &pg.settings("postgres"),
+        std::path::Path::new(&path),
+        "clinic_restored",
+        1,
+        &Cancel::new(),
+        &mut Recorder::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(user_content(&pg, "clinic_restored"), before);
+}
+
+#[test]
+fn a_backup_that_fails_in_the_background_stops_the_run_and_gives_everything_back() {
+    let bundle = sample_bundle();
+    let pg = common::clinic_v1(&bundle, 300);
+    let before = state(&pg);
+    let mut spec = pg.spec(PlanKind::Upgrade, &bundle, Some("clinic_v1"), None);
+    // The backup, on its own thread, fails once it has run.
+    spec.fault = Some("backup_alongside:fail".into());
+    let ran = run(spec, &yes());
+    let Outcome::Failed { step, what, .. } = &ran.outcome else {
+        panic!("the run cut over with a failed backup: {:?}", ran.checklist)
+    };
+    assert_eq!(*step, Some(StepId::Backup), "{what}");
+    assert!(what.contains("injected fault"), "{what}");
+    assert!(!pg.exists("clinic_v2"), "the clone is dropped");
+    assert_eq!(state(&pg), before, "the source is as it was");
+    let cut_over = ran.checklist.step(StepId::CutOver).map(|s| s.status);
+    assert_eq!(cut_over, Some(StepStatus::Skipped));
+}
+
+#[test]
+fn a_failure_while_the_backup_runs_stops_it_and_leaves_no_partial_backup() {
+    let bundle = sample_bundle();
+    let pg = common::clinic_v1(&bundle, 3_000);
+    let before = state(&pg);
+    let mut spec = pg.spec(PlanKind::Upgrade, &bundle, Some("clinic_v1"), None);
+    // The step that starts the backup fails just after pg_dump has begun.
+    spec.fault = Some("backup:fail".into());
+    let ran = run(spec, &yes());
+    let Outcome::Failed { step, .. } = &ran.outcome else {
+        panic!("{:?}", ran.checklist)
+    };
+    assert_eq!(*step, Some(StepId::Backup));
+    assert!(!pg.exists("clinic_v2"), "the clone is dropped");
+    assert_eq!(state(&pg), before, "the source is as it was");
+    let partial: Vec<_> = std::fs::read_dir(pg.data_dir().join("backups"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".partial"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(partial, Vec::<String>::new(), "no partial backup is left");
+    let no_dump: i64 = pg.query_one(
+        "postgres",
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'",
+    );
+    assert_eq!(no_dump, 0, "pg_dump was stopped");
+}
