@@ -120,6 +120,12 @@ impl Printer {
                 }
                 s
             }
+            ExecEvent::BackgroundEnded { step, ok, took } => format!(
+                "    {} {} alongside ({:.1} s)",
+                step.title(),
+                if *ok { "finished" } else { "FAILED" },
+                took.as_secs_f64()
+            ),
             ExecEvent::Crashed(why) => format!("    ERROR: the executor stopped: {why}"),
         };
         self.write(&line);
@@ -199,6 +205,9 @@ fn exec_json(e: &ExecEvent) -> Option<serde_json::Value> {
             changed_anything,
         } => {
             json!({ "event": "failure_path_done", "undone": undone, "advice": advice, "changed_anything": changed_anything })
+        }
+        ExecEvent::BackgroundEnded { step, ok, took } => {
+            json!({ "event": "background_ended", "step": step, "ok": ok, "seconds": took.as_secs_f64() })
         }
         ExecEvent::Crashed(why) => json!({ "event": "crashed", "error": why }),
     })

@@ -902,6 +902,23 @@ fn states() -> Vec<State> {
                 .position(|s| s.id == StepId::Backup);
             r.app
         }),
+        ("backup_ended_in_background", || {
+            let mut r = upgrade_until(StepId::CloneUpgrade);
+            r.started(StepId::CloneUpgrade);
+            r.wait(3_000);
+            r.app.on_exec(ExecEvent::BackgroundEnded {
+                step: StepId::Backup,
+                ok: true,
+                took: Duration::from_millis(76_200),
+            });
+            r.app.viewing = r
+                .app
+                .checklist
+                .steps
+                .iter()
+                .position(|s| s.id == StepId::Backup);
+            r.app
+        }),
         ("backup_awaited", || {
             let mut r = upgrade_until(StepId::SanityChecks);
             finish_step(&mut r, StepId::SanityChecks);

@@ -162,6 +162,13 @@ pub enum ExecEvent {
         advice: Vec<String>,
         changed_anything: bool,
     },
+    /// A step going on in the background has ended (its result is handed over when the
+    /// checklist awaits it): how long it took, and whether it succeeded.
+    BackgroundEnded {
+        step: StepId,
+        ok: bool,
+        took: Duration,
+    },
     /// The executor thread died (a panic): shown as a failed step, never a hang.
     Crashed(String),
 }
@@ -401,6 +408,22 @@ impl Checklist {
                 advice,
                 changed_anything,
             } => self.failure_path_done(undone, advice, changed_anything),
+            ExecEvent::BackgroundEnded { step, ok, took } => {
+                if let Some(view) = self.index_of(step).and_then(|i| self.steps.get_mut(i))
+                    && view.status == StepStatus::Running
+                {
+                    view.background_took = Some(took);
+                    view.note = Some(if ok {
+                        format!(
+                            "finished alongside the upgrade in {:.1} s; the cut-over records it",
+                            took.as_secs_f64()
+                        )
+                    } else {
+                        "failed alongside the upgrade: the run stops before the next step".into()
+                    });
+                }
+                Effect::None
+            }
             ExecEvent::Crashed(why) => self.crashed(why),
         }
     }

@@ -252,6 +252,10 @@ pub struct StepView {
     pub error: Option<String>,
     /// Why it was skipped or warned.
     pub note: Option<String>,
+    /// How long it took in all, for a step that went on in the background (its `elapsed` is
+    /// only what the checklist spent on it: the start and the wait).
+    #[serde(with = "crate::engine::secs_opt")]
+    pub background_took: Option<Duration>,
 }
 
 impl StepView {
@@ -263,6 +267,7 @@ impl StepView {
             output: None,
             error: None,
             note: None,
+            background_took: None,
         }
     }
 }

@@ -212,6 +212,33 @@ fn a_backup_in_the_background_is_awaited_before_the_cut_over_is_asked() {
 }
 
 #[test]
+fn a_background_step_that_ends_is_marked_but_still_awaited_for_its_result() {
+    let mut c = upgrade_until(StepId::Backup);
+    let _ = c.update(in_background(StepId::Backup));
+    let ended = Msg::Exec(ExecEvent::BackgroundEnded {
+        step: StepId::Backup,
+        ok: true,
+        took: Duration::from_secs(76),
+    });
+    assert_eq!(c.update(ended), Effect::None, "the banner job goes on");
+    let backup = c.step(StepId::Backup).cloned().expect("step");
+    assert_eq!(
+        backup.status,
+        StepStatus::Running,
+        "its result is not here yet"
+    );
+    assert_eq!(backup.background_took, Some(Duration::from_secs(76)));
+    let _ = c.update(nothing(StepId::Banner));
+    let _ = c.update(nothing(StepId::CloneUpgrade));
+    assert_eq!(
+        c.update(nothing(StepId::SanityChecks)),
+        Effect::Run(Job::Await {
+            step: StepId::Backup
+        })
+    );
+}
+
+#[test]
 fn a_failed_background_backup_stops_the_run_before_the_next_job() {
     let mut c = upgrade_until(StepId::Backup);
     let _ = c.update(in_background(StepId::Backup));

@@ -129,8 +129,15 @@ impl Background {
             .spawn(move || {
                 let started = Instant::now();
                 let result = job.run(&thread_cancel, &mut obs);
-                // The executor may have stopped listening (the run ended): nothing to do.
-                let _ = tx.send((result, started.elapsed()));
+                let took = started.elapsed();
+                // The front end learns at once; the result waits for the executor. Either may
+                // have stopped listening (the run ended): nothing to do then.
+                let _ = obs.tx.send(ExecEvent::BackgroundEnded {
+                    step: crate::checklist::StepId::Backup,
+                    ok: result.is_ok(),
+                    took,
+                });
+                let _ = tx.send((result, took));
             })
             .ok();
         Self {

@@ -160,9 +160,15 @@ impl Run {
                     p.run_id = Some(id.clone());
                     p.journal = Some(path.display().to_string());
                 }
+                // A step going on in the background is recorded as such; its wait, later, as done.
+                let state = if status == StepStatus::Running {
+                    "going on alongside"
+                } else {
+                    "done"
+                };
                 self.journal_entry(Entry::Step {
                     step: step.key().into(),
-                    state: "done".into(),
+                    state: state.into(),
                     detail: None,
                 });
                 match self.step_times.iter_mut().find(|(s, _)| *s == step) {

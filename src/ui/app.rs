@@ -196,6 +196,7 @@ impl App {
             ExecEvent::Crashed(why) => {
                 self.push_log(Level::Error, &format!("internal error: {why}"))
             }
+            ExecEvent::BackgroundEnded { .. } => {}
             ExecEvent::StepDone { .. } => {
                 self.progress = None;
                 self.progress_starts.clear();
@@ -558,6 +559,9 @@ impl App {
     pub fn step_elapsed(&self, i: usize) -> Option<Duration> {
         let view = self.checklist.steps.get(i)?;
         let asking = matches!(self.checklist.phase, Phase::Asking(r, _) if r == i);
+        if let Some(took) = view.background_took {
+            return Some(took); // it ended in the background: how long it took in all
+        }
         if view.status == StepStatus::Running && !asking {
             // Running, in the foreground or the background: the clock since it began.
             let started = self.step_started_ms.get(i).copied().flatten()?;

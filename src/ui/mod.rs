@@ -36,6 +36,9 @@ pub const FRAME: Duration = Duration::from_millis(33);
 /// anyway, so even a producer faster than the screen never holds them back.
 pub const DRAIN_BUDGET: Duration = Duration::from_millis(16);
 
+/// How often the header's clock is redrawn when nothing else changes.
+const CLOCK: Duration = Duration::from_secs(1);
+
 /// What arrives in the loop.
 #[derive(Debug)]
 #[expect(
@@ -203,7 +206,14 @@ fn event_loop(
     let mut quit_after_outcome = false;
     carry_out(app.start(), executor);
     loop {
-        let timeout = FRAME.saturating_sub(last_draw.map_or(FRAME, |t| t.elapsed()));
+        // Sleep until the next frame is due — or, with nothing to draw, until the header's
+        // clock must move: a zero timeout here would spin a core while the wizard waits.
+        let since = last_draw.map_or(FRAME, |t| t.elapsed());
+        let timeout = if dirty {
+            FRAME.saturating_sub(since)
+        } else {
+            CLOCK.saturating_sub(since)
+        };
         let Ok(first) = inbox.wait(timeout) else {
             return Ok(());
         };
@@ -241,7 +251,7 @@ fn event_loop(
             dirty = false;
         }
         // The clock in the header moves even when nothing else does.
-        if last_draw.is_some_and(|t| t.elapsed() >= Duration::from_secs(1)) {
+        if last_draw.is_some_and(|t| t.elapsed() >= CLOCK) {
             dirty = true;
         }
     }

@@ -158,6 +158,8 @@ fn render_sidebar(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .enumerate()
         .map(|(i, s)| {
             let (mark, style) = match s.status {
+                // Ended in the background; recorded when the checklist gets to it.
+                StepStatus::Running if s.background_took.is_some() => ("✓", theme.ok()),
                 StepStatus::Pending => ("·", theme.dim()),
                 StepStatus::Running => ("▶", theme.running()),
                 StepStatus::Done => ("✓", theme.ok()),

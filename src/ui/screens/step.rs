@@ -97,7 +97,11 @@ fn head_items(app: &App, index: usize, view: &StepView, theme: &Theme, area: Rec
     match &view.note {
         // A step going on in the background: what it does, not a warning.
         Some(n) if view.status == StepStatus::Running => {
-            items.push(Item::marked("▶", theme.running(), n.clone()));
+            let (mark, style) = match view.background_took {
+                Some(_) => ("✓", theme.ok()),
+                None => ("▶", theme.running()),
+            };
+            items.push(Item::marked(mark, style, n.clone()));
         }
         Some(n) => items.push(Item::marked("!", theme.warn(), n.clone())),
         None => {}
@@ -167,6 +171,9 @@ fn status_item(app: &App, index: usize, view: &StepView, theme: &Theme) -> Item 
         }
         StepStatus::Running if app.checklist.cancel_was_requested() => {
             ("▶", theme.warn(), "stopping at the next safe point")
+        }
+        StepStatus::Running if view.background_took.is_some() => {
+            ("✓", theme.ok(), "finished alongside")
         }
         StepStatus::Running => ("▶", theme.running(), "running"),
         StepStatus::Done => ("✓", theme.ok(), "done"),
