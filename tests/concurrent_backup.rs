@@ -5,21 +5,12 @@
 
 mod common;
 
-use common::{Pg, Recorder, access_of, run, sample_bundle, user_content, yes};
+use common::{Recorder, run, sample_bundle, source_state, user_content, yes};
 use pgstep::cancel::Cancel;
 use pgstep::checklist::{
     BackupOutput, ExecEvent, Outcome, PlanKind, StepId, StepOutput, StepStatus,
 };
 use pgstep::drive::Shown;
-
-/// What users and the next run depend on.
-fn state(pg: &Pg) -> (String, String, String) {
-    (
-        user_content(pg, "clinic_v1"),
-        access_of(pg, "clinic_v1"),
-        pg.query_one("clinic_v1", "SHOW default_transaction_read_only"),
-    )
-}
 
 #[test]
 fn the_backup_runs_alongside_the_upgrade_and_holds_the_source_as_users_left_it() {
@@ -97,7 +88,7 @@ fn the_backup_runs_alongside_the_upgrade_and_holds_the_source_as_users_left_it()
 fn a_backup_that_fails_in_the_background_stops_the_run_and_gives_everything_back() {
     let bundle = sample_bundle();
     let pg = common::clinic_v1(&bundle, 300);
-    let before = state(&pg);
+    let before = source_state(&pg, "clinic_v1");
     let mut spec = pg.spec(PlanKind::Upgrade, &bundle, Some("clinic_v1"), None);
     // The backup, on its own thread, fails once it has run.
     spec.fault = Some("backup_alongside:fail".into());
@@ -108,7 +99,11 @@ fn a_backup_that_fails_in_the_background_stops_the_run_and_gives_everything_back
     assert_eq!(*step, Some(StepId::Backup), "{what}");
     assert!(what.contains("injected fault"), "{what}");
     assert!(!pg.exists("clinic_v2"), "the clone is dropped");
-    assert_eq!(state(&pg), before, "the source is as it was");
+    assert_eq!(
+        source_state(&pg, "clinic_v1"),
+        before,
+        "the source is as it was"
+    );
     let cut_over = ran.checklist.step(StepId::CutOver).map(|s| s.status);
     assert_eq!(cut_over, Some(StepStatus::Skipped));
 }
@@ -117,7 +112,7 @@ fn a_backup_that_fails_in_the_background_stops_the_run_and_gives_everything_back
 fn a_failure_while_the_backup_runs_stops_it_and_leaves_no_partial_backup() {
     let bundle = sample_bundle();
     let pg = common::clinic_v1(&bundle, 3_000);
-    let before = state(&pg);
+    let before = source_state(&pg, "clinic_v1");
     let mut spec = pg.spec(PlanKind::Upgrade, &bundle, Some("clinic_v1"), None);
     // The step that starts the backup fails just after pg_dump has begun.
     spec.fault = Some("backup:fail".into());
@@ -127,7 +122,11 @@ fn a_failure_while_the_backup_runs_stops_it_and_leaves_no_partial_backup() {
     };
     assert_eq!(*step, Some(StepId::Backup));
     assert!(!pg.exists("clinic_v2"), "the clone is dropped");
-    assert_eq!(state(&pg), before, "the source is as it was");
+    assert_eq!(
+        source_state(&pg, "clinic_v1"),
+        before,
+        "the source is as it was"
+    );
     let partial: Vec<_> = std::fs::read_dir(pg.data_dir().join("backups"))
         .map(|d| {
             d.flatten()

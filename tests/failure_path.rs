@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Pg, Recorder, access_of, run, sample_bundle, user_content, yes};
+use common::{Pg, Recorder, run, sample_bundle, source_state, yes};
 use pgstep::bundle::Bundle;
 use pgstep::checklist::{Outcome, PlanKind, StepId};
 
@@ -13,20 +13,11 @@ fn clinic_v1(bundle: &Bundle) -> Pg {
     common::clinic_v1(bundle, 300)
 }
 
-/// The state users and the next run depend on.
-fn state(pg: &Pg) -> (String, String, String) {
-    (
-        user_content(pg, "clinic_v1"),
-        access_of(pg, "clinic_v1"),
-        pg.query_one("clinic_v1", "SHOW default_transaction_read_only"),
-    )
-}
-
 #[test]
 fn a_failure_at_the_end_of_any_step_leaves_everything_as_it_was() {
     let bundle = sample_bundle();
     let pg = clinic_v1(&bundle);
-    let before = state(&pg);
+    let before = source_state(&pg, "clinic_v1");
     let steps = PlanKind::Upgrade
         .steps()
         .iter()
@@ -51,7 +42,7 @@ fn a_failure_at_the_end_of_any_step_leaves_everything_as_it_was() {
             "{step:?}: everything was undone: {advice:?}"
         );
         assert_eq!(
-            state(&pg),
+            source_state(&pg, "clinic_v1"),
             before,
             "{step:?}: content, banner, access and writability as before"
         );
@@ -75,7 +66,7 @@ fn a_failure_at_the_end_of_any_step_leaves_everything_as_it_was() {
 fn a_panic_in_the_executor_is_a_failed_step_and_recover_cleans_up() {
     let bundle = sample_bundle();
     let pg = clinic_v1(&bundle);
-    let before = state(&pg);
+    let before = source_state(&pg, "clinic_v1");
     let mut spec = pg.spec(PlanKind::Upgrade, &bundle, Some("clinic_v1"), None);
     spec.fault = Some("clone_upgrade:panic".into());
     let out = run(spec, &yes());
@@ -119,7 +110,7 @@ fn a_panic_in_the_executor_is_a_failed_step_and_recover_cleans_up() {
         3,
         "clone, banner, access: {recovered:?}"
     );
-    assert_eq!(state(&pg), before);
+    assert_eq!(source_state(&pg, "clinic_v1"), before);
     assert!(!pg.exists("clinic_v2"));
     // Recovering again finds nothing to do.
     assert!(

@@ -424,6 +424,22 @@ fn upgrade_until(until: StepId) -> Run {
     r
 }
 
+/// The Backup step looked at while the clone is upgraded (the backup going on alongside),
+/// after `then` happened.
+fn backup_seen_while_upgrading(then: impl FnOnce(&mut Run)) -> App {
+    let mut r = upgrade_until(StepId::CloneUpgrade);
+    r.started(StepId::CloneUpgrade);
+    r.wait(3_000);
+    then(&mut r);
+    r.app.viewing = r
+        .app
+        .checklist
+        .steps
+        .iter()
+        .position(|s| s.id == StepId::Backup);
+    r.app
+}
+
 /// The wait for the backup taken in the background, before the cut-over is asked.
 fn await_backup(r: &mut Run) {
     r.started(StepId::Backup);
@@ -890,34 +906,18 @@ fn states() -> Vec<State> {
         ("backup_done", || looking_at(StepId::Backup)),
         ("clone_done", || looking_at(StepId::Clone)),
         ("backup_in_background", || {
-            let mut r = upgrade_until(StepId::CloneUpgrade);
-            r.started(StepId::CloneUpgrade);
-            r.wait(3_000);
-            r.log("pg_dump: dumping contents of table \"clinic.visits\"");
-            r.app.viewing = r
-                .app
-                .checklist
-                .steps
-                .iter()
-                .position(|s| s.id == StepId::Backup);
-            r.app
+            backup_seen_while_upgrading(|r| {
+                r.log("pg_dump: dumping contents of table \"clinic.visits\"");
+            })
         }),
         ("backup_ended_in_background", || {
-            let mut r = upgrade_until(StepId::CloneUpgrade);
-            r.started(StepId::CloneUpgrade);
-            r.wait(3_000);
-            r.app.on_exec(ExecEvent::BackgroundEnded {
-                step: StepId::Backup,
-                ok: true,
-                took: Duration::from_millis(76_200),
-            });
-            r.app.viewing = r
-                .app
-                .checklist
-                .steps
-                .iter()
-                .position(|s| s.id == StepId::Backup);
-            r.app
+            backup_seen_while_upgrading(|r| {
+                r.app.on_exec(ExecEvent::BackgroundEnded {
+                    step: StepId::Backup,
+                    ok: true,
+                    took: Duration::from_millis(76_200),
+                });
+            })
         }),
         ("backup_awaited", || {
             let mut r = upgrade_until(StepId::SanityChecks);

@@ -314,6 +314,16 @@ pub fn user_content(pg: &Pg, db: &str) -> String {
     format!("{}\nbanner={banner:?}", rest.join("\n"))
 }
 
+/// What users and the next run depend on: the database's content, who may connect, and
+/// whether it is read-only. Equal before and after a failed run means nothing was lost.
+pub fn source_state(pg: &Pg, db: &str) -> (String, String, String) {
+    (
+        user_content(pg, db),
+        access_of(pg, db),
+        pg.query_one(db, "SHOW default_transaction_read_only"),
+    )
+}
+
 /// A cluster with the sample's clinic_v1 bootstrapped from `bundle` and filled with `patients`
 /// patients (0: the baseline's rows only).
 pub fn clinic_v1(bundle: &Bundle, patients: u64) -> Pg {
