@@ -135,9 +135,7 @@ impl Sink {
         // The front end may have stopped listening (it is shutting down): nothing to do.
         let _ = self.tx.send(e);
     }
-}
 
-impl Sink {
     /// An observer for the backup's own thread, writing to the same front end and log.
     pub fn background(&self) -> background::BackgroundSink {
         background::BackgroundSink {
