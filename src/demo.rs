@@ -29,7 +29,7 @@ pub fn run(opts: &DemoOptions, printer: &mut Printer) -> i32 {
     let mut cluster = match Cluster::start(None) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("pgstep: {e}");
+            errln!("pgstep: {e}");
             // Missing programs or user: nothing was started or changed.
             return match e {
                 crate::cluster::ClusterError::Failed { .. } => exit::FAILED,
@@ -45,7 +45,7 @@ pub fn run(opts: &DemoOptions, printer: &mut Printer) -> i32 {
     let code = match demo(&cluster, opts, printer) {
         Ok(()) => exit::SUCCESS,
         Err(e) => {
-            eprintln!("pgstep: the demo failed: {e}");
+            errln!("pgstep: the demo failed: {e}");
             match e {
                 EngineError::Refused(_) => exit::REFUSED,
                 EngineError::Failed(_) => exit::FAILED,
@@ -60,7 +60,7 @@ pub fn run(opts: &DemoOptions, printer: &mut Printer) -> i32 {
             cluster.stop_command()
         ));
     } else if let Err(e) = cluster.stop() {
-        eprintln!("pgstep: {e}");
+        errln!("pgstep: {e}");
     }
     printer.say(&format!(
         "demo finished in {:.1} s",

@@ -6,6 +6,11 @@
 //! reports through [`events::Observer`] so that any front end (headless lines, JSON, the wizard)
 //! can follow it.
 
+#![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
+
+#[macro_use]
+pub mod console;
+
 pub mod backup;
 pub mod bundle;
 pub mod cancel;

@@ -50,13 +50,13 @@ pub(super) fn fingerprint_command(
             );
         }
     };
-    println!("{}", fp.display_hash());
+    outln!("{}", fp.display_hash());
     let code = match &bundle {
         Some(b) => compare_with_bundle(&mut client, b, &fp, &db),
         None => exit::SUCCESS,
     };
     if full {
-        print!("{}", fp.text);
+        out!("{}", fp.text);
     }
     code
 }
@@ -70,7 +70,7 @@ fn compare_with_bundle(
 ) -> i32 {
     let matching = bundle.versions_with_hash(&fp.hash);
     if let Some(v) = matching.last() {
-        println!(
+        outln!(
             "matches {} version {v} ({} objects in schemas {})",
             bundle.name,
             fp.lines,
@@ -97,14 +97,14 @@ fn compare_with_bundle(
             } else {
                 "the closest reference".to_owned()
             };
-            println!(
+            outln!(
                 "matches no reference of {}; against version {v} ({why}), {} object(s) differ:",
                 bundle.name,
                 d.len()
             );
-            print!("{d}");
+            out!("{d}");
         }
-        None => println!("matches no reference of {}", bundle.name),
+        None => outln!("matches no reference of {}", bundle.name),
     }
     exit::REFUSED
 }

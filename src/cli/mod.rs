@@ -331,7 +331,7 @@ pub(crate) fn resolve(conn: &ConnArgs) -> Result<ConnSettings, i32> {
     match ConnSettings::resolve(conn, &ProcessEnv) {
         Ok((settings, warnings)) => {
             for w in warnings {
-                eprintln!("pgstep: warning: {w}");
+                errln!("pgstep: warning: {w}");
             }
             Ok(settings)
         }
@@ -340,6 +340,6 @@ pub(crate) fn resolve(conn: &ConnArgs) -> Result<ConnSettings, i32> {
 }
 
 pub(crate) fn fail(code: i32, message: &str) -> i32 {
-    eprintln!("pgstep: {message}");
+    errln!("pgstep: {message}");
     code
 }

@@ -252,7 +252,7 @@ fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
             let _ = spec.server.with_dbname("postgres").connect(None);
             return run_wizard(spec, &report_ctx);
         }
-        eprintln!(
+        errln!(
             "pgstep: no terminal attached: showing progress lines (--headless silences this note)"
         );
     }
@@ -268,7 +268,7 @@ fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
     }
     match crate::run_report::write(&checklist, &outcome, &report_ctx) {
         Ok((md, json)) => printer.say(&format!("report: {} ({})", md.display(), json.display())),
-        Err(e) => eprintln!("pgstep: warning: could not write the run's report: {e}"),
+        Err(e) => errln!("pgstep: warning: could not write the run's report: {e}"),
     }
     printer.result(&checklist, &outcome);
     if !printer.is_json() || !matches!(outcome, Outcome::Success) {
@@ -283,7 +283,7 @@ fn run_wizard(spec: RunSpec, report_ctx: &crate::run_report::ReportContext) -> i
             let mut printer = Printer::new(false);
             print_outcome(&done.app.checklist, &done.outcome, &mut printer);
             if let Some(r) = &done.report {
-                println!("report: {}", r.display());
+                outln!("report: {}", r.display());
             }
             done.outcome.exit_code()
         }
@@ -317,7 +317,7 @@ fn print_outcome(checklist: &Checklist, outcome: &Outcome, printer: &mut Printer
             if checklist.kind == PlanKind::Upgrade {
                 text.push_str("\nThe source database was not changed: users can go on working with it as before.");
             }
-            eprintln!("pgstep: {text}");
+            errln!("pgstep: {text}");
         }
     }
 }

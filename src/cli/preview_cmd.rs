@@ -52,7 +52,7 @@ pub(super) fn plan(conn: &ConnArgs, target: &Target, output: Option<&Path>) -> i
         Err(message) => return fail(exit::REFUSED, &message),
     };
     if built.undecided > 0 {
-        eprintln!(
+        errln!(
             "pgstep: warning: {} conditional block(s) could not be decided now; the preview says why",
             built.undecided
         );
@@ -60,7 +60,7 @@ pub(super) fn plan(conn: &ConnArgs, target: &Target, output: Option<&Path>) -> i
     let default_path = spec.data_dir.join("plans").join(&built.file_name);
     match write(&built.text, output, &default_path) {
         Ok(Some(path)) => {
-            println!("{}", path.display());
+            outln!("{}", path.display());
             exit::SUCCESS
         }
         Ok(None) => exit::SUCCESS,

@@ -25,14 +25,14 @@ pub(super) fn status(json: bool) -> i32 {
             .iter()
             .map(|r| serde_json::json!({ "run": r.info, "journal": r.path, "pending": r.pending_changes().iter().map(|(_, c)| describe(c)).collect::<Vec<_>>() }))
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "interrupted": list, "runs": runs.len() })
         );
         return exit::SUCCESS;
     }
     if interrupted.is_empty() {
-        println!(
+        outln!(
             "No interrupted run: every run in {} finished ({} in all).",
             journal::journal_dir().display(),
             runs.len()
@@ -40,7 +40,7 @@ pub(super) fn status(json: bool) -> i32 {
         return exit::SUCCESS;
     }
     for r in &interrupted {
-        println!(
+        outln!(
             "interrupted: run {} ({:?} of \"{}\" on {}, by {} on {}, pid {}, started {})",
             r.info.run_id,
             r.info.kind,
@@ -53,14 +53,14 @@ pub(super) fn status(json: bool) -> i32 {
         );
         let pending = r.pending_changes();
         if pending.is_empty() {
-            println!("  nothing to undo");
+            outln!("  nothing to undo");
         }
         for (_, c) in pending {
-            println!("  pending: {}", describe(&c));
+            outln!("  pending: {}", describe(&c));
         }
-        println!("  journal: {}", r.path.display());
+        outln!("  journal: {}", r.path.display());
     }
-    println!("\nRun `pgstep recover` (with the same connection options) to undo what is pending.");
+    outln!("\nRun `pgstep recover` (with the same connection options) to undo what is pending.");
     exit::SUCCESS
 }
 
@@ -82,20 +82,20 @@ pub(super) fn recover(conn: &ConnArgs, bundle_dir: Option<PathBuf>, keep_failed:
         Err(e) => return fail(exit::FAILED, &e.to_string()),
     };
     if recovered.is_empty() {
-        println!("No interrupted run: nothing to recover.");
+        outln!("No interrupted run: nothing to recover.");
         return exit::SUCCESS;
     }
     let mut code = exit::SUCCESS;
     for r in &recovered {
-        println!("run {}:", r.run_id);
+        outln!("run {}:", r.run_id);
         for u in &r.undone {
-            println!("  undone: {u}");
+            outln!("  undone: {u}");
         }
         for a in &r.advice {
-            println!("  to do: {a}");
+            outln!("  to do: {a}");
         }
         if r.clean() {
-            println!("  the server is back to a clean state");
+            outln!("  the server is back to a clean state");
         } else {
             code = if r.still_running {
                 exit::REFUSED

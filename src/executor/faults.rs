@@ -24,7 +24,7 @@ pub fn at_point(key_here: &str, title: &str, fault: Option<&str>) -> Result<(), 
     match action {
         "fail" => Err(format!("injected fault at the end of step {title}")),
         "pause" => {
-            eprintln!("pgstep: fault point {key} reached; waiting to be killed");
+            errln!("pgstep: fault point {key} reached; waiting to be killed");
             loop {
                 std::thread::park();
             }
