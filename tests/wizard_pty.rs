@@ -5,6 +5,7 @@
 mod common;
 
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,8 +16,11 @@ const WAIT: Duration = Duration::from_secs(90);
 
 struct Wizard {
     screen: Arc<Mutex<vt100::Parser>>,
-    writer: Box<dyn Write + Send>,
+    /// None once the terminal was hung up.
+    writer: Option<Box<dyn Write + Send>>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
+    /// Tells the reader thread to close the terminal's master side (see [`Wizard::hang_up`]).
+    hang_up: Arc<AtomicBool>,
 }
 
 impl Wizard {
@@ -64,11 +68,15 @@ impl Wizard {
         );
         let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 1000)));
         let feed = Arc::clone(&screen);
+        let hang_up = Arc::new(AtomicBool::new(false));
+        let closing = Arc::clone(&hang_up);
         std::thread::spawn(move || {
-            let _keep_master_open = pty.master;
+            // The master stays open as long as this thread reads from it; leaving the loop
+            // closes the terminal (both are dropped here).
+            let _master = pty.master;
             let mut buf = [0u8; 8192];
             while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
+                if n == 0 || closing.load(Ordering::SeqCst) {
                     break;
                 }
                 if let Ok(mut p) = feed.lock() {
@@ -78,9 +86,18 @@ impl Wizard {
         });
         Self {
             screen,
-            writer,
+            writer: Some(writer),
             child,
+            hang_up,
         }
+    }
+
+    /// Closes the terminal under the wizard, as a dropped SSH session does: the reader thread
+    /// lets go of the master side at its next read (the wizard redraws its clock every
+    /// second), and the writer goes now.
+    fn hang_up(&mut self) {
+        self.hang_up.store(true, Ordering::SeqCst);
+        self.writer = None;
     }
 
     fn pid(&self) -> String {
@@ -115,10 +132,11 @@ impl Wizard {
     }
 
     fn keys(&mut self, bytes: &str) {
-        self.writer
+        let writer = self.writer.as_mut().expect("the terminal is open");
+        writer
             .write_all(bytes.as_bytes())
             .expect("write to the pty");
-        self.writer.flush().expect("flush");
+        writer.flush().expect("flush");
     }
 
     /// Waits for the process to end (with a deadline) and returns its exit code.
@@ -143,6 +161,17 @@ impl Wizard {
         self.keys("    ");
         self.wait_for("4 of 4 ticked");
         self.keys("\r");
+    }
+}
+
+/// A test that fails half-way must not leave a wizard running (it would hold its cluster and
+/// a core long after the test run).
+impl Drop for Wizard {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -285,4 +314,71 @@ fn a_panic_in_the_ui_thread_restores_the_terminal() {
     assert_ne!(code, 0);
     assert!(!w.alternate(), "the terminal was restored");
     w.wait_for("injected panic in the UI thread");
+}
+
+/// Appends a statement that sleeps for ten minutes to the bundle's second script.
+fn bundle_with_a_long_statement() -> tempfile::TempDir {
+    let copy = copy_bundle(&sample_dir());
+    let script = copy.path().join("v1-v2/02_functions.sql");
+    let text = std::fs::read_to_string(&script).expect("read");
+    std::fs::write(&script, format!("{text}\nSELECT pg_sleep(600);\n")).expect("write");
+    copy
+}
+
+#[test]
+fn a_terminal_that_hangs_up_mid_statement_stops_the_run_at_once_and_undoes_it() {
+    let copy = bundle_with_a_long_statement();
+    let pg = common::clinic_v1(&common::sample_bundle(), 0);
+    let before = common::source_state(&pg, "clinic_v1");
+    let mut w = Wizard::start(&pg, copy.path());
+    w.confirm_manual_items();
+    wait_until_sleeping(&pg);
+    w.hang_up();
+    // Well before the statement's ten minutes: nobody is left to press Ctrl-C a second time.
+    assert_eq!(w.exit_code(), 130, "cancelled");
+    assert!(!pg.exists("clinic_v2"), "the unfinished clone was dropped");
+    assert_eq!(
+        common::source_state(&pg, "clinic_v1"),
+        before,
+        "the source is as users left it: content, access, writable"
+    );
+    assert!(
+        pgstep::recover::interrupted(&pg.data_dir())
+            .expect("journals")
+            .is_empty(),
+        "nothing left to recover"
+    );
+}
+
+#[test]
+fn a_terminal_that_hangs_up_at_the_final_screen_ends_the_wizard() {
+    let copy = copy_bundle(&sample_dir());
+    let script = copy.path().join("v1-v2/02_functions.sql");
+    let text = std::fs::read_to_string(&script).expect("read");
+    std::fs::write(&script, format!("{text}\nSELECT 1 / 0;\n")).expect("write");
+    let pg = common::clinic_v1(&common::sample_bundle(), 0);
+    let mut w = Wizard::start(&pg, copy.path());
+    w.confirm_manual_items();
+    w.wait_for("What pgstep undid");
+    w.hang_up();
+    assert_eq!(w.exit_code(), 1, "the run's own exit code: it failed");
+}
+
+#[test]
+fn sighup_at_the_final_screen_ends_the_wizard() {
+    let copy = copy_bundle(&sample_dir());
+    let script = copy.path().join("v1-v2/02_functions.sql");
+    let text = std::fs::read_to_string(&script).expect("read");
+    std::fs::write(&script, format!("{text}\nSELECT 1 / 0;\n")).expect("write");
+    let pg = common::clinic_v1(&common::sample_bundle(), 0);
+    let mut w = Wizard::start(&pg, copy.path());
+    w.confirm_manual_items();
+    w.wait_for("What pgstep undid");
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &w.pid()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    assert_eq!(w.exit_code(), 1);
+    assert!(!w.alternate(), "the terminal was restored");
 }

@@ -441,6 +441,18 @@ impl App {
         self.confirmed(Pending::Cancel)
     }
 
+    /// The terminal is gone (SIGHUP, or its input failed): nobody can answer a question or
+    /// watch a long statement any more, so the run stops at once — cancelled, and what runs
+    /// interrupted — and takes its failure path; the source is open to its users again.
+    pub fn hang_up(&mut self) -> Vec<Command> {
+        let mut commands = self.cancel_now();
+        if commands.contains(&Command::Interrupt) {
+            // The second request interrupts the running statement or child process now.
+            commands.push(Command::Interrupt);
+        }
+        commands
+    }
+
     fn quit(&mut self) -> Vec<Command> {
         if self.outcome.is_some() || matches!(self.checklist.phase, Phase::NotStarted) {
             return vec![Command::Quit];

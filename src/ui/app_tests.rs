@@ -153,6 +153,45 @@ fn cancel_asks_first_and_a_second_ctrl_c_interrupts_at_once() {
 }
 
 #[test]
+fn a_hang_up_interrupts_at_once_undoes_a_question_and_ends_the_final_screen() {
+    let mut app = running(StepId::CloneUpgrade);
+    assert_eq!(
+        app.hang_up(),
+        vec![Command::Interrupt, Command::Interrupt],
+        "no dialog (nobody can answer it): stop, and interrupt the statement now"
+    );
+    assert!(app.dialog.is_none());
+
+    let mut asking = running(StepId::SanityChecks);
+    asking.on_exec(nothing(StepId::SanityChecks));
+    assert_eq!(asking.question(), Some(&Question::CutOver));
+    assert_eq!(
+        asking.hang_up(),
+        vec![Command::Run(Job::FailurePath)],
+        "a question nobody can answer: the failure path"
+    );
+
+    let mut finished = running(StepId::CloneUpgrade);
+    finished.on_exec(ExecEvent::StepFailed {
+        step: StepId::CloneUpgrade,
+        error: "boom".into(),
+        elapsed: Duration::ZERO,
+        refused: false,
+    });
+    finished.on_exec(ExecEvent::FailurePathDone {
+        undone: vec![],
+        advice: vec![],
+        changed_anything: false,
+    });
+    assert!(finished.outcome.is_some());
+    assert_eq!(
+        finished.hang_up(),
+        vec![Command::Quit],
+        "the final screen ends"
+    );
+}
+
+#[test]
 fn quit_only_when_nothing_runs() {
     let mut app = running(StepId::Backup);
     assert!(app.on_key(ch('q')).is_empty());

@@ -6,10 +6,13 @@
 //! keyboard. The terminal is restored on every exit: normal, error, a panic in this thread (the
 //! hook below), SIGTERM or SIGHUP (the run takes its failure path first). A panic in the
 //! executor thread is reported as a failed step, never by restoring the terminal under a live UI.
+//! A terminal that goes away (SIGHUP, or its input failing) stops the run at once: nobody is
+//! left to answer a question, and the source must not stay closed to its users waiting for one.
 
 pub mod app;
 #[cfg(test)]
 mod app_tests;
+mod input;
 mod keys;
 pub mod screens;
 mod terminal;
@@ -20,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use ratatui::crossterm::event::{self, Event as TermEvent};
+use ratatui::crossterm::event::Event as TermEvent;
 
 pub use app::{App, Command};
 
@@ -50,6 +53,8 @@ pub enum UiEvent {
     Exec(ExecEvent),
     /// A key is waiting in the terminal lane.
     Wake,
+    /// The terminal's input failed: the terminal is gone.
+    TerminalLost,
 }
 
 /// The loop's two lanes: the terminal's events, and everything else (executor events, and a
@@ -70,6 +75,11 @@ impl Senders {
     /// A terminal event: into its lane, and a wake-up into the other.
     pub fn terminal(&self, e: TermEvent) -> bool {
         self.terminal.send(UiEvent::Term(e)).is_ok() && self.events.send(UiEvent::Wake).is_ok()
+    }
+
+    /// The terminal's input ended: into its lane, and a wake-up into the other.
+    pub fn terminal_lost(&self) -> bool {
+        self.terminal.send(UiEvent::TerminalLost).is_ok() && self.events.send(UiEvent::Wake).is_ok()
     }
 
     pub fn exec(&self, e: ExecEvent) -> bool {
@@ -137,7 +147,7 @@ pub fn run(spec: RunSpec, report_ctx: &ReportContext) -> std::io::Result<Finishe
     forward_exec_events(&mut executor, senders.clone());
     let interrupts = Interrupts::install().ok();
     let mut term = terminal::Terminal::enter()?;
-    spawn_input_thread(senders);
+    input::spawn(senders);
     let result = event_loop(
         &mut term,
         &mut app,
@@ -181,16 +191,6 @@ fn forward_exec_events(executor: &mut Executor, tx: Senders) {
     });
 }
 
-fn spawn_input_thread(tx: Senders) {
-    std::thread::spawn(move || {
-        while let Ok(e) = event::read() {
-            if !tx.terminal(e) {
-                return;
-            }
-        }
-    });
-}
-
 fn event_loop(
     term: &mut terminal::Terminal,
     app: &mut App,
@@ -201,6 +201,7 @@ fn event_loop(
 ) -> std::io::Result<()> {
     let started = Instant::now();
     let mut signals_seen = interrupts.map_or(0, Interrupts::count);
+    let mut hung_up = false;
     let mut last_draw: Option<Instant> = None;
     let mut dirty = true;
     let mut quit_after_outcome = false;
@@ -230,14 +231,27 @@ fn event_loop(
         }
         dirty |= batch.events > 0;
         let received = interrupts.map_or(0, Interrupts::count);
-        if received > signals_seen {
+        let hang_up =
+            !hung_up && (batch.terminal_lost || interrupts.is_some_and(Interrupts::hung_up));
+        if hang_up || received > signals_seen {
             signals_seen = received;
+            hung_up |= hang_up;
             quit_after_outcome = true;
-            carry_out(app.cancel_now(), executor);
+            let commands = if hang_up {
+                app.hang_up()
+            } else {
+                app.cancel_now()
+            };
+            // At the final screen (or before anything ran) the wizard simply ends.
+            if carry_out(commands, executor) {
+                return Ok(());
+            }
             dirty = true;
         }
-        if app.outcome.is_some() && app.report.is_none() {
-            write_report(app, report_ctx);
+        if app.outcome.is_some() {
+            if app.report.is_none() {
+                write_report(app, report_ctx);
+            }
             if quit_after_outcome {
                 return Ok(());
             }
@@ -283,6 +297,8 @@ pub struct Batch {
     pub resized: bool,
     /// `carry_out` said the wizard ends; the events after that one stay queued.
     pub quit: bool,
+    /// The terminal's input failed: the terminal is gone.
+    pub terminal_lost: bool,
 }
 
 /// Feeds events to the app one by one, handing each one's commands to `carry_out` at once (an
@@ -301,6 +317,10 @@ pub fn process_batch(
             UiEvent::Term(TermEvent::Key(k)) => app.on_key(k),
             UiEvent::Term(TermEvent::Resize(..)) => {
                 batch.resized = true;
+                Vec::new()
+            }
+            UiEvent::TerminalLost => {
+                batch.terminal_lost = true;
                 Vec::new()
             }
             UiEvent::Term(_) | UiEvent::Wake => Vec::new(),

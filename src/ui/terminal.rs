@@ -20,8 +20,8 @@ static HOOK: Once = Once::new();
 static UI_THREAD: std::sync::OnceLock<ThreadId> = std::sync::OnceLock::new();
 
 pub struct Terminal {
-    inner: ratatui::Terminal<CrosstermBackend<Stdout>>,
-    active: bool,
+    /// Taken when leaving (see [`Terminal::leave`]).
+    inner: Option<ratatui::Terminal<CrosstermBackend<Stdout>>>,
 }
 
 impl Terminal {
@@ -34,10 +34,7 @@ impl Terminal {
             return Err(e);
         }
         match ratatui::Terminal::new(CrosstermBackend::new(io::stdout())) {
-            Ok(inner) => Ok(Self {
-                inner,
-                active: true,
-            }),
+            Ok(inner) => Ok(Self { inner: Some(inner) }),
             Err(e) => {
                 restore();
                 Err(e)
@@ -46,17 +43,27 @@ impl Terminal {
     }
 
     pub fn draw(&mut self, app: &App) -> io::Result<()> {
-        self.inner.draw(|f| super::view::render(f, app)).map(|_| ())
+        match &mut self.inner {
+            Some(t) => t.draw(|f| super::view::render(f, app)).map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     pub fn autoresize(&mut self) {
-        let _ = self.inner.autoresize();
+        if let Some(t) = &mut self.inner {
+            let _ = t.autoresize();
+        }
     }
 
     pub fn leave(&mut self) {
-        if self.active {
-            self.active = false;
-            restore();
+        let Some(mut inner) = self.inner.take() else {
+            return;
+        };
+        restore();
+        // ratatui's own drop shows a hidden cursor and, when that fails, reports it with
+        // eprintln!, which panics on a terminal that hung up: keep it from dropping then.
+        if inner.show_cursor().is_err() {
+            std::mem::forget(inner);
         }
     }
 }
