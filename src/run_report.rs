@@ -187,6 +187,8 @@ fn fill_from_outputs(report: &mut Report, c: &Checklist) {
 fn script_location(what: &str) -> Option<String> {
     what.split_whitespace().find_map(|w| {
         let (file, rest) = w.split_once(".sql:")?;
+        // "cancelled by the operator (v1-v2/02.sql:91:1: …": not the bracket.
+        let file = file.trim_start_matches(['(', '"', '\'']);
         let line: String = rest.chars().take_while(char::is_ascii_digit).collect();
         (!line.is_empty()).then(|| format!("{file}.sql:{line}"))
     })
@@ -245,5 +247,9 @@ mod tests {
             Some("v1-v2/02_functions.sql:31".into())
         );
         assert_eq!(script_location("database does not exist"), None);
+        assert_eq!(
+            script_location("cancelled by the operator (v1-v2/02_functions.sql:91:1: ERROR 57014"),
+            Some("v1-v2/02_functions.sql:91".into())
+        );
     }
 }

@@ -127,18 +127,89 @@ fn a_failure_while_the_backup_runs_stops_it_and_leaves_no_partial_backup() {
         before,
         "the source is as it was"
     );
-    let partial: Vec<_> = std::fs::read_dir(pg.data_dir().join("backups"))
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".partial"))
-                .collect()
-        })
-        .unwrap_or_default();
-    assert_eq!(partial, Vec::<String>::new(), "no partial backup is left");
+    let files = backup_files(&pg);
+    assert!(
+        !files.iter().any(|n| n.ends_with(".partial")),
+        "no partial backup is left: {files:?}"
+    );
+    // pg_dump was either stopped (and said so) or had finished (and its backup is kept and
+    // reported): never a backup on disk that the report does not mention, or the reverse.
+    let (_, undone, _) = ran.failure();
+    let stopped = undone.iter().any(|u| u.contains("stopped the backup"));
+    match ran.output(StepId::Backup) {
+        Some(StepOutput::Backup(BackupOutput::Taken { path, .. })) => {
+            assert!(!stopped, "{undone:?}");
+            assert!(std::path::Path::new(&path).is_file(), "{path}");
+        }
+        other => {
+            assert!(stopped, "neither stopped nor kept: {other:?}, {undone:?}");
+            assert_eq!(files, Vec::<String>::new(), "nothing left of the backup");
+        }
+    }
     let no_dump: i64 = pg.query_one(
         "postgres",
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'",
     );
     assert_eq!(no_dump, 0, "pg_dump was stopped");
+}
+
+#[test]
+fn a_backup_that_finished_before_a_failure_is_kept_and_reported() {
+    let bundle_dir = common::copy_bundle(&common::sample_dir());
+    let script = bundle_dir.path().join("v1-v2/02_functions.sql");
+    let text = std::fs::read_to_string(&script).expect("read");
+    // The script fails, but only once the test has seen the backup end (at most a minute).
+    std::fs::write(
+        &script,
+        format!(
+            "{text}\nDO $$ BEGIN FOR i IN 1..3000 LOOP \
+               EXIT WHEN EXISTS (SELECT FROM pg_database WHERE datname = 'test_go_on'); \
+               PERFORM pg_sleep(0.02); END LOOP; END $$;\nSELECT 1 / 0;\n"
+        ),
+    )
+    .expect("write");
+    let bundle = pgstep::bundle::load(bundle_dir.path()).expect("bundle");
+    let pg = common::clinic_v1(&bundle, 300);
+    let before = source_state(&pg, "clinic_v1");
+    let spec = pg.spec(PlanKind::Upgrade, &bundle, Some("clinic_v1"), None);
+    let mut ended = None;
+    let (checklist, outcome) = pgstep::drive::run(spec, &yes(), &mut |_, shown| {
+        if let Shown::Exec(ExecEvent::BackgroundEnded { ok, .. }) = shown {
+            ended = Some(*ok);
+            pg.exec("postgres", "CREATE DATABASE test_go_on");
+        }
+    });
+    assert_eq!(ended, Some(true), "the backup ended alongside, verified");
+    let Outcome::Failed { step, undone, .. } = &outcome else {
+        panic!("{checklist:?}")
+    };
+    assert_eq!(*step, Some(StepId::CloneUpgrade));
+    assert!(
+        !undone.iter().any(|u| u.contains("stopped the backup")),
+        "{undone:?}"
+    );
+    let backup = checklist.step(StepId::Backup).expect("backup step");
+    assert_eq!(backup.status, StepStatus::Done, "{backup:?}");
+    let Some(StepOutput::Backup(BackupOutput::Taken { path, sha256, .. })) = &backup.output else {
+        panic!("{backup:?}")
+    };
+    let bytes = std::fs::read(path).expect("the backup is kept");
+    assert_eq!(&pgstep::hex::sha256(&bytes), sha256, "{path}");
+    assert!(!pg.exists("clinic_v2"), "the clone is dropped");
+    assert_eq!(
+        source_state(&pg, "clinic_v1"),
+        before,
+        "the source is as it was"
+    );
+}
+
+/// The files in the run's backup directory.
+fn backup_files(pg: &common::Pg) -> Vec<String> {
+    std::fs::read_dir(pg.data_dir().join("backups"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }

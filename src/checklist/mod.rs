@@ -442,6 +442,15 @@ impl Checklist {
         let Some(i) = self.index_of(step) else {
             return Effect::None;
         };
+        if self.in_background() == Some(i) && !matches!(self.phase, Phase::Running(_)) {
+            // A step that went on in the background and ended before the run stopped (the
+            // failure path reports a backup it keeps): recorded, nothing else changes.
+            let view = &mut self.steps[i];
+            view.status = status;
+            view.output = Some(output);
+            view.note = None;
+            return Effect::None;
+        }
         if !matches!(self.phase, Phase::Running(r) if r == i) {
             return Effect::None; // late news about a step that is no longer running
         }

@@ -6,7 +6,8 @@
 //! source is never written by an upgrade, so the dump holds exactly what the clone was made
 //! from; pg_dump reads a snapshot exported before the logon banner is set, so the backup holds
 //! the source as users left it. The cut-over waits until the backup is verified
-//! ([`Background::wait`]); the failure path stops it ([`Background::stop`]).
+//! ([`Background::wait`]); the failure path ends it ([`Background::end`]): a backup still
+//! running is stopped, one already verified is kept and reported.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,13 +102,13 @@ impl BackupJob {
 }
 
 /// How the backup ended, and how long it took.
-type Ended = (Result<BackupOutput, String>, Duration);
+type Outcome = (Result<BackupOutput, String>, Duration);
 
 /// A backup running on its own thread.
 pub(crate) struct Background {
-    done: Receiver<Ended>,
+    done: Receiver<Outcome>,
     /// The result, once it has been received.
-    result: Option<Ended>,
+    result: Option<Outcome>,
     handle: Option<JoinHandle<()>>,
     /// Its own cancellation: the operator's first Ctrl-C stops the step in the foreground,
     /// and the failure path then stops this one.
@@ -192,11 +193,28 @@ impl Background {
         result
     }
 
+    /// For the failure path: stops the backup if it still runs (pg_dump is stopped, its
+    /// partial output removed), or hands over how it ended — a verified backup is the
+    /// source's as users left it, and is kept.
+    pub fn end(mut self) -> Ended {
+        let stopped = self.stop();
+        // A backup that ended between the look and the stop has sent its result by now.
+        let result = self.result.take().or_else(|| self.done.try_recv().ok());
+        match result {
+            Some((Ok(backup), took)) => Ended::Finished(Ok((backup, took))),
+            _ if stopped => Ended::Stopped,
+            Some((Err(e), _)) => Ended::Finished(Err(e)),
+            None => Ended::Finished(Err("the backup thread ended without a result".into())),
+        }
+    }
+
     /// Stops the backup if it still runs (pg_dump is stopped, its partial output removed) and
     /// waits for its thread. Returns whether it was still running.
     pub fn stop(&mut self) -> bool {
-        let running =
-            self.handle.is_some() && self.result.is_none() && self.done.try_recv().is_err();
+        if self.result.is_none() {
+            self.result = self.done.try_recv().ok();
+        }
+        let running = self.handle.is_some() && self.result.is_none();
         if running {
             // Twice: a dump has no safe point, it is stopped at once.
             self.cancel.request();
@@ -213,6 +231,15 @@ impl Background {
         // pg_dump has ended: the snapshot's transaction may close.
         self.snapshot_holder = None;
     }
+}
+
+/// How a background backup ended when the run stopped early.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    /// It was still running: stopped, its partial output removed.
+    Stopped,
+    /// It had ended on its own: verified (kept), or failed.
+    Finished(Result<(BackupOutput, Duration), String>),
 }
 
 impl Drop for Background {

@@ -3,11 +3,11 @@
 //! journal before it is made.
 
 use std::sync::mpsc::Sender;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use postgres::Client;
 
-use super::background::{Background, BackupJob};
+use super::background::{Background, BackupJob, Ended};
 use super::spec::{BackupPlan, RunSpec};
 use super::{Sink, faults, undo};
 use crate::bundle::{Bundle, Version};
@@ -87,7 +87,7 @@ pub(crate) struct Run {
     /// The source's size when the run began (bytes).
     pub source_size: u64,
     /// How long each finished step took, for a rehearsal's record.
-    pub step_times: Vec<(StepId, std::time::Duration)>,
+    pub step_times: Vec<(StepId, Duration)>,
     /// The run's id and journal, once the plan step began the run.
     pub run_id: Option<(String, std::path::PathBuf)>,
     /// The backup, while it is taken on its own thread.
@@ -759,7 +759,7 @@ impl Run {
         self.sink.send(ExecEvent::StepFailed {
             step: StepId::Backup,
             error,
-            elapsed: std::time::Duration::ZERO,
+            elapsed: Duration::ZERO,
             refused: false,
         });
         true
@@ -800,7 +800,14 @@ impl Run {
     /// Undoes what the journal says is pending, reports it, and ends the run.
     fn failure_path(&mut self) {
         // First the backup, if it still runs: it reads the source the undo gives back.
-        let stopped_backup = self.background.take().is_some_and(|mut bg| bg.stop());
+        let mut stopped_backup = false;
+        let mut backup_failed = None;
+        match self.background.take().map(Background::end) {
+            Some(Ended::Finished(Ok((output, took)))) => self.keep_background_backup(output, took),
+            Some(Ended::Finished(Err(e))) => backup_failed = Some(e),
+            Some(Ended::Stopped) => stopped_backup = true,
+            None => {}
+        }
         let mut report = match self.journal.as_mut() {
             None => undo::UndoReport::default(),
             Some(journal) => {
@@ -828,11 +835,41 @@ impl Run {
                 "stopped the backup that was being taken (its partial output removed); the source was never changed".into(),
             );
         }
+        if let Some(e) = backup_failed {
+            report.advice.push(format!(
+                "The backup taken alongside had failed as well: {e}"
+            ));
+        }
         self.lock = None;
         self.sink.send(ExecEvent::FailurePathDone {
             undone: report.undone,
             advice: report.advice,
             changed_anything: report.changed_anything,
+        });
+    }
+
+    /// A backup that finished alongside before the run stopped: a verified copy of the source
+    /// as users left it. It is kept, journalled and reported like one the cut-over waited for.
+    fn keep_background_backup(&mut self, output: BackupOutput, took: Duration) {
+        log(
+            &mut self.sink,
+            Level::Info,
+            format!(
+                "the backup taken alongside had finished ({:.1} s) and is kept",
+                took.as_secs_f64()
+            ),
+        );
+        self.journal_entry(Entry::Step {
+            step: StepId::Backup.key().into(),
+            state: "done".into(),
+            detail: None,
+        });
+        self.backup = Some(output.clone());
+        self.sink.send(ExecEvent::StepDone {
+            step: StepId::Backup,
+            status: backup_status(&output),
+            output: StepOutput::Backup(output),
+            elapsed: Duration::ZERO,
         });
     }
 
