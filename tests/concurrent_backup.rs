@@ -161,11 +161,7 @@ fn a_backup_that_finished_before_a_failure_is_kept_and_reported() {
     // The script fails, but only once the test has seen the backup end (at most a minute).
     std::fs::write(
         &script,
-        format!(
-            "{text}\nDO $$ BEGIN FOR i IN 1..3000 LOOP \
-               EXIT WHEN EXISTS (SELECT FROM pg_database WHERE datname = 'test_go_on'); \
-               PERFORM pg_sleep(0.02); END LOOP; END $$;\nSELECT 1 / 0;\n"
-        ),
+        format!("{text}\n{WAIT_FOR_GO_ON}\nSELECT 1 / 0;\n"),
     )
     .expect("write");
     let bundle = pgstep::bundle::load(bundle_dir.path()).expect("bundle");
@@ -213,3 +209,66 @@ fn backup_files(pg: &common::Pg) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+#[test]
+fn the_old_side_of_the_plausibility_pairs_is_read_in_the_backups_snapshot_alongside() {
+    let bundle_dir = common::copy_bundle(&common::sample_dir());
+    // A pair that reads what pgstep itself changes on the source: the logon banner. Read in
+    // the backup's snapshot it is the users' message, as in the clone; read at the end it
+    // would be the downtime banner.
+    let toml = bundle_dir.path().join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).expect("read");
+    let pair = "[[plausibility]]\nname = \"banner as users left it\"\n\
+                old = \"SELECT message FROM clinic.logon_banner WHERE id = 1\"\n\
+                new = \"SELECT message FROM clinic.logon_banner WHERE id = 1\"\n\n";
+    let at = text.find("[[plausibility]]").expect("a pair");
+    std::fs::write(&toml, format!("{}{pair}{}", &text[..at], &text[at..])).expect("write");
+    // The upgrade goes on only once the test has seen the backup end, so that the sanity
+    // checks come after it.
+    let script = bundle_dir.path().join("v1-v2/03_views_grants.sql");
+    let text = std::fs::read_to_string(&script).expect("read");
+    std::fs::write(&script, format!("{WAIT_FOR_GO_ON}\n{text}")).expect("write");
+    let bundle = pgstep::bundle::load(bundle_dir.path()).expect("bundle");
+    let pg = common::clinic_v1(&bundle, 300);
+    pg.exec(
+        "clinic_v1",
+        "UPDATE clinic.logon_banner SET message = 'Welcome to the clinic' WHERE id = 1",
+    );
+    let spec = pg.spec(PlanKind::Upgrade, &bundle, Some("clinic_v1"), None);
+    let mut logs = Vec::new();
+    let (checklist, outcome) = pgstep::drive::run(spec, &yes(), &mut |_, shown| match shown {
+        Shown::Exec(ExecEvent::BackgroundEnded { .. }) => {
+            pg.exec("postgres", "CREATE DATABASE test_go_on");
+        }
+        Shown::Exec(ExecEvent::Engine(pgstep::events::Event::Log { text, .. })) => {
+            logs.push(text.clone());
+        }
+        _ => {}
+    });
+    let Some(StepOutput::Checks(checks)) = checklist
+        .step(StepId::SanityChecks)
+        .and_then(|s| s.output.clone())
+    else {
+        panic!("{outcome:?}: {checklist:?}")
+    };
+    let banner = checks
+        .iter()
+        .find(|c| c.name == "plausibility: banner as users left it")
+        .expect("the pair was checked");
+    assert!(banner.ok, "{banner:?}");
+    assert!(
+        banner.detail.contains("Welcome to the clinic"),
+        "{banner:?}"
+    );
+    assert_eq!(outcome, Outcome::Success, "{checks:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("old side read alongside the upgrade")),
+        "{logs:#?}"
+    );
+}
+
+/// A statement that waits (at most a minute) until the test creates the database test_go_on.
+const WAIT_FOR_GO_ON: &str = "DO $$ BEGIN FOR i IN 1..3000 LOOP \
+    EXIT WHEN EXISTS (SELECT FROM pg_database WHERE datname = 'test_go_on'); \
+    PERFORM pg_sleep(0.02); END LOOP; END $$;";

@@ -20,15 +20,31 @@ pub struct CheckResult {
     pub detail: String,
 }
 
-type Rows = Vec<Vec<Option<String>>>;
+/// A query's rows, every value as text (NULL as None).
+pub type Rows = Vec<Vec<Option<String>>>;
 
 /// Runs a pair's old query on the old database and its new query on the new one; they must
 /// return the same rows (compared as text).
 pub fn plausibility(old: &mut Client, new: &mut Client, pair: &Plausibility) -> CheckResult {
-    let result = read_rows(old, &pair.old).and_then(|o| Ok((o, read_rows(new, &pair.new)?)));
-    let (ok, detail) = match result {
-        Ok((o, n)) if o == n => (true, format!("both give {}", show(&o))),
-        Ok((o, n)) => (
+    let o = read_rows(old, &pair.old);
+    let n = if o.is_ok() {
+        read_rows(new, &pair.new)
+    } else {
+        Ok(Rows::new())
+    };
+    compare_pair(pair, o, n)
+}
+
+/// The check of a pair whose two sides were read elsewhere (over parallel connections, or the
+/// old side in the backup's snapshot).
+pub fn compare_pair(
+    pair: &Plausibility,
+    old: Result<Rows, String>,
+    new: Result<Rows, String>,
+) -> CheckResult {
+    let (ok, detail) = match (old, new) {
+        (Ok(o), Ok(n)) if o == n => (true, format!("both give {}", show(&o))),
+        (Ok(o), Ok(n)) => (
             false,
             format!(
                 "old database gives {}, new database gives {}",
@@ -36,7 +52,7 @@ pub fn plausibility(old: &mut Client, new: &mut Client, pair: &Plausibility) -> 
                 show(&n)
             ),
         ),
-        Err(e) => (false, format!("the query failed: {e}")),
+        (Err(e), _) | (_, Err(e)) => (false, format!("the query failed: {e}")),
     };
     CheckResult {
         name: format!("plausibility: {}", pair.name),
@@ -55,7 +71,62 @@ pub fn read_rows(client: &mut Client, sql: &str) -> Result<Rows, String> {
     let messages = tx.simple_query(sql).map_err(|e| describe(&e))?;
     // Nothing to keep from a read-only transaction.
     let _ = tx.rollback();
-    Ok(messages
+    Ok(rows_of(&messages))
+}
+
+/// Starts a READ ONLY transaction on `client` that reads the snapshot `id` exported by another
+/// session (`pg_export_snapshot()`), which must still have its transaction open.
+pub fn begin_in_snapshot(client: &mut Client, id: &str) -> Result<(), String> {
+    // SET TRANSACTION SNAPSHOT takes no parameter: the id is checked, then quoted.
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(format!("not a snapshot id: {id:?}"));
+    }
+    client
+        .batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{id}'"
+        ))
+        .map_err(|e| {
+            let _ = client.batch_execute("ROLLBACK");
+            format!("cannot read the snapshot {id}: {}", describe(&e))
+        })
+}
+
+/// Runs a query inside the transaction `client` already has open (one holding an exported
+/// snapshot, READ ONLY), so that it reads that snapshot; a savepoint keeps a failing query
+/// from ending the transaction for the queries after it.
+pub fn read_rows_in_open_transaction(client: &mut Client, sql: &str) -> Result<Rows, String> {
+    in_savepoint(client, |c| {
+        c.simple_query(sql)
+            .map(|m| rows_of(&m))
+            .map_err(|e| describe(&e))
+    })
+}
+
+/// Runs `f` in a savepoint of the transaction `client` has open, so that its failure does not
+/// end the transaction for what comes after.
+pub fn in_savepoint<T>(
+    client: &mut Client,
+    f: impl FnOnce(&mut Client) -> Result<T, String>,
+) -> Result<T, String> {
+    client
+        .batch_execute("SAVEPOINT pgstep_read")
+        .map_err(|e| describe(&e))?;
+    match f(client) {
+        Ok(v) => {
+            client
+                .batch_execute("RELEASE SAVEPOINT pgstep_read")
+                .map_err(|e| describe(&e))?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK TO SAVEPOINT pgstep_read");
+            Err(e)
+        }
+    }
+}
+
+fn rows_of(messages: &[SimpleQueryMessage]) -> Rows {
+    messages
         .iter()
         .filter_map(|m| match m {
             SimpleQueryMessage::Row(r) => {
@@ -63,7 +134,7 @@ pub fn read_rows(client: &mut Client, sql: &str) -> Result<Rows, String> {
             }
             _ => None,
         })
-        .collect())
+        .collect()
 }
 
 fn show(rows: &Rows) -> String {

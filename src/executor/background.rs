@@ -8,9 +8,17 @@
 //! the source as users left it. The cut-over waits until the backup is verified
 //! ([`Background::wait`]); the failure path ends it ([`Background::end`]): a backup still
 //! running is stopped, one already verified is kept and reported.
+//!
+//! Once the dump has ended, the same thread reads the old side of the plausibility pairs in
+//! the same snapshot — on the core the dump leaves free while the clone is still being
+//! upgraded — so that the sanity checks only have the new side left to read
+//! ([`Background::old_side`]). The snapshot stays exported until the backup is awaited or
+//! stopped, so that the sanity checks can read the source in it too
+//! ([`Background::snapshot`]): every comparison sees the source as users left it, never the
+//! banner pgstep set afterwards.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -22,6 +30,7 @@ use crate::bundle::Version;
 use crate::cancel::Cancel;
 use crate::checklist::{BackupOutput, ExecEvent};
 use crate::conn::ConnSettings;
+use crate::db::checks::{Rows, begin_in_snapshot, read_rows_in_open_transaction};
 use crate::events::{Event, Level, Observer, log};
 use crate::journal::RunLog;
 
@@ -104,6 +113,15 @@ impl BackupJob {
 /// How the backup ended, and how long it took.
 type Outcome = (Result<BackupOutput, String>, Duration);
 
+/// What the sanity checks will compare, read from the backup's snapshot after the dump.
+type OldSide = Vec<Result<Rows, String>>;
+
+/// Where the reading of the old side stands (see [`Background::old_side`]).
+const DUMPING: u8 = 0;
+const READING: u8 = 1;
+/// The sanity checks came first and read the old side themselves.
+const DECLINED: u8 = 2;
+
 /// A backup running on its own thread.
 pub(crate) struct Background {
     done: Receiver<Outcome>,
@@ -115,30 +133,58 @@ pub(crate) struct Background {
     cancel: Cancel,
     /// Whether the checklist waits for it: its progress then drives the gauge.
     foreground: Arc<AtomicBool>,
-    /// The transaction whose snapshot pg_dump reads; closed when the backup has ended.
+    old_side: Receiver<OldSide>,
+    phase: Arc<AtomicU8>,
+    /// The transaction whose snapshot pg_dump (and the comparisons) read; closed when the
+    /// backup is awaited or stopped.
     snapshot_holder: Option<Client>,
+    snapshot: Option<String>,
 }
 
 impl Background {
-    pub fn start(job: BackupJob, mut obs: BackgroundSink, snapshot_holder: Option<Client>) -> Self {
+    /// Starts the backup; `snapshot_holder` is the open transaction whose snapshot pg_dump
+    /// reads (it stays open until the thread ends), and `old_queries` the plausibility pairs'
+    /// old sides to read in that snapshot once the dump has ended.
+    pub fn start(
+        job: BackupJob,
+        mut obs: BackgroundSink,
+        snapshot_holder: Option<Client>,
+        old_queries: Vec<String>,
+    ) -> Self {
         let (tx, done) = channel();
+        let (old_tx, old_side) = channel();
         let cancel = Cancel::new();
         let thread_cancel = cancel.clone();
         let foreground = Arc::clone(&obs.foreground);
+        let phase = Arc::new(AtomicU8::new(DUMPING));
+        let snapshot = job.snapshot.clone();
+        let thread_phase = Arc::clone(&phase);
         let handle = std::thread::Builder::new()
             .name("pgstep-backup".into())
             .spawn(move || {
                 let started = Instant::now();
                 let result = job.run(&thread_cancel, &mut obs);
                 let took = started.elapsed();
+                let ok = result.is_ok();
+                // Claimed before anyone hears of the end, so that the sanity checks, coming
+                // after, wait for this reading instead of doing it again.
+                let read_old = ok
+                    && job.snapshot.is_some()
+                    && !old_queries.is_empty()
+                    && thread_phase
+                        .compare_exchange(DUMPING, READING, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok();
                 // The front end learns at once; the result waits for the executor. Either may
                 // have stopped listening (the run ended): nothing to do then.
                 let _ = obs.tx.send(ExecEvent::BackgroundEnded {
                     step: crate::checklist::StepId::Backup,
-                    ok: result.is_ok(),
+                    ok,
                     took,
                 });
                 let _ = tx.send((result, took));
+                if read_old {
+                    let _ = old_tx.send(read_old_side(&job, &old_queries, &thread_cancel));
+                }
             })
             .ok();
         Self {
@@ -154,7 +200,35 @@ impl Background {
             handle,
             cancel,
             foreground,
+            old_side,
+            phase,
             snapshot_holder,
+            snapshot,
+        }
+    }
+
+    /// The snapshot the backup reads, exported until the backup is awaited or stopped.
+    pub fn snapshot(&self) -> Option<&str> {
+        self.snapshot_holder.as_ref().and(self.snapshot.as_deref())
+    }
+
+    /// The old side of the plausibility pairs as read in the backup's snapshot: waited for if
+    /// the reading is under way; None if the dump still runs (the reading is then called off,
+    /// and the caller reads the old side itself), or if it could not be read.
+    pub fn old_side(&mut self, cancel: &Cancel) -> Option<OldSide> {
+        if self
+            .phase
+            .compare_exchange(DUMPING, DECLINED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            return None;
+        }
+        loop {
+            match self.old_side.recv_timeout(Duration::from_millis(100)) {
+                Ok(read) => return Some(read),
+                Err(RecvTimeoutError::Timeout) if !cancel.requested() => {}
+                Err(_) => return None,
+            }
         }
     }
 
@@ -215,8 +289,9 @@ impl Background {
             self.result = self.done.try_recv().ok();
         }
         let running = self.handle.is_some() && self.result.is_none();
-        if running {
-            // Twice: a dump has no safe point, it is stopped at once.
+        if self.handle.as_ref().is_some_and(|h| !h.is_finished()) {
+            // Twice: a dump has no safe point, it is stopped at once (and so is a read of the
+            // old side after it).
             self.cancel.request();
             self.cancel.request();
         }
@@ -228,9 +303,48 @@ impl Background {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
-        // pg_dump has ended: the snapshot's transaction may close.
+        // Nothing reads the snapshot any more: its transaction may close.
         self.snapshot_holder = None;
     }
+}
+
+/// Reads each query in the backup's snapshot, on a connection of its own; the failure path's
+/// stop cancels the running one.
+fn read_old_side(job: &BackupJob, queries: &[String], cancel: &Cancel) -> OldSide {
+    let mut client = match open_in_snapshot(job) {
+        Ok(c) => c,
+        Err(e) => return queries.iter().map(|_| Err(e.clone())).collect(),
+    };
+    let token = client.cancel_token();
+    cancel.set_interrupt(Some(Box::new(move || {
+        let _ = token.cancel_query(postgres::NoTls);
+    })));
+    let read = queries
+        .iter()
+        .map(|sql| {
+            if cancel.requested() {
+                Err("stopped".into())
+            } else {
+                read_rows_in_open_transaction(&mut client, sql)
+            }
+        })
+        .collect();
+    cancel.set_interrupt(None);
+    read
+}
+
+fn open_in_snapshot(job: &BackupJob) -> Result<Client, String> {
+    let snapshot = job.snapshot.as_deref().ok_or("no snapshot")?;
+    let mut client = job
+        .server
+        .with_dbname(&job.db)
+        .connect(None)
+        .map_err(|e| e.to_string())?;
+    begin_in_snapshot(&mut client, snapshot)?;
+    // Alongside the upgrade, on the core the dump leaves free: one backend, no parallel
+    // workers taking the upgrade's core (the setting ends with the transaction).
+    let _ = client.batch_execute("SET LOCAL max_parallel_workers_per_gather = 0");
+    Ok(client)
 }
 
 /// How a background backup ended when the run stopped early.

@@ -6,6 +6,7 @@
 //! `pgstep recover` undo what it changed); the thread never leaves a front end waiting.
 
 mod background;
+mod compare;
 mod faults;
 mod other_steps;
 mod rehearsal_steps;

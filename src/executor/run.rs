@@ -689,8 +689,13 @@ impl Run {
             .with_dbname(&job.db)
             .connect(None)
             .map_err(|e| e.to_string())?;
+        // The snapshot must outlive a long upgrade: a server-wide idle-in-transaction timeout
+        // would end it under the comparisons that read it.
         let snapshot: String = holder
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .batch_execute(
+                "SET idle_in_transaction_session_timeout = 0; \
+                 BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            )
             .and_then(|()| holder.query_one("SELECT pg_catalog.pg_export_snapshot()", &[]))
             .map(|row| row.get(0))
             .map_err(|e| {
@@ -713,7 +718,12 @@ impl Run {
             ),
         };
         let sink = self.sink.background();
-        self.background = Some(Background::start(job, sink, Some(holder)));
+        let old_queries = self
+            .plausibility_pairs()
+            .into_iter()
+            .map(|p| p.old)
+            .collect();
+        self.background = Some(Background::start(job, sink, Some(holder), old_queries));
         log(&mut self.sink, Level::Info, note.clone());
         Ok((StepStatus::Running, StepOutput::Nothing { note }))
     }

@@ -2,7 +2,10 @@
 //! checks, banner reset and cut-over. The source is never written to by these steps; the old
 //! database is only renamed (fixed naming), made read-only and closed after success.
 
+use std::time::Duration;
+
 use super::run::{Run, StepError, StepResult, refused};
+use crate::bundle::{Bundle, Plausibility, Version};
 use crate::checklist::{PlanSummary, StepOutput, StepStatus};
 use crate::db::bookkeeping::{HistoryEntry, record_history};
 use crate::db::checks::{self, CheckResult};
@@ -11,7 +14,7 @@ use crate::db::clone::{
 };
 use crate::db::version::read_version;
 use crate::db::{access, banner};
-use crate::engine::plan::{Mode, plan_upgrade};
+use crate::engine::plan::{Mode, UpgradePlan, plan_upgrade};
 use crate::engine::{apply_step, check_server_version, find_source, run_prechecks};
 use crate::events::{Level, log};
 use crate::fingerprint;
@@ -214,57 +217,67 @@ impl Run {
     pub(super) fn sanity_checks(&mut self) -> StepResult {
         let plan = self.upgrade.clone().ok_or("the plan step has not run")?;
         let bundle = self.bundle()?.clone();
+        // ANALYZE reads every table of the new database on its own connection while the other
+        // checks read the catalogs and run their own queries: neither waits for the other.
+        let analyze_on = self.spec.server.with_dbname(&plan.work_db);
+        let (checked, analyzed) = std::thread::scope(|scope| {
+            let analyze = scope.spawn(move || analyze_alone(&analyze_on));
+            let checked = self.checks_of_the_clone(&plan, &bundle);
+            let analyzed = analyze.join().unwrap_or_else(|_| {
+                let failed = CheckResult {
+                    name: "analyze".into(),
+                    ok: false,
+                    detail: "the ANALYZE thread stopped unexpectedly".into(),
+                };
+                (failed, Duration::ZERO)
+            });
+            (checked, analyzed)
+        });
+        let (mut results, laps) = checked?;
+        results.push(analyzed.0);
+        log(
+            &mut self.sink,
+            Level::Info,
+            format!(
+                "sanity checks took {laps}; ANALYZE alongside {:.1} s",
+                analyzed.1.as_secs_f64()
+            ),
+        );
+        finish_checks(self, results)
+    }
+
+    /// Every sanity check but ANALYZE, with how long each part took.
+    fn checks_of_the_clone(
+        &mut self,
+        plan: &UpgradePlan,
+        bundle: &Bundle,
+    ) -> Result<(Vec<CheckResult>, Laps), StepError> {
         let mut work = self.session(&plan.work_db)?;
         let mut source = self.session(&plan.source_db)?;
-        let mut results = Vec::new();
+        let mut laps = Laps::start();
         let fp = fingerprint::compute(&mut work.client, &bundle.schemas)
             .map_err(|e| crate::db::describe(&e))?;
-        results.push(match bundle.reference_for(plan.to) {
-            Some((v, r)) if r.hash == fp.hash => CheckResult {
-                name: "target fingerprint".into(),
-                ok: true,
-                detail: format!("{} matches version {v}", fp.display_hash()),
-            },
-            Some((v, r)) => {
-                let d = fingerprint::diff(&r.text, &fp.text);
-                CheckResult {
-                    name: "target fingerprint".into(),
-                    ok: false,
-                    detail: format!(
-                        "{} differs from the reference for version {v} in {} object(s):\n{d}",
-                        fp.display_hash(),
-                        d.len()
-                    ),
-                }
-            }
-            None => CheckResult {
-                name: "target fingerprint".into(),
-                ok: false,
-                detail: format!("the bundle has no reference for version {}", plan.to),
-            },
+        let mut results = vec![
+            target_fingerprint(bundle, plan.to, &fp),
+            checks::version_marker(&mut work.client, &bundle.version_query, plan.to),
+        ];
+        laps.lap("fingerprint and version");
+        let (pairs, read_before) = self.plausibility_checks(plan);
+        results.extend(pairs);
+        laps.lap(if read_before {
+            "plausibility pairs (old side read alongside the upgrade)"
+        } else {
+            "plausibility pairs"
         });
-        results.push(checks::version_marker(
-            &mut work.client,
-            &bundle.version_query,
-            plan.to,
-        ));
-        for pair in bundle
-            .plausibility
-            .iter()
-            .filter(|p| p.applies(plan.from, plan.to))
-        {
-            results.push(checks::plausibility(
-                &mut source.client,
-                &mut work.client,
-                pair,
-            ));
-        }
         results.extend(
             match checks::table_sets(&mut source.client, &mut work.client, &bundle.schemas) {
                 Ok(sets) => {
                     let counts = parallel_row_counts(
                         &self.spec.server,
-                        &plan.source_db,
+                        (
+                            &plan.source_db,
+                            self.background.as_ref().and_then(|b| b.snapshot()),
+                        ),
                         &plan.work_db,
                         &sets.both,
                     );
@@ -277,15 +290,40 @@ impl Run {
                 }],
             },
         );
+        laps.lap("row counts");
         results.extend(checks::privileges(
             &mut source.client,
             &mut work.client,
             &bundle.schemas,
         ));
+        laps.lap("privileges");
         // amcheck creates (and drops) an extension: it runs after the fingerprint.
         results.push(checks::amcheck(&mut work.client, &bundle.schemas));
-        results.push(checks::analyze(&mut work.client));
-        finish_checks(self, results)
+        laps.lap("amcheck");
+        Ok((results, laps))
+    }
+
+    /// The plausibility pairs, over parallel connections; the old side comes from the backup's
+    /// snapshot when it was read there alongside the upgrade (then true).
+    fn plausibility_checks(&mut self, plan: &UpgradePlan) -> (Vec<CheckResult>, bool) {
+        let pairs = self.plausibility_pairs();
+        let old_known = match self.background.as_mut() {
+            Some(bg) => bg.old_side(&self.cancel),
+            None => None,
+        };
+        let read_before = old_known.is_some();
+        let dbs = super::compare::Databases {
+            server: &self.spec.server,
+            old_db: &plan.source_db,
+            new_db: &plan.work_db,
+            old_snapshot: self.background.as_ref().and_then(|bg| bg.snapshot()),
+            cancel: &self.cancel,
+        };
+        let pairs: Vec<&Plausibility> = pairs.iter().collect();
+        (
+            super::compare::plausibility(&dbs, &pairs, old_known),
+            read_before,
+        )
     }
 
     pub(super) fn cut_over(&mut self) -> StepResult {
@@ -453,9 +491,11 @@ const COUNT_WORKERS: usize = 4;
 
 /// Every table's rows counted in both databases over several connections at once; the results
 /// come back in the tables' order.
+/// `old`: the old database, and the backup's snapshot of it while it is exported (the source as
+/// users left it, before the banner).
 fn parallel_row_counts(
     server: &crate::conn::ConnSettings,
-    old_db: &str,
+    old: (&str, Option<&str>),
     new_db: &str,
     tables: &[String],
 ) -> Vec<checks::TableCount> {
@@ -466,7 +506,7 @@ fn parallel_row_counts(
                 let mine: Vec<&String> = tables.iter().skip(w).step_by(workers).collect();
                 let handle = scope.spawn({
                     let mine = mine.clone();
-                    move || count_some(server, old_db, new_db, &mine)
+                    move || count_some(server, old, new_db, &mine)
                 });
                 (mine, handle)
             })
@@ -495,7 +535,7 @@ fn parallel_row_counts(
 /// One worker's tables, on its own pair of connections.
 fn count_some(
     server: &crate::conn::ConnSettings,
-    old_db: &str,
+    (old_db, snapshot): (&str, Option<&str>),
     new_db: &str,
     tables: &[&String],
 ) -> Vec<checks::TableCount> {
@@ -505,9 +545,17 @@ fn count_some(
             .connect(None)
             .map_err(|e| e.to_string())
     };
-    let (mut old, mut new) = (connect(old_db), connect(new_db));
-    let count = |c: &mut Result<postgres::Client, String>, t: &str| match c {
-        Ok(c) => checks::count_rows(c, t).map_err(|e| e.to_string()),
+    let mut old = connect(old_db).map(|mut c| {
+        let in_snapshot = snapshot.is_some_and(|id| checks::begin_in_snapshot(&mut c, id).is_ok());
+        (c, in_snapshot)
+    });
+    let mut new = connect(new_db).map(|c| (c, false));
+    let count = |c: &mut Result<(postgres::Client, bool), String>, t: &str| match c {
+        // In the snapshot's transaction, a failed count must not end it for the next table.
+        Ok((c, true)) => {
+            checks::in_savepoint(c, |c| checks::count_rows(c, t).map_err(|e| e.to_string()))
+        }
+        Ok((c, false)) => checks::count_rows(c, t).map_err(|e| e.to_string()),
         Err(e) => Err(e.clone()),
     };
     tables
@@ -532,6 +580,95 @@ fn clone_strategy(server_version_num: u32, size: u64) -> Option<CloneStrategy> {
     } else {
         CloneStrategy::WalLog
     })
+}
+
+impl Run {
+    /// The plausibility pairs that speak about this upgrade, in the bundle's order.
+    pub(super) fn plausibility_pairs(&self) -> Vec<crate::bundle::Plausibility> {
+        match (&self.upgrade, self.spec.bundle.as_ref()) {
+            (Some(plan), Some(bundle)) => bundle
+                .plausibility
+                .iter()
+                .filter(|p| p.applies(plan.from, plan.to))
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The new database's fingerprint against the bundle's reference for `to`.
+fn target_fingerprint(bundle: &Bundle, to: Version, fp: &fingerprint::Fingerprint) -> CheckResult {
+    let name = "target fingerprint".to_owned();
+    match bundle.reference_for(to) {
+        Some((v, r)) if r.hash == fp.hash => CheckResult {
+            name,
+            ok: true,
+            detail: format!("{} matches version {v}", fp.display_hash()),
+        },
+        Some((v, r)) => {
+            let d = fingerprint::diff(&r.text, &fp.text);
+            CheckResult {
+                name,
+                ok: false,
+                detail: format!(
+                    "{} differs from the reference for version {v} in {} object(s):\n{d}",
+                    fp.display_hash(),
+                    d.len()
+                ),
+            }
+        }
+        None => CheckResult {
+            name,
+            ok: false,
+            detail: format!("the bundle has no reference for version {to}"),
+        },
+    }
+}
+
+/// ANALYZE of the new database on a connection of its own, and how long it took.
+fn analyze_alone(server: &crate::conn::ConnSettings) -> (CheckResult, Duration) {
+    let started = std::time::Instant::now();
+    let result = match server.connect(None) {
+        Ok(mut client) => checks::analyze(&mut client),
+        Err(e) => CheckResult {
+            name: "analyze".into(),
+            ok: false,
+            detail: format!("cannot connect for ANALYZE: {e}"),
+        },
+    };
+    (result, started.elapsed())
+}
+
+/// How long each part of a step took, for the run's log ("plausibility pairs 3.1 s, …").
+struct Laps {
+    last: std::time::Instant,
+    laps: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Laps {
+    fn start() -> Self {
+        Self {
+            last: std::time::Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, what: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps.push((what, now - self.last));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Laps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (what, took)) in self.laps.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{what} {:.1} s", took.as_secs_f64())?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
