@@ -102,9 +102,9 @@ fn demo(cluster: &Cluster, opts: &DemoOptions, printer: &mut Printer) -> Result<
     spec.to = Some(Version::new(2, 0));
     // The report outlives the throw-away cluster; demo runs stay apart from real ones.
     spec.data_dir = crate::paths::data_dir().join("demo");
-    spec.backup = BackupPlan::Into {
+    spec.backup = BackupPlan::Auto {
         dir: cluster.dir().join("backups"),
-        format: crate::backup::BackupFormat::Custom,
+        max_jobs: None,
     };
     let policy = Policy {
         yes: true,

@@ -50,6 +50,23 @@ pub struct Rehearsal {
     /// The copy was restored from the backup (users were connected), so the clone step took
     /// longer than the real `CREATE DATABASE … TEMPLATE` will.
     pub copied_from_backup: bool,
+    /// How the backup went (absent in records of earlier versions).
+    #[serde(default)]
+    pub dump: Option<DumpTime>,
+}
+
+/// The rehearsal's backup: its format, how long it took, and what it ran beside.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DumpTime {
+    /// "custom" or "directory".
+    pub format: String,
+    pub jobs: u32,
+    /// From pg_dump's start to the verified backup.
+    pub seconds: f64,
+    /// Taken alongside the upgrade of the copy (not before it, as with users connected).
+    pub alongside: bool,
+    /// The steps it ran beside: the upgrade of the copy and the sanity checks.
+    pub beside_seconds: f64,
 }
 
 impl Rehearsal {
@@ -57,6 +74,20 @@ impl Rehearsal {
     /// the downtime steps, the size-bound ones scaled linearly by size.
     pub fn predicted_downtime(&self, size: Option<u64>) -> f64 {
         self.expected(size).iter().map(|s| s.seconds).sum()
+    }
+
+    /// The backup, when it was taken alongside the upgrade: what the choice of the real run's
+    /// backup format weighs (did the dump cost downtime?).
+    pub fn dump_alongside(&self) -> Option<crate::backup::choice::RehearsedDump> {
+        self.dump
+            .as_ref()
+            .filter(|d| d.alongside)
+            .map(|d| crate::backup::choice::RehearsedDump {
+                format: d.format.clone(),
+                jobs: d.jobs,
+                seconds: d.seconds,
+                beside_seconds: d.beside_seconds,
+            })
     }
 
     /// Each downtime step's expected duration for a database of `size` bytes.
@@ -128,6 +159,31 @@ fn markdown(r: &Rehearsal) -> String {
     if let Some(d) = r.dump_size {
         s.push_str(&format!("\nBackup size: {d} bytes.\n"));
     }
+    if let Some(d) = &r.dump {
+        s.push_str(&format!(
+            "\nBackup: {} format{}, {:.1} s from start to verified{}.\n",
+            d.format,
+            if d.format == "directory" {
+                format!(" with {} workers", d.jobs)
+            } else {
+                String::new()
+            },
+            d.seconds,
+            if d.alongside {
+                format!(
+                    ", alongside the upgrade and checks ({:.1} s): {}",
+                    d.beside_seconds,
+                    if d.seconds <= d.beside_seconds {
+                        "it cost no downtime"
+                    } else {
+                        "the cut-over waited for it"
+                    }
+                )
+            } else {
+                ", before the copy was made".into()
+            }
+        ));
+    }
     if r.copied_from_backup {
         s.push_str("\nUsers were connected, so the copy was restored from the backup: the real clone (CREATE DATABASE … TEMPLATE) is faster than this rehearsal's.\n");
     }
@@ -171,6 +227,7 @@ mod tests {
             ],
             problems: vec![],
             copied_from_backup: false,
+            dump: None,
         }
     }
 

@@ -111,6 +111,14 @@ fn headless_upgrade_walks_the_procedure_and_exits_zero() {
         assert!(r.stdout.contains(phase), "{phase} missing:\n{}", r.stdout);
     }
     assert!(r.stdout.contains("[ok] target fingerprint"), "{}", r.stdout);
+    // --backup-format auto (the default) says what it chose for this database and why.
+    assert!(
+        r.stdout
+            .contains("backup: custom format (one compressed file) — ")
+            && r.stdout.contains("MB of table data"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout
             .contains("Upgraded \"clinic_v1\" from version 1 to 2"),
@@ -214,6 +222,28 @@ fn bad_input_is_refused_with_exit_3_and_a_message_that_says_what_to_do() {
         r.stderr
     );
     assert!(r.stderr.contains("is not a version"), "{}", r.stderr);
+
+    let r = pgstep(
+        &pg,
+        &[
+            "upgrade",
+            "--bundle",
+            &bundle_arg(),
+            "--headless",
+            "--yes",
+            "--backup-format",
+            "custom",
+            "--jobs",
+            "4",
+        ],
+    );
+    assert_eq!(r.code, 2, "parallel jobs for one file: {}", r.stderr);
+    assert!(
+        r.stderr.contains("--backup-format directory"),
+        "{}",
+        r.stderr
+    );
+    assert!(pg.exists("clinic_v1") && !pg.exists("clinic_v2"));
 
     let r = pgstep(
         &pg,

@@ -35,6 +35,15 @@ fn a_rehearsal_changes_nothing_users_see_and_predicts_the_downtime() {
         pgstep::rehearsal::latest(&pg.data_dir(), "clinic", "1", "2").expect("a rehearsal record");
     assert!(r.problems.is_empty() && !r.copied_from_backup, "{r:?}");
     assert!(r.database_size > 0 && r.dump_size.is_some_and(|d| d > 0));
+    let dump = r.dump.as_ref().expect("the backup's time is recorded");
+    assert!(
+        dump.format == "custom" && dump.jobs == 1 && dump.alongside,
+        "{dump:?}"
+    );
+    assert!(
+        dump.seconds > 0.0 && dump.beside_seconds > 0.0,
+        "the dump and what it ran beside were timed: {dump:?}"
+    );
     assert!(r.predicted_downtime(None) > 0.0);
     assert!(
         r.steps
@@ -71,6 +80,11 @@ fn with_users_connected_the_copy_comes_from_the_backup_and_nobody_is_disturbed()
         .expect("the user was not disturbed");
     let r = pgstep::rehearsal::latest(&pg.data_dir(), "clinic", "1", "2").expect("record");
     assert!(r.copied_from_backup, "{r:?}");
+    assert!(
+        r.dump.as_ref().is_some_and(|d| !d.alongside),
+        "the backup was taken before the copy, not alongside: {:?}",
+        r.dump
+    );
     assert!(
         r.problems
             .iter()

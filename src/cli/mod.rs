@@ -74,6 +74,10 @@ pub(crate) struct Output {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum FormatArg {
+    /// Chosen for the database and this machine: the directory format with parallel workers
+    /// where they would be faster (a large database over several tables, cores to spare, a
+    /// dump that outlasted the upgrade in the latest rehearsal), else the custom format
+    Auto,
     /// pg_dump's custom format: one compressed file
     Custom,
     /// pg_dump's directory format, dumped with parallel jobs
@@ -95,11 +99,12 @@ pub(crate) struct Downtime {
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// Backup format
-    #[arg(long, value_enum, default_value = "custom")]
+    #[arg(long, value_enum, default_value = "auto")]
     pub backup_format: FormatArg,
-    /// Parallel jobs for a directory-format backup
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub jobs: u32,
+    /// Parallel pg_dump workers: for the directory format (default 2), or the most that
+    /// `auto` may choose
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: Option<u32>,
     /// Skip the backup; the reason is required and recorded, and the database is read once instead
     #[arg(long, value_name = "REASON")]
     pub no_backup: Option<String>,

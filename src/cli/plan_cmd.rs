@@ -70,9 +70,10 @@ pub(super) fn rehearse(
     };
     spec.rehearsal = true;
     let dir = backup_dir.unwrap_or_else(|| spec.data_dir.join("rehearsals").join("backups"));
-    spec.backup = BackupPlan::Into {
+    // The same choice of format the real run will make, so that its time is the one measured.
+    spec.backup = BackupPlan::Auto {
         dir,
-        format: BackupFormat::Custom,
+        max_jobs: None,
     };
     // Nothing users see changes: there is nothing to confirm.
     run_plan(
@@ -212,17 +213,30 @@ fn backup_plan(d: &Downtime) -> Result<BackupPlan, i32> {
             exit::REFUSED,
             "--no-backup and --backup-dir contradict each other",
         )),
-        (None, dir) => Ok(BackupPlan::Into {
-            dir: dir
+        (None, dir) => {
+            let dir = dir
                 .clone()
-                .unwrap_or_else(crate::backup::default_backup_dir),
-            format: match d.backup_format {
+                .unwrap_or_else(crate::backup::default_backup_dir);
+            let format = match d.backup_format {
+                FormatArg::Auto => {
+                    return Ok(BackupPlan::Auto {
+                        dir,
+                        max_jobs: d.jobs,
+                    });
+                }
+                FormatArg::Custom if d.jobs.is_some_and(|j| j > 1) => {
+                    return Err(fail(
+                        exit::USAGE,
+                        "--jobs: pg_dump's custom format is written by one process; use --backup-format directory (or auto) for parallel workers",
+                    ));
+                }
                 FormatArg::Custom => BackupFormat::Custom,
                 FormatArg::Directory => BackupFormat::Directory {
-                    jobs: d.jobs.max(1),
+                    jobs: d.jobs.unwrap_or(2),
                 },
-            },
-        }),
+            };
+            Ok(BackupPlan::Into { dir, format })
+        }
     }
 }
 

@@ -64,26 +64,11 @@ impl BackupJob {
 
     fn take(&self, cancel: &Cancel, obs: &mut dyn Observer) -> Result<BackupOutput, String> {
         match &self.plan {
-            BackupPlan::Into { dir, format } => {
-                let req = crate::backup::BackupRequest {
-                    server: &self.server,
-                    db: &self.db,
-                    dir,
-                    format: *format,
-                    server_version_num: self.server_version_num,
-                    version: self.version,
-                    fingerprint: &self.fingerprint,
-                    schemas: &self.schemas,
-                    snapshot: self.snapshot.as_deref(),
-                    alongside: self.alongside,
-                };
-                let b = crate::backup::take_backup(&req, cancel, obs).map_err(|e| e.to_string())?;
-                Ok(BackupOutput::Taken {
-                    path: b.path.display().to_string(),
-                    size: b.size,
-                    sha256: b.sha256,
-                    entries: b.entries,
-                })
+            BackupPlan::Into { dir, format } => self.dump(dir, *format, cancel, obs),
+            // The plan step puts its choice in place of Auto; a run whose plan did not choose
+            // takes the format that suits any database.
+            BackupPlan::Auto { dir, .. } => {
+                self.dump(dir, crate::backup::BackupFormat::Custom, cancel, obs)
             }
             BackupPlan::Skip { reason } => {
                 log(
@@ -107,6 +92,34 @@ impl BackupJob {
                 })
             }
         }
+    }
+
+    fn dump(
+        &self,
+        dir: &std::path::Path,
+        format: crate::backup::BackupFormat,
+        cancel: &Cancel,
+        obs: &mut dyn Observer,
+    ) -> Result<BackupOutput, String> {
+        let req = crate::backup::BackupRequest {
+            server: &self.server,
+            db: &self.db,
+            dir,
+            format,
+            server_version_num: self.server_version_num,
+            version: self.version,
+            fingerprint: &self.fingerprint,
+            schemas: &self.schemas,
+            snapshot: self.snapshot.as_deref(),
+            alongside: self.alongside,
+        };
+        let b = crate::backup::take_backup(&req, cancel, obs).map_err(|e| e.to_string())?;
+        Ok(BackupOutput::Taken {
+            path: b.path.display().to_string(),
+            size: b.size,
+            sha256: b.sha256,
+            entries: b.entries,
+        })
     }
 }
 

@@ -72,6 +72,12 @@ impl Run {
             }
         }
         let last = fixups.last().map_or(current, |f| f.version);
+        // The fixup waits for its backup (it changes the database in place): nothing runs beside.
+        let backup_line = if self.fixups.is_empty() {
+            None
+        } else {
+            self.choose_backup_format(&mut session.client, false, None)?
+        };
         drop(session);
         self.current = Some(current);
         self.source = Some(db.clone());
@@ -85,6 +91,7 @@ impl Run {
         } else {
             self.begin(&db, Some(current.to_string()), Some(last.to_string()))?;
         }
+        lines.extend(backup_line);
         let summary = PlanSummary {
             application: bundle.name.clone(),
             server: self.spec.server.host_display(),

@@ -3,12 +3,14 @@
 //! is dropped and the rehearsal's record written instead of cutting over.
 
 use super::run::{Run, StepResult};
+use super::spec::BackupPlan;
+use crate::checklist::StepId;
 use crate::checklist::{BackupOutput, StepOutput, StepStatus};
 use crate::db::clone::drop_database;
 use crate::db::sessions::other_sessions;
 use crate::events::{Level, log};
 use crate::journal::{Change, Entry};
-use crate::rehearsal::{Rehearsal, StepTime};
+use crate::rehearsal::{DumpTime, Rehearsal, StepTime};
 
 impl Run {
     /// Lists who is connected, as information: a rehearsal blocks nobody.
@@ -47,8 +49,7 @@ impl Run {
                 "users are connected to \"{source}\": backing it up and restoring the backup into \"{work}\" for the rehearsal"
             ),
         );
-        let taken = self.backup_job()?.run(&self.cancel, &mut self.sink)?;
-        self.backup = Some(taken.clone());
+        let taken = self.backup_now()?;
         let BackupOutput::Taken { path, .. } = taken else {
             return Err("users are connected, so the copy must be restored from a backup, and the rehearsal was told to take none".into());
         };
@@ -78,6 +79,32 @@ impl Run {
         ))
     }
 
+    /// How the backup went: its format, its duration, and the steps it ran beside.
+    fn dump_time(&self) -> Option<DumpTime> {
+        let (took, alongside) = self.backup_took?;
+        let BackupPlan::Into { format, .. } = &self.spec.backup else {
+            return None;
+        };
+        let beside = self
+            .step_times
+            .iter()
+            .filter(|(s, _)| {
+                matches!(
+                    s,
+                    StepId::Banner | StepId::CloneUpgrade | StepId::SanityChecks
+                )
+            })
+            .map(|(_, d)| d.as_secs_f64())
+            .sum();
+        Some(DumpTime {
+            format: format.name().into(),
+            jobs: format.jobs(),
+            seconds: took.as_secs_f64(),
+            alongside,
+            beside_seconds: if alongside { beside } else { 0.0 },
+        })
+    }
+
     /// The rehearsal's end: the copy dropped, the backup removed, the record written.
     pub(super) fn finish_rehearsal(&mut self) -> StepResult {
         let plan = self.upgrade.clone().ok_or("the plan step has not run")?;
@@ -91,8 +118,13 @@ impl Run {
         let dump_size = match &self.backup {
             Some(BackupOutput::Taken { path, size, .. }) => {
                 // The rehearsal's backup was only for measuring; the real run takes its own.
-                let _ = std::fs::remove_file(path);
-                let _ = std::fs::remove_file(format!("{path}.json"));
+                let path = std::path::Path::new(path);
+                let _ = if path.is_dir() {
+                    std::fs::remove_dir_all(path)
+                } else {
+                    std::fs::remove_file(path)
+                };
+                let _ = std::fs::remove_file(format!("{}.json", path.display()));
                 Some(*size)
             }
             _ => None,
@@ -127,6 +159,7 @@ impl Run {
                 .problems
                 .iter()
                 .any(|p| p.contains("restored from the backup")),
+            dump: self.dump_time(),
         };
         let md = crate::rehearsal::write(&self.spec.data_dir, &record)
             .map_err(|e| format!("cannot write the rehearsal's record: {e}"))?;

@@ -10,6 +10,7 @@ use postgres::Client;
 use super::background::{Background, BackupJob, Ended};
 use super::spec::{BackupPlan, RunSpec};
 use super::{Sink, faults, undo};
+use crate::backup::choice;
 use crate::bundle::{Bundle, Version};
 use crate::cancel::Cancel;
 use crate::checklist::{
@@ -92,6 +93,8 @@ pub(crate) struct Run {
     pub run_id: Option<(String, std::path::PathBuf)>,
     /// The backup, while it is taken on its own thread.
     pub background: Option<Background>,
+    /// How long the backup took from start to verified, and whether alongside the upgrade.
+    pub backup_took: Option<(Duration, bool)>,
 }
 
 impl Run {
@@ -120,6 +123,7 @@ impl Run {
             step_times: Vec::new(),
             run_id: None,
             background: None,
+            backup_took: None,
         }
     }
 
@@ -550,10 +554,7 @@ impl Run {
     fn disk_space(&mut self) -> StepResult {
         let source = self.source()?;
         let mut session = self.session(&source)?;
-        let backup_dir = match &self.spec.backup {
-            BackupPlan::Into { dir, .. } => Some(dir.clone()),
-            BackupPlan::Skip { .. } => None,
-        };
+        let backup_dir = self.spec.backup.dir().map(std::path::Path::to_path_buf);
         let local = is_local(&self.spec.server);
         let clone_needed = self.spec.kind == PlanKind::Upgrade;
         let report =
@@ -668,11 +669,50 @@ impl Run {
         })
     }
 
+    /// Puts the format chosen for this database on this machine (`backup::choice`) in place of
+    /// `BackupPlan::Auto`, and says which and why, for the plan. None: the operator gave the
+    /// format, or no backup is taken. `alongside`: the backup runs beside the upgrade.
+    pub fn choose_backup_format(
+        &mut self,
+        source: &mut Client,
+        alongside: bool,
+        rehearsed: Option<&crate::rehearsal::Rehearsal>,
+    ) -> Result<Option<String>, String> {
+        let BackupPlan::Auto { dir, max_jobs } = &self.spec.backup else {
+            return Ok(None);
+        };
+        let facts = choice::Facts {
+            cores: std::thread::available_parallelism()
+                .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
+            server_local: is_local(&self.spec.server),
+            alongside,
+            table_sizes: crate::backup::dumped_table_sizes(source)?,
+            max_jobs: *max_jobs,
+            rehearsed: rehearsed.and_then(crate::rehearsal::Rehearsal::dump_alongside),
+        };
+        let chosen = choice::choose(&facts);
+        let line = format!("backup: {} — {}", chosen.format.describe(), chosen.why);
+        log(&mut self.sink, Level::Info, line.clone());
+        self.spec.backup = BackupPlan::Into {
+            dir: dir.clone(),
+            format: chosen.format,
+        };
+        Ok(Some(line))
+    }
+
     /// The backup, taken now (a fixup changes the source only after it).
     fn backup(&mut self) -> StepResult {
-        let output = self.backup_job()?.run(&self.cancel, &mut self.sink)?;
-        self.backup = Some(output.clone());
+        let output = self.backup_now()?;
         Ok((backup_status(&output), StepOutput::Backup(output)))
+    }
+
+    /// The backup taken now, in the foreground, and how long it took.
+    pub(super) fn backup_now(&mut self) -> Result<BackupOutput, String> {
+        let started = Instant::now();
+        let output = self.backup_job()?.run(&self.cancel, &mut self.sink)?;
+        self.backup_took = Some((started.elapsed(), false));
+        self.backup = Some(output.clone());
+        Ok(output)
     }
 
     /// Starts pg_dump of the frozen source on its own thread, reading a snapshot exported
@@ -708,7 +748,7 @@ impl Run {
         job.snapshot = Some(snapshot);
         job.alongside = true;
         let note = match &job.plan {
-            BackupPlan::Into { .. } => format!(
+            BackupPlan::Into { .. } | BackupPlan::Auto { .. } => format!(
                 "pg_dump of \"{}\" goes on in the background while the clone is upgraded and checked; the cut-over waits until it is verified",
                 job.db
             ),
@@ -750,6 +790,7 @@ impl Run {
                 waited.elapsed().as_secs_f64()
             ),
         );
+        self.backup_took = Some((took, true));
         self.backup = Some(output.clone());
         Ok((backup_status(&output), StepOutput::Backup(output)))
     }
@@ -874,6 +915,7 @@ impl Run {
             state: "done".into(),
             detail: None,
         });
+        self.backup_took = Some((took, true));
         self.backup = Some(output.clone());
         self.sink.send(ExecEvent::StepDone {
             step: StepId::Backup,

@@ -15,11 +15,28 @@ pub enum BackupPlan {
         dir: PathBuf,
         format: BackupFormat,
     },
+    /// Into `dir`, in the format that is fastest for this database on this machine: the plan
+    /// step chooses it (`backup::choice`) and puts an `Into` in its place. `max_jobs` is the
+    /// most parallel workers the operator allows (`--jobs`).
+    Auto {
+        dir: PathBuf,
+        max_jobs: Option<u32>,
+    },
     /// No backup: the reason is recorded and the database is read once instead (pg_dump to
     /// /dev/null), as GNUmed does, so that damaged pages are found before the upgrade.
     Skip {
         reason: String,
     },
+}
+
+impl BackupPlan {
+    /// Where the backup goes (None: no backup).
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        match self {
+            BackupPlan::Into { dir, .. } | BackupPlan::Auto { dir, .. } => Some(dir),
+            BackupPlan::Skip { .. } => None,
+        }
+    }
 }
 
 /// Everything one run needs.
@@ -59,9 +76,9 @@ impl RunSpec {
             database: None,
             to: None,
             keep_failed: false,
-            backup: BackupPlan::Into {
+            backup: BackupPlan::Auto {
                 dir: crate::backup::default_backup_dir(),
-                format: BackupFormat::Custom,
+                max_jobs: None,
             },
             reapply: false,
             restore_from: None,

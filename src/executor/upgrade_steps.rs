@@ -19,6 +19,7 @@ use crate::engine::{apply_step, check_server_version, find_source, run_prechecks
 use crate::events::{Level, log};
 use crate::fingerprint;
 use crate::journal::{Change, Entry};
+use crate::rehearsal::Rehearsal;
 
 impl Run {
     pub(super) fn plan_upgrade(&mut self) -> StepResult {
@@ -88,8 +89,11 @@ impl Run {
         self.with_ctx(|ctx, _| {
             run_prechecks(ctx, &mut session.client).map_err(|e| e.to_string())
         })??;
+        let rehearsed = self.latest_rehearsal(&bundle.name, current, plan.to);
+        let backup_line =
+            self.choose_backup_format(&mut session.client, true, rehearsed.as_ref())?;
         drop(session);
-        let lines = steps
+        let mut lines: Vec<String> = steps
             .iter()
             .zip(&scripts)
             .map(|(&i, s)| {
@@ -110,6 +114,7 @@ impl Run {
                 )
             })
             .collect();
+        lines.extend(backup_line);
         let summary = PlanSummary {
             application: bundle.name.clone(),
             server: self.spec.server.host_display(),
@@ -123,7 +128,7 @@ impl Run {
             expected: Vec::new(),
             rehearsal: None,
         };
-        let summary = self.with_expectations(summary);
+        let summary = self.with_expectations(summary, rehearsed.as_ref());
         log(
             &mut self.sink,
             Level::Info,
@@ -455,14 +460,26 @@ pub(super) fn finish_checks(run: &mut Run, results: Vec<CheckResult>) -> StepRes
 impl Run {
     /// What the latest rehearsal of this bundle and step says each downtime step will take, scaled
     /// to this database's size (a rehearsal is its own measurement: it gets none).
-    fn with_expectations(&mut self, mut summary: PlanSummary) -> PlanSummary {
+    /// The latest rehearsal of this upgrade (major versions `from` → `to`) of the bundle.
+    fn latest_rehearsal(&self, bundle: &str, from: Version, to: Version) -> Option<Rehearsal> {
+        crate::rehearsal::latest(
+            &self.spec.data_dir,
+            bundle,
+            &from.major.to_string(),
+            &to.major.to_string(),
+        )
+    }
+
+    /// Each step's expected duration, from the latest rehearsal (a rehearsal expects nothing).
+    fn with_expectations(
+        &mut self,
+        mut summary: PlanSummary,
+        rehearsed: Option<&Rehearsal>,
+    ) -> PlanSummary {
         if self.spec.kind == crate::checklist::PlanKind::Rehearsal {
             return summary;
         }
-        let (from, to) = (summary.from.major.to_string(), summary.to.major.to_string());
-        let Some(r) =
-            crate::rehearsal::latest(&self.spec.data_dir, &summary.application, &from, &to)
-        else {
+        let Some(r) = rehearsed else {
             return summary;
         };
         summary.expected = r

@@ -24,6 +24,8 @@
 //! Connection settings reach the tools through their environment (a private password file),
 //! never their command line.
 
+pub mod choice;
+
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -71,6 +73,16 @@ impl BackupFormat {
         match self {
             BackupFormat::Custom => "custom",
             BackupFormat::Directory { .. } => "directory",
+        }
+    }
+
+    /// In words, for the plan and the log.
+    pub fn describe(self) -> String {
+        match self {
+            BackupFormat::Custom => "custom format (one compressed file)".into(),
+            BackupFormat::Directory { jobs } => {
+                format!("directory format with {jobs} parallel pg_dump workers")
+            }
         }
     }
 
@@ -579,6 +591,39 @@ fn dump_args(format: BackupFormat) -> Vec<String> {
     args
 }
 
+/// The tables whose rows pg_dump copies: ordinary tables and partitions (partitioned parents
+/// hold no rows) outside PostgreSQL's own schemas, other than extension members.
+const DUMPED_TABLES: &str = "FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind = 'r' \
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') \
+       AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%' \
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                       WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+                         AND d.objid = c.oid AND d.deptype = 'e')";
+
+/// The size (bytes, TOAST included) of each table whose rows pg_dump copies, largest first:
+/// what the choice of the backup's format (`choice`) weighs.
+pub fn dumped_table_sizes(client: &mut postgres::Client) -> Result<Vec<u64>, String> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT pg_catalog.pg_table_size(c.oid) AS bytes {DUMPED_TABLES} ORDER BY bytes DESC"
+            ),
+            &[],
+        )
+        .map_err(|e| {
+            format!(
+                "cannot read the sizes of the tables to back up: {}",
+                crate::db::describe(&e)
+            )
+        })?;
+    Ok(rows
+        .iter()
+        .map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0))
+        .collect())
+}
+
 /// What a backup records about its source besides the dump, read in one statement.
 struct SourceFacts {
     /// How many tables pg_dump will copy rows of: ordinary tables and partitions (partitioned
@@ -597,16 +642,11 @@ fn source_facts(server: &ConnSettings, db: &str) -> Result<SourceFacts, String> 
         .map_err(|e| e.to_string())?;
     let row = client
         .query_one(
-            "SELECT (SELECT count(*) FROM pg_catalog.pg_class c \
-                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE c.relkind = 'r' \
-                       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') \
-                       AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%' \
-                       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
-                                       WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
-                                         AND d.objid = c.oid AND d.deptype = 'e')), \
-                    pg_catalog.pg_encoding_to_char(encoding)::text, datcollate::text, datctype::text \
-             FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()",
+            &format!(
+                "SELECT (SELECT count(*) {DUMPED_TABLES}), \
+                        pg_catalog.pg_encoding_to_char(encoding)::text, datcollate::text, datctype::text \
+                 FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()"
+            ),
             &[],
         )
         .map_err(|e| {
