@@ -53,6 +53,21 @@ pub struct Rehearsal {
     /// How the backup went (absent in records of earlier versions).
     #[serde(default)]
     pub dump: Option<DumpTime>,
+    /// The tables the upgrade rewrote or created: what its duration depends on.
+    #[serde(default)]
+    pub rewritten: Vec<Rewritten>,
+}
+
+/// A table the upgrade gave a new file: rewritten (ALTER TABLE … TYPE and the like) or created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rewritten {
+    /// `schema.table`
+    pub table: String,
+    /// Rows after the upgrade (the planner's count after ANALYZE; None if unknown).
+    pub rows: Option<u64>,
+    pub bytes: u64,
+    /// New in this version, as opposed to rewritten.
+    pub created: bool,
 }
 
 /// The rehearsal's backup: its format, how long it took, and what it ran beside.
@@ -187,6 +202,18 @@ fn markdown(r: &Rehearsal) -> String {
     if r.copied_from_backup {
         s.push_str("\nUsers were connected, so the copy was restored from the backup: the real clone (CREATE DATABASE … TEMPLATE) is faster than this rehearsal's.\n");
     }
+    if !r.rewritten.is_empty() {
+        s.push_str("\n## What the upgrade rewrote\n\nThe upgrade's duration grows with these tables (each got a new file).\n\n| Table | | Rows | Bytes |\n|---|---|---:|---:|\n");
+        for t in &r.rewritten {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                t.table,
+                if t.created { "created" } else { "rewritten" },
+                t.rows.map_or_else(|| "?".into(), |n| n.to_string()),
+                t.bytes
+            ));
+        }
+    }
     s.push_str("\n## Problems found\n\n");
     if r.problems.is_empty() {
         s.push_str("None.\n");
@@ -228,6 +255,7 @@ mod tests {
             problems: vec![],
             copied_from_backup: false,
             dump: None,
+            rewritten: vec![],
         }
     }
 

@@ -44,6 +44,28 @@ fn a_rehearsal_changes_nothing_users_see_and_predicts_the_downtime() {
         dump.seconds > 0.0 && dump.beside_seconds > 0.0,
         "the dump and what it ran beside were timed: {dump:?}"
     );
+    // Step 1 → 2 rewrites patient and encounter (column types) and creates the allergy tables.
+    let table = |name: &str| r.rewritten.iter().find(|t| t.table == name);
+    assert!(
+        table("clinic.encounter").is_some_and(|t| !t.created && t.rows.is_some_and(|n| n > 0)),
+        "{:?}",
+        r.rewritten
+    );
+    assert!(
+        table("clinic.patient").is_some_and(|t| !t.created && t.rows == Some(1_000)),
+        "{:?}",
+        r.rewritten
+    );
+    assert!(
+        table("clinic.allergy").is_some_and(|t| t.created),
+        "{:?}",
+        r.rewritten
+    );
+    assert!(
+        table("clinic.staff").is_none(),
+        "staff gets a row, not a new file: {:?}",
+        r.rewritten
+    );
     assert!(r.predicted_downtime(None) > 0.0);
     assert!(
         r.steps

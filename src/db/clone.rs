@@ -362,3 +362,44 @@ mod tests {
         );
     }
 }
+
+/// A table's storage as the catalog records it: what tells whether an upgrade rewrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableFile {
+    pub oid: u32,
+    /// `schema.table`
+    pub name: String,
+    /// A rewrite (ALTER TABLE … TYPE, VACUUM FULL, CLUSTER, TRUNCATE) gives the table a new file.
+    pub filenode: u32,
+    /// The planner's row count (exact after ANALYZE; negative: never analysed).
+    pub rows: f64,
+    /// Bytes, TOAST included.
+    pub bytes: u64,
+}
+
+/// The tables (and materialized views) of `schemas`, with their files. A clone made by
+/// `CREATE DATABASE … TEMPLATE` keeps its template's OIDs and file numbers, so comparing the
+/// clone's list with the source's names what the upgrade rewrote and what it created.
+pub fn table_files(client: &mut Client, schemas: &[String]) -> Result<Vec<TableFile>, DbError> {
+    let rows = client
+        .query(
+            "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relfilenode, \
+                    c.reltuples::float8, pg_catalog.pg_table_size(c.oid) \
+               FROM pg_catalog.pg_class c \
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+              WHERE c.relkind IN ('r', 'm') AND n.nspname = ANY ($1) \
+              ORDER BY 2",
+            &[&schemas],
+        )
+        .map_err(|e| DbError::query("list the tables and their files", e))?;
+    Ok(rows
+        .iter()
+        .map(|r| TableFile {
+            oid: r.get(0),
+            name: r.get(1),
+            filenode: r.get(2),
+            rows: r.get(3),
+            bytes: u64::try_from(r.get::<_, i64>(4)).unwrap_or(0),
+        })
+        .collect())
+}

@@ -6,11 +6,11 @@ use super::run::{Run, StepResult};
 use super::spec::BackupPlan;
 use crate::checklist::StepId;
 use crate::checklist::{BackupOutput, StepOutput, StepStatus};
-use crate::db::clone::drop_database;
+use crate::db::clone::{TableFile, drop_database, table_files};
 use crate::db::sessions::other_sessions;
 use crate::events::{Level, log};
 use crate::journal::{Change, Entry};
-use crate::rehearsal::{DumpTime, Rehearsal, StepTime};
+use crate::rehearsal::{DumpTime, Rehearsal, Rewritten, StepTime};
 
 impl Run {
     /// Lists who is connected, as information: a rehearsal blocks nobody.
@@ -79,6 +79,39 @@ impl Run {
         ))
     }
 
+    /// The tables the upgrade rewrote or created in the copy, from the catalogs of both.
+    fn rewritten_by_the_upgrade(
+        &mut self,
+        source: &str,
+        copy: &str,
+    ) -> Result<Vec<Rewritten>, String> {
+        let schemas = self.bundle()?.schemas.clone();
+        let before =
+            table_files(&mut self.session(source)?.client, &schemas).map_err(|e| e.to_string())?;
+        let after =
+            table_files(&mut self.session(copy)?.client, &schemas).map_err(|e| e.to_string())?;
+        let found = rewritten(&before, &after);
+        if !found.is_empty() {
+            let words: Vec<String> = found
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{} ({}{} MB)",
+                        t.table,
+                        t.rows.map_or_else(String::new, |n| format!("{n} rows, ")),
+                        t.bytes / 1_000_000
+                    )
+                })
+                .collect();
+            log(
+                &mut self.sink,
+                Level::Info,
+                format!("the upgrade rewrote or created: {}", words.join(", ")),
+            );
+        }
+        Ok(found)
+    }
+
     /// How the backup went: its format, its duration, and the steps it ran beside.
     fn dump_time(&self) -> Option<DumpTime> {
         let (took, alongside) = self.backup_took?;
@@ -108,6 +141,7 @@ impl Run {
     /// The rehearsal's end: the copy dropped, the backup removed, the record written.
     pub(super) fn finish_rehearsal(&mut self) -> StepResult {
         let plan = self.upgrade.clone().ok_or("the plan step has not run")?;
+        let rewritten = self.rewritten_by_the_upgrade(&plan.source_db, &plan.work_db)?;
         let mut maint = self.maintenance()?;
         drop_database(&mut maint, &plan.work_db).map_err(|e| e.to_string())?;
         self.journal_entry(Entry::Step {
@@ -160,6 +194,7 @@ impl Run {
                 .iter()
                 .any(|p| p.contains("restored from the backup")),
             dump: self.dump_time(),
+            rewritten,
         };
         let md = crate::rehearsal::write(&self.spec.data_dir, &record)
             .map_err(|e| format!("cannot write the rehearsal's record: {e}"))?;
@@ -177,5 +212,72 @@ impl Run {
         });
         self.lock = None;
         Ok((StepStatus::Done, StepOutput::Nothing { note }))
+    }
+}
+
+/// The tables of `after` (the upgraded copy) with a file `before` (the source) did not have:
+/// the same OID with a new file was rewritten, a new OID was created.
+fn rewritten(before: &[TableFile], after: &[TableFile]) -> Vec<Rewritten> {
+    after
+        .iter()
+        .filter_map(|t| {
+            let was = before.iter().find(|b| b.oid == t.oid);
+            if was.is_some_and(|b| b.filenode == t.filenode) {
+                return None;
+            }
+            Some(Rewritten {
+                table: t.name.clone(),
+                rows: (t.rows >= 0.0).then(|| t.rows.round() as u64),
+                bytes: t.bytes,
+                created: was.is_none(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(oid: u32, name: &str, filenode: u32, rows: f64) -> TableFile {
+        TableFile {
+            oid,
+            name: name.into(),
+            filenode,
+            rows,
+            bytes: 8192,
+        }
+    }
+
+    #[test]
+    fn a_new_file_is_a_rewrite_a_new_oid_a_creation() {
+        let before = [
+            file(1, "app.big", 10, 1e6),
+            file(2, "app.same", 20, 5.0),
+            file(3, "app.dropped", 30, 1.0),
+        ];
+        let after = [
+            file(1, "app.big", 11, 1e6),
+            file(2, "app.same", 20, 5.0),
+            file(4, "app.new", 40, -1.0),
+        ];
+        let found = rewritten(&before, &after);
+        assert_eq!(
+            found,
+            vec![
+                Rewritten {
+                    table: "app.big".into(),
+                    rows: Some(1_000_000),
+                    bytes: 8192,
+                    created: false
+                },
+                Rewritten {
+                    table: "app.new".into(),
+                    rows: None,
+                    bytes: 8192,
+                    created: true
+                },
+            ]
+        );
     }
 }
