@@ -36,6 +36,9 @@ pub struct Facts {
     pub generated_at: DateTime<Utc>,
     /// Things the reader must know before the night (a database in the way, …).
     pub notes: Vec<String>,
+    /// The downtime to expect, from the latest rehearsal scaled to this database (or how to
+    /// learn it).
+    pub downtime: String,
 }
 
 /// Decides one block's condition as the database is now: `Ok(true)` when it would run.
@@ -138,6 +141,7 @@ fn header(bundle: &Bundle, plan: &UpgradePlan, facts: &Facts) -> String {
                 code(&plan.source_db)
             ),
         ),
+        ("Downtime to expect", facts.downtime.clone()),
         ("After the cut-over", cut_over_text(bundle, plan)),
         ("Bundle", bundle.root.display().to_string()),
         ("Bundle sha256", code(&bundle.sha256)),
@@ -1075,6 +1079,7 @@ mod tests {
                 .expect("time")
                 .with_timezone(&Utc),
             notes: vec![],
+            downtime: "about 4.2 s".into(),
         }
     }
 

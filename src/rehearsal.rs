@@ -105,6 +105,15 @@ impl Rehearsal {
             })
     }
 
+    /// Seconds of downtime per byte of database: the size-bound steps over the rehearsed size.
+    pub fn per_byte(&self) -> f64 {
+        if self.database_size == 0 {
+            return 0.0;
+        }
+        (self.predicted_downtime(None) - self.predicted_downtime(Some(0)))
+            / self.database_size as f64
+    }
+
     /// Each downtime step's expected duration for a database of `size` bytes.
     pub fn expected(&self, size: Option<u64>) -> Vec<StepTime> {
         let ratio = match (size, self.database_size) {
@@ -167,6 +176,18 @@ fn markdown(r: &Rehearsal) -> String {
          the size-bound steps — backup, clone and upgrade, sanity checks — grow with the database's size).\n\n",
         r.predicted_downtime(None)
     ));
+    if r.database_size > 0 {
+        let gb = 1e9;
+        let (fixed, per_gb) = (r.predicted_downtime(Some(0)), r.per_byte() * gb);
+        s.push_str(&format!(
+            "On a database of another size (the production database, if this one was a test copy): \
+             about {fixed:.1} s + {per_gb:.1} s per GB — for 1 GB {:.0} s, 10 GB {:.0} s, 100 GB {:.0} s. \
+             The real run, and `pgstep plan` on the production server, say this for the database they are given.\n\n",
+            fixed + per_gb,
+            fixed + 10.0 * per_gb,
+            fixed + 100.0 * per_gb
+        ));
+    }
     s.push_str("| Step | Seconds |\n|---|---:|\n");
     for st in &r.steps {
         s.push_str(&format!("| {} | {:.2} |\n", st.step, st.seconds));
@@ -267,5 +288,13 @@ mod tests {
             "the plan step is before the downtime"
         );
         assert!((r.predicted_downtime(Some(200)) - (0.5 + 4.0 + 8.0 + 2.0 + 0.1)).abs() < 1e-9);
+        // 0.6 s whatever the size, 7 s for the 100 rehearsed bytes.
+        assert!((r.predicted_downtime(Some(0)) - 0.6).abs() < 1e-9);
+        assert!((r.per_byte() - 0.07).abs() < 1e-9);
+        let md = markdown(&r);
+        assert!(
+            md.contains("about 0.6 s + 70000000.0 s per GB"),
+            "the report scales the downtime to another size: {md}"
+        );
     }
 }

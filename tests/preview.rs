@@ -138,6 +138,63 @@ fn plan_goes_to_the_data_directory_or_stdout() {
         "stdout is the preview alone:\n{}",
         r.stdout
     );
+    assert!(
+        r.stdout
+            .contains("| Downtime to expect | not known yet: `pgstep rehearse` measures it"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn plan_scales_the_latest_rehearsal_to_this_database() {
+    let pg = common::clinic_v1(&common::sample_bundle(), 0);
+    let data = tempfile::tempdir().expect("tempdir");
+    let step = |step: &str, seconds| pgstep::rehearsal::StepTime {
+        step: step.into(),
+        seconds,
+    };
+    // A rehearsal on a test server's 2 GB copy: 1 s whatever the size, 200 s that grow with it.
+    let rehearsal = pgstep::rehearsal::Rehearsal {
+        run_id: "r1".into(),
+        bundle: "clinic".into(),
+        bundle_sha256: String::new(),
+        server: "testhost:5432".into(),
+        database: "clinic_v1".into(),
+        from: "1".into(),
+        to: "2".into(),
+        at: "2026-11-25T10:00:00Z".into(),
+        database_size: 2_000_000_000,
+        dump_size: None,
+        steps: vec![
+            step("plan", 30.0),
+            step("connected_users", 1.0),
+            step("clone_upgrade", 180.0),
+            step("sanity_checks", 20.0),
+        ],
+        problems: vec![],
+        copied_from_backup: false,
+        dump: None,
+        rewritten: vec![],
+    };
+    pgstep::rehearsal::write(data.path(), &rehearsal).expect("record");
+    let size: i64 = pg
+        .client("clinic_v1")
+        .query_one("SELECT pg_database_size('clinic_v1')", &[])
+        .expect("size")
+        .get(0);
+    let expected = rehearsal.predicted_downtime(Some(u64::try_from(size).expect("size")));
+    let r = pgstep(
+        &pg,
+        data.path(),
+        &["plan", "--bundle", &bundle_arg(), "--output", "-"],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let wanted = format!(
+        "| Downtime to expect | about {expected:.0} s for this database ({:.2} GB), from the rehearsal of clinic_v1 on testhost:5432 (2026-11-25T10:00:00Z, 2.00 GB), scaled by size |",
+        size as f64 / 1e9
+    );
+    assert!(r.stdout.contains(&wanted), "{wanted}\n{}", r.stdout);
 }
 
 #[test]

@@ -47,6 +47,7 @@ pub(super) fn plan(conn: &ConnArgs, target: &Target, output: Option<&Path>) -> i
         &spec.overrides,
         spec.database.as_deref(),
         spec.to,
+        &spec.data_dir,
     ) {
         Ok(b) => b,
         Err(message) => return fail(exit::REFUSED, &message),
@@ -90,6 +91,7 @@ fn build(
     overrides: &std::collections::BTreeMap<String, String>,
     database: Option<&str>,
     to: Option<crate::bundle::Version>,
+    data_dir: &Path,
 ) -> Result<Built, String> {
     // Nothing here reports progress: loading and deciding is quick, and with `--output -`
     // stdout must carry the preview alone.
@@ -124,6 +126,8 @@ fn build(
     let plan =
         plan_upgrade(bundle, &source, current, to, Mode::Production).map_err(|e| e.to_string())?;
     let notes = in_the_way(&mut maint, &plan)?;
+    let size = crate::db::clone::database_size(&mut maint, &source).map_err(|e| e.to_string())?;
+    let downtime = expected_downtime(data_dir, bundle, &plan, u64::try_from(size).unwrap_or(0));
     drop(maint);
     let scripts = load_scripts(&ctx, &plan)?;
     let facts = Facts {
@@ -133,6 +137,7 @@ fn build(
         pgstep_version: env!("CARGO_PKG_VERSION").to_owned(),
         generated_at: chrono::Utc::now(),
         notes,
+        downtime,
     };
     let (text, undecided) = render_deciding(&mut session.client, bundle, &plan, &scripts, &facts)?;
     Ok(Built {
@@ -140,6 +145,28 @@ fn build(
         file_name: preview::file_name(&plan, facts.generated_at),
         undecided,
     })
+}
+
+/// What the latest rehearsal of this upgrade predicts for a database of `size` bytes, in words.
+fn expected_downtime(data_dir: &Path, bundle: &Bundle, plan: &UpgradePlan, size: u64) -> String {
+    let latest = crate::rehearsal::latest(
+        data_dir,
+        &bundle.name,
+        &plan.from.major.to_string(),
+        &plan.to.major.to_string(),
+    );
+    match latest {
+        Some(r) => format!(
+            "about {:.0} s for this database ({:.2} GB), from the rehearsal of {} on {} ({}, {:.2} GB), scaled by size",
+            r.predicted_downtime(Some(size)),
+            size as f64 / 1e9,
+            r.database,
+            r.server,
+            r.at,
+            r.database_size as f64 / 1e9
+        ),
+        None => "not known yet: `pgstep rehearse` measures it (on a test server, or on a throw-away copy here)".into(),
+    }
 }
 
 /// Every script of every step, loaded with the values of the real run: `@DB_NAME@` is the
