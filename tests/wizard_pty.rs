@@ -21,6 +21,8 @@ struct Wizard {
     child: Box<dyn portable_pty::Child + Send + Sync>,
     /// Tells the reader thread to close the terminal's master side (see [`Wizard::hang_up`]).
     hang_up: Arc<AtomicBool>,
+    /// The reader thread has read everything the terminal will ever give (or let go of it).
+    drained: Arc<AtomicBool>,
 }
 
 impl Wizard {
@@ -70,6 +72,8 @@ impl Wizard {
         let feed = Arc::clone(&screen);
         let hang_up = Arc::new(AtomicBool::new(false));
         let closing = Arc::clone(&hang_up);
+        let drained = Arc::new(AtomicBool::new(false));
+        let reader_done = Arc::clone(&drained);
         std::thread::spawn(move || {
             // The master stays open as long as this thread reads from it; leaving the loop
             // closes the terminal (both are dropped here).
@@ -83,12 +87,14 @@ impl Wizard {
                     p.process(&buf[..n]);
                 }
             }
+            reader_done.store(true, Ordering::SeqCst);
         });
         Self {
             screen,
             writer: Some(writer),
             child,
             hang_up,
+            drained,
         }
     }
 
@@ -139,11 +145,19 @@ impl Wizard {
         writer.flush().expect("flush");
     }
 
-    /// Waits for the process to end (with a deadline) and returns its exit code.
+    /// Waits for the process to end and for the screen to show everything it wrote before it
+    /// ended (with a deadline), and returns its exit code.
     fn exit_code(&mut self) -> u32 {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                while !self.drained.load(Ordering::SeqCst) {
+                    assert!(
+                        Instant::now() < deadline,
+                        "the terminal never reached its end"
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 return status.exit_code();
             }
             assert!(
