@@ -1,8 +1,13 @@
-//! Fault points, one per step, compiled in only with the `fault-injection` feature (which only
-//! the test build enables): `PGSTEP_FAULT=<step key>:fail` makes a step fail after it has done
-//! its work, so that the failure path must undo it; `PGSTEP_FAULT=<step key>:pause` makes the
-//! process announce the point and wait there, to be killed (SIGKILL) by a test.
+//! Fault points, one per step and a few inside the backup, compiled in only with the
+//! `fault-injection` feature (which only the test build enables). `PGSTEP_FAULT` names one or
+//! more, separated by commas, each `<point>:<action>`:
+//! - `fail`: the step fails after it has done its work, so that the failure path must undo it;
+//! - `pause`: the process announces the point and waits there, to be killed (SIGKILL) by a test;
+//! - `panic`: the step panics;
+//! - `hold` (the points inside the backup): the backup waits there until it is stopped — for
+//!   at most a minute, then it goes on — so that a test can stop a backup that is still running.
 
+use crate::cancel::Cancel;
 use crate::checklist::StepId;
 
 /// Err when a fault is injected at the end of `step` (`fault` is the run's `PGSTEP_FAULT`).
@@ -10,27 +15,50 @@ pub fn at(step: StepId, fault: Option<&str>) -> Result<(), String> {
     at_point(step.key(), step.title(), fault)
 }
 
+/// The action asked for at the named point, if any.
+#[cfg(feature = "fault-injection")]
+fn action_at<'a>(key_here: &str, fault: Option<&'a str>) -> Option<&'a str> {
+    fault?
+        .split(',')
+        .filter_map(|f| f.trim().split_once(':'))
+        .find(|(key, _)| *key == key_here)
+        .map(|(_, action)| action)
+}
+
 /// Err when a fault is injected at the named point: `backup_alongside` is the end of the
 /// backup taken on its own thread, alongside the upgrade.
 #[cfg(feature = "fault-injection")]
 pub fn at_point(key_here: &str, title: &str, fault: Option<&str>) -> Result<(), String> {
-    let Some(spec) = fault else { return Ok(()) };
-    let Some((key, action)) = spec.split_once(':') else {
-        return Ok(());
-    };
-    if key != key_here {
-        return Ok(());
+    match action_at(key_here, fault) {
+        Some("fail") => Err(format!("injected fault at the end of step {title}")),
+        Some("pause") => pause(key_here),
+        Some("panic") => panic!("injected panic at step {title}"),
+        _ => Ok(()),
     }
-    match action {
-        "fail" => Err(format!("injected fault at the end of step {title}")),
-        "pause" => {
-            errln!("pgstep: fault point {key} reached; waiting to be killed");
-            loop {
-                std::thread::park();
+}
+
+/// A point inside a long piece of work that can be stopped: `hold` waits there until `cancel`
+/// is requested (a minute at most), `pause` waits to be killed.
+#[cfg(feature = "fault-injection")]
+pub fn hold_at(key_here: &str, fault: Option<&str>, cancel: &Cancel) {
+    match action_at(key_here, fault) {
+        Some("pause") => pause(key_here),
+        Some("hold") => {
+            errln!("pgstep: fault point {key_here} reached; holding until stopped");
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !cancel.requested() && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
         }
-        "panic" => panic!("injected panic at step {title}"),
-        _ => Ok(()),
+        _ => {}
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+fn pause(key: &str) -> ! {
+    errln!("pgstep: fault point {key} reached; waiting to be killed");
+    loop {
+        std::thread::park();
     }
 }
 
@@ -38,3 +66,6 @@ pub fn at_point(key_here: &str, title: &str, fault: Option<&str>) -> Result<(), 
 pub fn at_point(_key: &str, _title: &str, _fault: Option<&str>) -> Result<(), String> {
     Ok(())
 }
+
+#[cfg(not(feature = "fault-injection"))]
+pub fn hold_at(_key: &str, _fault: Option<&str>, _cancel: &Cancel) {}

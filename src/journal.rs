@@ -150,6 +150,10 @@ pub enum Change {
         db: String,
         version: String,
     },
+    /// pg_dump starts writing the backup `path` (under its partial name until it is verified).
+    BackupWriting {
+        path: String,
+    },
 }
 
 impl Change {
@@ -171,6 +175,7 @@ impl Change {
             Change::FixupStarted { db, version } => {
                 format!("fixup to version {version} started in place on \"{db}\"")
             }
+            Change::BackupWriting { path } => format!("backup {path} being written"),
         }
     }
 }

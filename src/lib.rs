@@ -26,6 +26,7 @@ pub mod engine;
 pub mod events;
 pub mod executor;
 pub mod exit;
+pub(crate) mod faults;
 pub mod fingerprint;
 pub mod headless;
 pub mod hex;

@@ -53,6 +53,8 @@ fn backup_of(
             schemas: &bundle.schemas,
             snapshot: None,
             alongside: false,
+            path: None,
+            fault: None,
         },
         cancel,
         obs,

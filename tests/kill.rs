@@ -124,6 +124,61 @@ fn killed_at_any_of_several_steps_then_recover_leaves_a_clean_server() {
 }
 
 #[test]
+fn killed_while_the_backup_is_written_recover_removes_the_partial_backup_and_nothing_else() {
+    let pg = cluster_with_clinic_v1();
+    let backups = pg.data_dir().join("backups");
+    // A complete backup from an earlier night, and a file that is not pgstep's: both stay.
+    std::fs::create_dir_all(&backups).expect("backup dir");
+    let earlier = backups.join("clinic_v1-v1-20261101T020000.dump");
+    std::fs::write(&earlier, b"an earlier backup").expect("write");
+    std::fs::write(backups.join("notes.txt"), b"the operator's notes").expect("write");
+    // pg_dump has written everything; the backup is not yet verified and renamed.
+    let child = upgrade_paused_at(&pg, "backup_written");
+    let partial: Vec<String> = names_in(&backups)
+        .into_iter()
+        .filter(|n| n.ends_with(".dump.partial"))
+        .collect();
+    assert_eq!(partial.len(), 1, "{:?}", names_in(&backups));
+    kill_9(child);
+
+    let (_, status, _) = output(pgstep(&pg, None), &["status"]);
+    assert!(
+        status.contains(&format!(
+            "pending: the backup {}",
+            backups
+                .join(partial[0].trim_end_matches(".partial"))
+                .display()
+        )) && status.contains("was being written"),
+        "{status}"
+    );
+    let (code, recovered, err) = output(pgstep(&pg, None), &["recover"]);
+    assert_eq!(code, 0, "{recovered}{err}");
+    assert!(
+        recovered.contains("removed the unfinished backup") && recovered.contains(&partial[0]),
+        "{recovered}"
+    );
+    assert_eq!(
+        names_in(&backups),
+        vec![
+            "clinic_v1-v1-20261101T020000.dump".to_owned(),
+            "notes.txt".to_owned()
+        ],
+        "only the partial backup was removed"
+    );
+    assert!(!pg.exists("clinic_v2"), "no clone left");
+}
+
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
 fn a_second_run_on_the_same_database_is_refused_and_told_who_holds_it() {
     let pg = cluster_with_clinic_v1();
     let first = upgrade_paused_at(&pg, "connected_users");

@@ -130,6 +130,12 @@ pub struct BackupRequest<'a> {
     pub snapshot: Option<&'a str>,
     /// The backup is taken alongside the upgrade: pg_dump yields the CPU to it (nice 10).
     pub alongside: bool,
+    /// The backup's name, when the caller chose it (with [`new_backup_path`]) and journalled
+    /// its partial name first, so that `pgstep recover` can remove what a killed run left;
+    /// None: a new name in `dir`.
+    pub path: Option<&'a Path>,
+    /// Fault points to honour (test builds only; `PGSTEP_FAULT`).
+    pub fault: Option<&'a str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -257,8 +263,11 @@ pub fn take_backup(
     })?;
     let source = source_facts(req.server, req.db).map_err(fail)?;
     let tables = source.tables;
-    let path = unused_backup_path(req.dir, req.db, req.version, req.format);
-    let partial = with_suffix(&path, ".partial");
+    let path = req.path.map_or_else(
+        || new_backup_path(req.dir, req.db, req.version, req.format),
+        Path::to_path_buf,
+    );
+    let partial = partial_path_of(&path);
     let mut cleanup = RemoveOnDrop::new(&partial);
     log(
         obs,
@@ -272,6 +281,11 @@ pub fn take_backup(
         ),
     );
     let dumped = run_pg_dump(req, &pg_dump.0, &partial, tables, cancel, obs)?;
+    crate::faults::hold_at("backup_written", req.fault, cancel);
+    if cancel.requested() {
+        // Stopped after pg_dump ended but before the backup was verified: never half-kept.
+        return Err(BackupError::Cancelled { what });
+    }
     sync_output(&partial)
         .map_err(|e| fail(format!("cannot flush {} to disk: {e}", partial.display())))?;
     let entries = verify_archive(&pg_restore.0, &partial).map_err(fail)?;
@@ -663,13 +677,17 @@ fn source_facts(server: &ConnSettings, db: &str) -> Result<SourceFacts, String> 
     })
 }
 
+/// Where pg_dump writes a backup until it is complete and verified (then it is renamed).
+pub fn partial_path_of(backup: &Path) -> PathBuf {
+    with_suffix(backup, ".partial")
+}
+
 /// A name in `dir` that no backup, partial backup or metadata file has yet.
-fn unused_backup_path(dir: &Path, db: &str, version: Version, format: BackupFormat) -> PathBuf {
+pub fn new_backup_path(dir: &Path, db: &str, version: Version, format: BackupFormat) -> PathBuf {
     let stamp = chrono::Local::now().format("%Y%m%dT%H%M%S");
     let ext = format.extension();
-    let taken = |p: &Path| {
-        p.exists() || with_suffix(p, ".partial").exists() || metadata_path_of(p).exists()
-    };
+    let taken =
+        |p: &Path| p.exists() || partial_path_of(p).exists() || metadata_path_of(p).exists();
     let first = dir.join(format!("{db}-v{version}-{stamp}.{ext}"));
     if !taken(&first) {
         return first;
@@ -681,7 +699,7 @@ fn unused_backup_path(dir: &Path, db: &str, version: Version, format: BackupForm
 }
 
 /// `x.dump` → `x.dump.json`, `x.dir` → `x.dir.json`.
-fn metadata_path_of(backup: &Path) -> PathBuf {
+pub fn metadata_path_of(backup: &Path) -> PathBuf {
     with_suffix(backup, ".json")
 }
 
@@ -1274,9 +1292,9 @@ mod tests {
     fn a_name_in_use_gets_a_number() {
         let dir = tempfile::tempdir().expect("tempdir");
         let v: Version = "1".parse().expect("version");
-        let first = unused_backup_path(dir.path(), "db", v, BackupFormat::Custom);
+        let first = new_backup_path(dir.path(), "db", v, BackupFormat::Custom);
         fs::write(&first, b"x").expect("write");
-        let second = unused_backup_path(dir.path(), "db", v, BackupFormat::Custom);
+        let second = new_backup_path(dir.path(), "db", v, BackupFormat::Custom);
         assert_ne!(first, second);
         assert!(!second.exists());
     }

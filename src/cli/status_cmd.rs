@@ -125,5 +125,8 @@ fn describe(c: &journal::Change) -> String {
             format!("the cut-over from \"{old}\" to \"{new}\" was done")
         }
         Change::FixupStarted { db, version } => format!("fixup {version} of \"{db}\" had begun"),
+        Change::BackupWriting { path } => {
+            format!("the backup {path} was being written (a partial file may be left)")
+        }
     }
 }

@@ -50,6 +50,8 @@ pub(crate) struct BackupJob {
     pub alongside: bool,
     /// A fault to inject (test builds only), see `faults`.
     pub fault: Option<String>,
+    /// The backup's name, chosen (and its partial name journalled) before pg_dump starts.
+    pub path: Option<std::path::PathBuf>,
 }
 
 impl BackupJob {
@@ -57,7 +59,7 @@ impl BackupJob {
     pub fn run(&self, cancel: &Cancel, obs: &mut dyn Observer) -> Result<BackupOutput, String> {
         let output = self.take(cancel, obs)?;
         if self.alongside {
-            super::faults::at_point("backup_alongside", "Backup", self.fault.as_deref())?;
+            crate::faults::at_point("backup_alongside", "Backup", self.fault.as_deref())?;
         }
         Ok(output)
     }
@@ -112,6 +114,8 @@ impl BackupJob {
             schemas: &self.schemas,
             snapshot: self.snapshot.as_deref(),
             alongside: self.alongside,
+            path: self.path.as_deref(),
+            fault: self.fault.as_deref(),
         };
         let b = crate::backup::take_backup(&req, cancel, obs).map_err(|e| e.to_string())?;
         Ok(BackupOutput::Taken {

@@ -7,7 +7,6 @@
 
 mod background;
 mod compare;
-mod faults;
 mod other_steps;
 mod rehearsal_steps;
 mod run;

@@ -9,7 +9,7 @@ use postgres::Client;
 
 use super::background::{Background, BackupJob, Ended};
 use super::spec::{BackupPlan, RunSpec};
-use super::{Sink, faults, undo};
+use super::{Sink, undo};
 use crate::backup::choice;
 use crate::bundle::{Bundle, Version};
 use crate::cancel::Cancel;
@@ -21,6 +21,7 @@ use crate::db::sessions::other_sessions_settled;
 use crate::db::{DbError, Session, banner};
 use crate::engine::{Context, EngineError, SESSION_GRACE};
 use crate::events::{Level, log};
+use crate::faults;
 use crate::fingerprint::{self, Fingerprint};
 use crate::journal::{Change, Entry, Journal, RunInfo};
 use crate::lock::RunLock;
@@ -666,7 +667,23 @@ impl Run {
             snapshot: None,
             alongside: false,
             fault: self.spec.fault.clone(),
+            path: None,
         })
+    }
+
+    /// The backup job with its name chosen now and written to the journal before pg_dump
+    /// starts: a run killed while pg_dump writes leaves a partial backup that `pgstep recover`
+    /// removes (and never anything under a backup's final name).
+    fn journalled_backup_job(&mut self) -> Result<BackupJob, String> {
+        let mut job = self.backup_job()?;
+        if let BackupPlan::Into { dir, format } = &job.plan {
+            let path = crate::backup::new_backup_path(dir, &job.db, job.version, *format);
+            self.journal_change(Change::BackupWriting {
+                path: path.display().to_string(),
+            })?;
+            job.path = Some(path);
+        }
+        Ok(job)
     }
 
     /// Puts the format chosen for this database on this machine (`backup::choice`) in place of
@@ -709,7 +726,9 @@ impl Run {
     /// The backup taken now, in the foreground, and how long it took.
     pub(super) fn backup_now(&mut self) -> Result<BackupOutput, String> {
         let started = Instant::now();
-        let output = self.backup_job()?.run(&self.cancel, &mut self.sink)?;
+        let output = self
+            .journalled_backup_job()?
+            .run(&self.cancel, &mut self.sink)?;
         self.backup_took = Some((started.elapsed(), false));
         self.backup = Some(output.clone());
         Ok(output)
@@ -722,7 +741,7 @@ impl Run {
             // A rehearsal with users connected took it already, to restore its copy from.
             return Ok((backup_status(&taken), StepOutput::Backup(taken)));
         }
-        let mut job = self.backup_job()?;
+        let mut job = self.journalled_backup_job()?;
         let mut holder = self
             .spec
             .server

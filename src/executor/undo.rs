@@ -140,7 +140,35 @@ fn undo_one(
             "fixup {version} of \"{db}\" was interrupted, so the database may be partly fixed. Fixups are idempotent: run pgstep fixup again, or restore the backup taken before it"
         )),
         Change::CutOverStarted { .. } | Change::CutOverDone { .. } => Ok(None),
+        Change::BackupWriting { path } => remove_unfinished_backup(std::path::Path::new(path)),
     }
+}
+
+/// What a backup that never finished left: pg_dump's partial output and a partial metadata
+/// file. Only the partial names: a backup under its final name is complete and verified (it
+/// is renamed only then), and is never removed.
+fn remove_unfinished_backup(backup: &std::path::Path) -> Result<Option<String>, String> {
+    let partials = [
+        crate::backup::partial_path_of(backup),
+        crate::backup::partial_path_of(&crate::backup::metadata_path_of(backup)),
+    ];
+    let mut removed = Vec::new();
+    for p in partials {
+        let gone = match std::fs::symlink_metadata(&p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p),
+            _ => std::fs::remove_file(&p),
+        };
+        gone.map_err(|e| {
+            format!(
+                "could not remove the unfinished backup {}: {e}; remove it by hand (it is not a usable backup)",
+                p.display()
+            )
+        })?;
+        removed.push(p.display().to_string());
+    }
+    Ok((!removed.is_empty())
+        .then(|| format!("removed the unfinished backup {}", removed.join(" and "))))
 }
 
 /// The cut-over had finished: the upgrade succeeded. Finish its tidying instead of undoing it.

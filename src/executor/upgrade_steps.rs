@@ -394,7 +394,7 @@ impl Run {
                 aside.clone()
             }
         };
-        super::faults::at(
+        crate::faults::at(
             crate::checklist::StepId::CutOver,
             self.spec.fault.as_deref(),
         )?;
