@@ -210,6 +210,7 @@ fn milestones(lines: &[(Duration, Value)]) -> Vec<(Duration, String)> {
                         "cloning",
                         "NOTICE:",
                         "every check passed",
+                        "backup: ",
                     ];
                     if !wanted.iter().any(|w| text.starts_with(w)) {
                         return None;
