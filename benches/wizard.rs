@@ -97,6 +97,7 @@ fn upgrading() -> App {
         journal: None,
         expected: Vec::new(),
         rehearsal: None,
+        backup: None,
     };
     done(&mut app, StepId::Plan, StepOutput::Plan(plan));
     for _ in 0..4 {

@@ -75,7 +75,7 @@ pub fn choose(facts: &Facts) -> Choice {
     };
     if total < MIN_PARALLEL_BYTES {
         return custom(format!(
-            "{} of table data: one compressed file, a parallel dump would save seconds at most",
+            "{} of table data: a parallel dump would save seconds at most",
             size_words(total)
         ));
     }
@@ -129,7 +129,7 @@ pub fn choose(facts: &Facts) -> Choice {
     Choice {
         format: BackupFormat::Directory { jobs },
         why: format!(
-            "{} of table data over {} tables, {spare} spare core(s): {jobs} parallel workers, estimated {estimate:.1}× as fast as one file{evidence}",
+            "{} of table data over {} tables, {spare} spare core(s): {jobs} workers estimated {estimate:.1}× as fast as one file{evidence}",
             size_words(total),
             facts.table_sizes.len()
         ),

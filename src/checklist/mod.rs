@@ -14,8 +14,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use step::{
-    BackupOutput, ManualItem, PlanSummary, SpaceLine, StepId, StepOutput, StepStatus, StepView,
-    manual_items,
+    BackupChoice, BackupOutput, ManualItem, PlanSummary, SpaceLine, StepId, StepOutput, StepStatus,
+    StepView, manual_items,
 };
 
 use crate::db::sessions::SessionInfo;
@@ -136,6 +136,10 @@ pub enum Answer {
 
 /// What the executor reports.
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a step's output travels once, at its end: boxing it would cost more than the copy"
+)]
 pub enum ExecEvent {
     StepStarted(StepId),
     /// A log line, progress or a check result from the engine.

@@ -112,6 +112,16 @@ pub struct PlanSummary {
     pub expected: Vec<(String, f64)>,
     /// Which rehearsal the expectations come from (run id and time).
     pub rehearsal: Option<String>,
+    /// How the backup will be written, and why (None: the operator chose, or no backup).
+    pub backup: Option<BackupChoice>,
+}
+
+/// The backup format chosen for the database and the machine (`--backup-format auto`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackupChoice {
+    /// "custom format (one compressed file)", "directory format with 3 parallel pg_dump workers"
+    pub format: String,
+    pub why: String,
 }
 
 impl PlanSummary {

@@ -91,7 +91,6 @@ impl Run {
         } else {
             self.begin(&db, Some(current.to_string()), Some(last.to_string()))?;
         }
-        lines.extend(backup_line);
         let summary = PlanSummary {
             application: bundle.name.clone(),
             server: self.spec.server.host_display(),
@@ -104,6 +103,7 @@ impl Run {
             journal: None,
             expected: Vec::new(),
             rehearsal: None,
+            backup: backup_line,
         };
         Ok((StepStatus::Done, StepOutput::Plan(summary)))
     }
@@ -277,6 +277,7 @@ impl Run {
             journal: None,
             expected: Vec::new(),
             rehearsal: None,
+            backup: None,
         };
         Ok((StepStatus::Done, StepOutput::Plan(summary)))
     }
@@ -355,6 +356,7 @@ impl Run {
             journal: None,
             expected: Vec::new(),
             rehearsal: None,
+            backup: None,
         };
         Ok((StepStatus::Done, StepOutput::Plan(summary)))
     }

@@ -694,7 +694,7 @@ impl Run {
         source: &mut Client,
         alongside: bool,
         rehearsed: Option<&crate::rehearsal::Rehearsal>,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<crate::checklist::BackupChoice>, String> {
         let BackupPlan::Auto { dir, max_jobs } = &self.spec.backup else {
             return Ok(None);
         };
@@ -708,13 +708,20 @@ impl Run {
             rehearsed: rehearsed.and_then(crate::rehearsal::Rehearsal::dump_alongside),
         };
         let chosen = choice::choose(&facts);
-        let line = format!("backup: {} — {}", chosen.format.describe(), chosen.why);
-        log(&mut self.sink, Level::Info, line.clone());
+        let format = chosen.format.describe();
+        log(
+            &mut self.sink,
+            Level::Info,
+            format!("backup: {format} — {}", chosen.why),
+        );
         self.spec.backup = BackupPlan::Into {
             dir: dir.clone(),
             format: chosen.format,
         };
-        Ok(Some(line))
+        Ok(Some(crate::checklist::BackupChoice {
+            format,
+            why: chosen.why,
+        }))
     }
 
     /// The backup, taken now (a fixup changes the source only after it).

@@ -93,7 +93,7 @@ impl Run {
         let backup_line =
             self.choose_backup_format(&mut session.client, true, rehearsed.as_ref())?;
         drop(session);
-        let mut lines: Vec<String> = steps
+        let lines: Vec<String> = steps
             .iter()
             .zip(&scripts)
             .map(|(&i, s)| {
@@ -114,7 +114,6 @@ impl Run {
                 )
             })
             .collect();
-        lines.extend(backup_line);
         let summary = PlanSummary {
             application: bundle.name.clone(),
             server: self.spec.server.host_display(),
@@ -127,6 +126,7 @@ impl Run {
             journal: None,
             expected: Vec::new(),
             rehearsal: None,
+            backup: backup_line,
         };
         let summary = self.with_expectations(summary, rehearsed.as_ref());
         log(

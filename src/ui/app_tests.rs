@@ -55,6 +55,7 @@ fn plan() -> StepOutput {
         journal: None,
         expected: Vec::new(),
         rehearsal: None,
+        backup: None,
     })
 }
 

@@ -11,6 +11,8 @@ use crate::ui::theme::Theme;
 
 /// Width of the labels column ("Database  ").
 const LABEL: usize = 10;
+/// From this width of the step pane on (a 120-column terminal), the backup says why.
+const WIDE: usize = 70;
 
 pub fn render(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &Theme) {
     let items = match &view.output {
@@ -32,6 +34,15 @@ fn plan_items(kind: PlanKind, p: &PlanSummary, width: usize) -> Vec<Item> {
     for (i, line) in p.lines.iter().enumerate() {
         let label = if i == 0 { "Steps" } else { "" };
         items.push(field(label, line.strip_prefix("step ").unwrap_or(line)));
+    }
+    if let Some(backup) = &p.backup {
+        // The reason is in the log; on a wide screen it fits here too.
+        let text = if width >= WIDE {
+            format!("{}: {}", backup.format, backup.why)
+        } else {
+            backup.format.clone()
+        };
+        items.push(field("Backup", &text));
     }
     if let Some(journal) = &p.journal {
         let room = width.saturating_sub(LABEL);
