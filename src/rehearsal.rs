@@ -56,6 +56,10 @@ pub struct Rehearsal {
     /// The tables the upgrade rewrote or created: what its duration depends on.
     #[serde(default)]
     pub rewritten: Vec<Rewritten>,
+    /// Where and why the rehearsal stopped (the real run would stop there too); None: it went
+    /// through. A stopped rehearsal predicts nothing.
+    #[serde(default)]
+    pub stopped: Option<String>,
 }
 
 /// A table the upgrade gave a new file: rewritten (ALTER TABLE … TYPE and the like) or created.
@@ -153,14 +157,15 @@ pub fn write(data_dir: &Path, r: &Rehearsal) -> std::io::Result<PathBuf> {
     Ok(md)
 }
 
-/// The newest rehearsal of this bundle's step `from` → `to`.
+/// The newest rehearsal of this bundle's step `from` → `to` that went through (one that
+/// stopped measured only part of the way).
 pub fn latest(data_dir: &Path, bundle: &str, from: &str, to: &str) -> Option<Rehearsal> {
     let mut found: Vec<Rehearsal> = fs::read_dir(dir(data_dir))
         .ok()?
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
         .filter_map(|e| serde_json::from_str::<Rehearsal>(&fs::read_to_string(e.path()).ok()?).ok())
-        .filter(|r| r.bundle == bundle && r.from == from && r.to == to)
+        .filter(|r| r.bundle == bundle && r.from == from && r.to == to && r.stopped.is_none())
         .collect();
     found.sort_by(|a, b| a.at.cmp(&b.at));
     found.pop()
@@ -171,6 +176,15 @@ fn markdown(r: &Rehearsal) -> String {
         "# Rehearsal of {} {} → {} on {}\n\n- Database: {} on {} ({} bytes)\n- Rehearsed: {}\n- Run id: {}\n\n",
         r.bundle, r.from, r.to, r.database, r.database, r.server, r.database_size, r.at, r.run_id
     );
+    if let Some(why) = &r.stopped {
+        s.push_str(&format!(
+            "**The rehearsal stopped: {why}.** The real run would stop there too, and undo what it did; \
+             fix the problem and rehearse again. No downtime can be predicted from a rehearsal that stopped \
+             (the steps below are the ones it got through).\n\n"
+        ));
+        s.push_str(&steps_and_problems(r));
+        return s;
+    }
     s.push_str(&format!(
         "**Downtime to expect on this database: {:.1} s** (the steps from the connected-user check to the cut-over; \
          the size-bound steps — backup, clone and upgrade, sanity checks — grow with the database's size).\n\n",
@@ -188,6 +202,13 @@ fn markdown(r: &Rehearsal) -> String {
             fixed + 100.0 * per_gb
         ));
     }
+    s.push_str(&steps_and_problems(r));
+    s
+}
+
+/// The steps' durations, the backup, what the upgrade rewrote, the problems.
+fn steps_and_problems(r: &Rehearsal) -> String {
+    let mut s = String::new();
     s.push_str("| Step | Seconds |\n|---|---:|\n");
     for st in &r.steps {
         s.push_str(&format!("| {} | {:.2} |\n", st.step, st.seconds));
@@ -277,6 +298,7 @@ mod tests {
             copied_from_backup: false,
             dump: None,
             rewritten: vec![],
+            stopped: None,
         }
     }
 

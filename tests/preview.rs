@@ -176,6 +176,7 @@ fn plan_scales_the_latest_rehearsal_to_this_database() {
         copied_from_backup: false,
         dump: None,
         rewritten: vec![],
+        stopped: None,
     };
     pgstep::rehearsal::write(data.path(), &rehearsal).expect("record");
     let size: i64 = pg

@@ -138,3 +138,86 @@ fn a_pre_release_bundle_can_be_rehearsed_but_not_used_for_production() {
     );
     assert!(rehearsal.ok(), "{}", rehearsal.explain());
 }
+
+#[test]
+fn a_rehearsal_that_stops_leaves_a_record_of_where_and_why_and_predicts_nothing() {
+    let copy = copy_bundle(&sample_dir());
+    let script = copy.path().join("v1-v2/02_functions.sql");
+    let text = std::fs::read_to_string(&script).expect("read");
+    std::fs::write(&script, format!("{text}\nSELECT 1 / 0;\n")).expect("write");
+    let bundle = bundle::load(copy.path()).unwrap_or_else(|e| panic!("{e}"));
+    let pg = common::clinic_v1(&bundle, 200);
+    let before = (user_content(&pg, "clinic_v1"), access_of(&pg, "clinic_v1"));
+    let out = run(
+        pg.spec(PlanKind::Rehearsal, &bundle, Some("clinic_v1"), None),
+        &yes(),
+    );
+    let (what, _, _) = out.failure();
+    assert!(what.contains("division by zero"), "{what}");
+    assert_eq!(
+        (user_content(&pg, "clinic_v1"), access_of(&pg, "clinic_v1")),
+        before
+    );
+    assert_eq!(
+        pg.databases(),
+        vec!["clinic_v1".to_owned()],
+        "the copy is dropped"
+    );
+    // The record says where it stopped; it is not used to predict a downtime.
+    assert!(pgstep::rehearsal::latest(&pg.data_dir(), "clinic", "1", "2").is_none());
+    let records: Vec<_> = std::fs::read_dir(pgstep::rehearsal::dir(&pg.data_dir()))
+        .expect("the rehearsals' directory")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let md = records
+        .iter()
+        .find(|p| p.extension().is_some_and(|x| x == "md"))
+        .expect("a Markdown record");
+    let text = std::fs::read_to_string(md).expect("read");
+    assert!(
+        text.contains("**The rehearsal stopped: at step Upgrade the clone:")
+            && text.contains("02_functions.sql")
+            && text.contains("division by zero"),
+        "{text}"
+    );
+    let backups = pg.data_dir().join("backups");
+    let left: Vec<_> = std::fs::read_dir(&backups)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "the rehearsal's backup is removed: {left:?}"
+    );
+}
+
+#[test]
+fn a_failed_check_in_a_rehearsal_is_a_problem_found_and_the_rehearsal_goes_on() {
+    let copy = copy_bundle(&sample_dir());
+    let manifest = copy.path().join("bundle.toml");
+    let text = std::fs::read_to_string(&manifest).expect("read");
+    let pair =
+        "\n[[plausibility]]\nname = \"never agrees\"\nold = \"SELECT 1\"\nnew = \"SELECT 2\"\n";
+    let text = text.replace("\n[banner]", &format!("{pair}\n[banner]"));
+    std::fs::write(&manifest, text).expect("write");
+    let bundle = bundle::load(copy.path()).unwrap_or_else(|e| panic!("{e}"));
+    let pg = common::clinic_v1(&bundle, 200);
+    let out = run(
+        pg.spec(PlanKind::Rehearsal, &bundle, Some("clinic_v1"), None),
+        &yes(),
+    );
+    assert!(out.ok(), "{}", out.explain());
+    assert_eq!(
+        out.checklist.step(StepId::SanityChecks).map(|s| s.status),
+        Some(StepStatus::Warning)
+    );
+    let r = pgstep::rehearsal::latest(&pg.data_dir(), "clinic", "1", "2").expect("record");
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.starts_with("sanity check failed: plausibility: never agrees")),
+        "{:?}",
+        r.problems
+    );
+    assert_eq!(pg.databases(), vec!["clinic_v1".to_owned()]);
+}

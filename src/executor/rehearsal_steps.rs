@@ -8,6 +8,7 @@ use crate::checklist::StepId;
 use crate::checklist::{BackupOutput, StepOutput, StepStatus};
 use crate::db::clone::{TableFile, drop_database, table_files};
 use crate::db::sessions::other_sessions;
+use crate::engine::plan::UpgradePlan;
 use crate::events::{Level, log};
 use crate::journal::{Change, Entry};
 use crate::rehearsal::{DumpTime, Rehearsal, Rewritten, StepTime};
@@ -112,6 +113,89 @@ impl Run {
         Ok(found)
     }
 
+    /// The record of this rehearsal; `stopped`: where and why it stopped, if it did.
+    fn rehearsal_record(
+        &self,
+        plan: &UpgradePlan,
+        rewritten: Vec<Rewritten>,
+        stopped: Option<String>,
+    ) -> Result<Rehearsal, String> {
+        let bundle = self.bundle()?;
+        Ok(Rehearsal {
+            run_id: self
+                .run_id
+                .as_ref()
+                .map(|(id, _)| id.clone())
+                .unwrap_or_default(),
+            bundle: bundle.name.clone(),
+            bundle_sha256: bundle.sha256.clone(),
+            server: self.spec.server.host_display(),
+            database: plan.source_db.clone(),
+            // Matched on major versions: a rehearsal of 1.2 → 2 predicts an upgrade of 1.3 → 2.
+            from: plan.from.major.to_string(),
+            to: plan.to.major.to_string(),
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            database_size: self.source_size,
+            dump_size: self.discard_rehearsal_backup(),
+            steps: self
+                .step_times
+                .iter()
+                .map(|(s, d)| StepTime {
+                    step: s.key().to_owned(),
+                    seconds: d.as_secs_f64(),
+                })
+                .collect(),
+            problems: self.problems.clone(),
+            copied_from_backup: self
+                .problems
+                .iter()
+                .any(|p| p.contains("restored from the backup")),
+            dump: self.dump_time(),
+            rewritten,
+            stopped,
+        })
+    }
+
+    /// Removes the rehearsal's backup — it was only for measuring; the real run takes its
+    /// own — and returns its size.
+    fn discard_rehearsal_backup(&self) -> Option<u64> {
+        let Some(BackupOutput::Taken { path, size, .. }) = &self.backup else {
+            return None;
+        };
+        let path = std::path::Path::new(path);
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(path)
+        } else {
+            std::fs::remove_file(path)
+        };
+        let _ = std::fs::remove_file(crate::backup::metadata_path_of(path));
+        Some(*size)
+    }
+
+    /// After a rehearsal stopped (the failure path has undone what it made): its record, with
+    /// where it stopped, so that the problem is in the rehearsal's report like any other.
+    /// Returns the report's path.
+    pub(super) fn record_stopped_rehearsal(&mut self, why: &str) -> Option<std::path::PathBuf> {
+        let plan = self.upgrade.clone()?;
+        self.problems.push(format!(
+            "the rehearsal stopped: {why}; the real run would stop there too"
+        ));
+        let record = self
+            .rehearsal_record(&plan, Vec::new(), Some(why.to_owned()))
+            .ok()?;
+        match crate::rehearsal::write(&self.spec.data_dir, &record) {
+            Ok(md) => Some(md),
+            Err(e) => {
+                log(
+                    &mut self.sink,
+                    Level::Warning,
+                    format!("cannot write the rehearsal's record: {e}"),
+                );
+                None
+            }
+        }
+    }
+
     /// How the backup went: its format, its duration, and the steps it ran beside.
     fn dump_time(&self) -> Option<DumpTime> {
         let (took, alongside) = self.backup_took?;
@@ -149,53 +233,7 @@ impl Run {
             state: "rehearsal copy dropped".into(),
             detail: Some(plan.work_db.clone()),
         });
-        let dump_size = match &self.backup {
-            Some(BackupOutput::Taken { path, size, .. }) => {
-                // The rehearsal's backup was only for measuring; the real run takes its own.
-                let path = std::path::Path::new(path);
-                let _ = if path.is_dir() {
-                    std::fs::remove_dir_all(path)
-                } else {
-                    std::fs::remove_file(path)
-                };
-                let _ = std::fs::remove_file(format!("{}.json", path.display()));
-                Some(*size)
-            }
-            _ => None,
-        };
-        let bundle = self.bundle()?.clone();
-        let record = Rehearsal {
-            run_id: self
-                .run_id
-                .as_ref()
-                .map(|(id, _)| id.clone())
-                .unwrap_or_default(),
-            bundle: bundle.name.clone(),
-            bundle_sha256: bundle.sha256.clone(),
-            server: self.spec.server.host_display(),
-            database: plan.source_db.clone(),
-            // Matched on major versions: a rehearsal of 1.2 → 2 predicts an upgrade of 1.3 → 2.
-            from: plan.from.major.to_string(),
-            to: plan.to.major.to_string(),
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            database_size: self.source_size,
-            dump_size,
-            steps: self
-                .step_times
-                .iter()
-                .map(|(s, d)| StepTime {
-                    step: s.key().to_owned(),
-                    seconds: d.as_secs_f64(),
-                })
-                .collect(),
-            problems: self.problems.clone(),
-            copied_from_backup: self
-                .problems
-                .iter()
-                .any(|p| p.contains("restored from the backup")),
-            dump: self.dump_time(),
-            rewritten,
-        };
+        let record = self.rehearsal_record(&plan, rewritten, None)?;
         let md = crate::rehearsal::write(&self.spec.data_dir, &record)
             .map_err(|e| format!("cannot write the rehearsal's record: {e}"))?;
         let note = format!(

@@ -96,6 +96,8 @@ pub(crate) struct Run {
     pub background: Option<Background>,
     /// How long the backup took from start to verified, and whether alongside the upgrade.
     pub backup_took: Option<(Duration, bool)>,
+    /// The step that failed and why, for a stopped rehearsal's record.
+    pub failed: Option<String>,
 }
 
 impl Run {
@@ -125,6 +127,7 @@ impl Run {
             run_id: None,
             background: None,
             backup_took: None,
+            failed: None,
         }
     }
 
@@ -199,6 +202,7 @@ impl Run {
                     state: "failed".into(),
                     detail: Some(error.clone()),
                 });
+                self.failed = Some(format!("at step {}: {error}", step.title()));
                 self.sink.send(ExecEvent::StepFailed {
                     step,
                     error,
@@ -833,6 +837,7 @@ impl Run {
             state: "failed".into(),
             detail: Some(error.clone()),
         });
+        self.failed = Some(format!("at step {}: {error}", StepId::Backup.title()));
         self.sink.send(ExecEvent::StepFailed {
             step: StepId::Backup,
             error,
@@ -916,6 +921,17 @@ impl Run {
             report.advice.push(format!(
                 "The backup taken alongside had failed as well: {e}"
             ));
+        }
+        if self.spec.kind == PlanKind::Rehearsal {
+            let why = self
+                .failed
+                .clone()
+                .unwrap_or_else(|| "cancelled by the operator".into());
+            if let Some(md) = self.record_stopped_rehearsal(&why) {
+                report
+                    .advice
+                    .push(format!("The rehearsal's record: {}", md.display()));
+            }
         }
         self.lock = None;
         self.sink.send(ExecEvent::FailurePathDone {

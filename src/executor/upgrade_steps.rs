@@ -446,6 +446,25 @@ pub(super) fn finish_checks(run: &mut Run, results: Vec<CheckResult>) -> StepRes
         run.sink_check(&c.name, c.ok, c.detail.clone());
     }
     let failed: Vec<&CheckResult> = results.iter().filter(|c| !c.ok).collect();
+    if run.spec.kind == crate::checklist::PlanKind::Rehearsal && !failed.is_empty() {
+        // A rehearsal notes each failed check (the real run would stop here) and goes on to
+        // its record.
+        for c in &failed {
+            run.problems.push(format!(
+                "sanity check failed: {}: {}; the real run would stop at the sanity checks",
+                c.name, c.detail
+            ));
+        }
+        log(
+            &mut run.sink,
+            Level::Warning,
+            format!(
+                "rehearsal: {} sanity check(s) failed; the real run would stop here",
+                failed.len()
+            ),
+        );
+        return Ok((StepStatus::Warning, StepOutput::Checks(results)));
+    }
     if let Some(first) = failed.first() {
         return Err(StepError::from(format!(
             "{} sanity check(s) failed; first: {}: {}",
@@ -458,8 +477,6 @@ pub(super) fn finish_checks(run: &mut Run, results: Vec<CheckResult>) -> StepRes
 }
 
 impl Run {
-    /// What the latest rehearsal of this bundle and step says each downtime step will take, scaled
-    /// to this database's size (a rehearsal is its own measurement: it gets none).
     /// The latest rehearsal of this upgrade (major versions `from` → `to`) of the bundle.
     fn latest_rehearsal(&self, bundle: &str, from: Version, to: Version) -> Option<Rehearsal> {
         crate::rehearsal::latest(
@@ -470,7 +487,8 @@ impl Run {
         )
     }
 
-    /// Each step's expected duration, from the latest rehearsal (a rehearsal expects nothing).
+    /// What the latest rehearsal says each downtime step will take, scaled to this database's
+    /// size (a rehearsal is its own measurement: it gets none).
     fn with_expectations(
         &mut self,
         mut summary: PlanSummary,
