@@ -178,9 +178,9 @@ fn markdown(r: &Rehearsal) -> String {
     );
     if let Some(why) = &r.stopped {
         s.push_str(&format!(
-            "**The rehearsal stopped: {why}.** The real run would stop there too, and undo what it did; \
+            "**The rehearsal stopped.** The real run would stop there too, and undo what it did; \
              fix the problem and rehearse again. No downtime can be predicted from a rehearsal that stopped \
-             (the steps below are the ones it got through).\n\n"
+             (the steps below are the ones it got through).\n\n```text\n{why}\n```\n\n"
         ));
         s.push_str(&steps_and_problems(r));
         return s;

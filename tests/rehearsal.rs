@@ -176,7 +176,8 @@ fn a_rehearsal_that_stops_leaves_a_record_of_where_and_why_and_predicts_nothing(
         .expect("a Markdown record");
     let text = std::fs::read_to_string(md).expect("read");
     assert!(
-        text.contains("**The rehearsal stopped: at step Upgrade the clone:")
+        text.contains("**The rehearsal stopped.**")
+            && text.contains("\nat step Upgrade the clone: ")
             && text.contains("02_functions.sql")
             && text.contains("division by zero"),
         "{text}"
