@@ -95,20 +95,6 @@ impl Rehearsal {
         self.expected(size).iter().map(|s| s.seconds).sum()
     }
 
-    /// The backup, when it was taken alongside the upgrade: what the choice of the real run's
-    /// backup format weighs (did the dump cost downtime?).
-    pub fn dump_alongside(&self) -> Option<crate::backup::choice::RehearsedDump> {
-        self.dump
-            .as_ref()
-            .filter(|d| d.alongside)
-            .map(|d| crate::backup::choice::RehearsedDump {
-                format: d.format.clone(),
-                jobs: d.jobs,
-                seconds: d.seconds,
-                beside_seconds: d.beside_seconds,
-            })
-    }
-
     /// Seconds of downtime per byte of database: the size-bound steps over the rehearsed size.
     pub fn per_byte(&self) -> f64 {
         if self.database_size == 0 {

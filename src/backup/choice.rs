@@ -17,6 +17,7 @@
 //! - Below a gigabyte the whole dump takes seconds: one file is simpler to keep and check.
 
 use super::BackupFormat;
+use crate::rehearsal::DumpTime;
 
 /// Below this much table data, one file: parallel workers would save seconds at most.
 pub const MIN_PARALLEL_BYTES: u64 = 1 << 30;
@@ -43,20 +44,9 @@ pub struct Facts {
     pub table_sizes: Vec<u64>,
     /// `--jobs`: the most workers the operator allows.
     pub max_jobs: Option<u32>,
-    /// The latest rehearsal's backup of the same upgrade, if it was taken alongside.
-    pub rehearsed: Option<RehearsedDump>,
-}
-
-/// How the latest rehearsal's backup went, alongside its upgrade.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RehearsedDump {
-    /// "custom" or "directory".
-    pub format: String,
-    pub jobs: u32,
-    /// The dump from start to verified.
-    pub seconds: f64,
-    /// What it ran alongside: the upgrade of the clone and the sanity checks.
-    pub beside_seconds: f64,
+    /// How the latest rehearsal's backup of the same upgrade went (weighed only when both it
+    /// and this backup run alongside the upgrade).
+    pub rehearsed: Option<DumpTime>,
 }
 
 /// The format, and why, in words for the log and the plan.
@@ -102,8 +92,11 @@ pub fn choose(facts: &Facts) -> Choice {
             size_words(total)
         ));
     }
-    if facts.alongside
-        && let Some(r) = &facts.rehearsed
+    let rehearsed = facts
+        .rehearsed
+        .as_ref()
+        .filter(|r| facts.alongside && r.alongside);
+    if let Some(r) = rehearsed
         && r.seconds <= OFF_CRITICAL_PATH * r.beside_seconds
     {
         return custom(format!(
@@ -117,8 +110,8 @@ pub fn choose(facts: &Facts) -> Choice {
         .find(|&j| makespan(&facts.table_sizes, j) as f64 <= GOOD_ENOUGH * best as f64)
         .unwrap_or(most);
     let estimate = total as f64 / makespan(&facts.table_sizes, jobs).max(1) as f64;
-    let evidence = match &facts.rehearsed {
-        Some(r) if facts.alongside => format!(
+    let evidence = match rehearsed {
+        Some(r) => format!(
             "; the rehearsal's backup ({}, {:.0} s) outlasted the upgrade and checks beside it ({:.0} s)",
             rehearsed_format(r),
             r.seconds,
@@ -157,7 +150,7 @@ pub fn makespan(sizes: &[u64], jobs: u32) -> u64 {
     load.into_iter().max().unwrap_or(0)
 }
 
-fn rehearsed_format(r: &RehearsedDump) -> String {
+fn rehearsed_format(r: &DumpTime) -> String {
     if r.format == "directory" {
         format!("directory format, {} workers", r.jobs)
     } else {
@@ -191,11 +184,12 @@ mod tests {
         }
     }
 
-    fn rehearsed(seconds: f64, beside_seconds: f64) -> Option<RehearsedDump> {
-        Some(RehearsedDump {
+    fn rehearsed(seconds: f64, beside_seconds: f64) -> Option<DumpTime> {
+        Some(DumpTime {
             format: "custom".into(),
             jobs: 1,
             seconds,
+            alongside: true,
             beside_seconds,
         })
     }
@@ -273,6 +267,12 @@ mod tests {
         let c = choose(&f);
         assert_eq!(c.format, BackupFormat::Custom);
         assert!(c.why.contains("costs no downtime"), "{}", c.why);
+        // A rehearsal whose backup was taken before its copy (users were connected) says
+        // nothing about a dump beside the upgrade.
+        if let Some(r) = f.rehearsed.as_mut() {
+            r.alongside = false;
+        }
+        assert_eq!(choose(&f).format, BackupFormat::Directory { jobs: 3 });
     }
 
     #[test]

@@ -341,28 +341,6 @@ pub fn set_read_only(client: &mut Client, name: &str) -> Result<(), DbError> {
     .map_err(|e| DbError::query(format!("make database \"{name}\" read-only"), e))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::setting_values;
-
-    #[test]
-    fn list_settings_are_split_like_pg_dump_does() {
-        assert_eq!(
-            setting_values("search_path", "\"$user\", public"),
-            vec!["$user", "public"]
-        );
-        assert_eq!(
-            setting_values("search_path", "clinic,\"odd, name\",\"q\"\"uote\""),
-            vec!["clinic", "odd, name", "q\"uote"]
-        );
-        assert_eq!(setting_values("work_mem", "64MB"), vec!["64MB"]);
-        assert_eq!(
-            setting_values("TimeZone", "Europe/Berlin"),
-            vec!["Europe/Berlin"]
-        );
-    }
-}
-
 /// A table's storage as the catalog records it: what tells whether an upgrade rewrote it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableFile {
@@ -402,4 +380,26 @@ pub fn table_files(client: &mut Client, schemas: &[String]) -> Result<Vec<TableF
             bytes: u64::try_from(r.get::<_, i64>(4)).unwrap_or(0),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::setting_values;
+
+    #[test]
+    fn list_settings_are_split_like_pg_dump_does() {
+        assert_eq!(
+            setting_values("search_path", "\"$user\", public"),
+            vec!["$user", "public"]
+        );
+        assert_eq!(
+            setting_values("search_path", "clinic,\"odd, name\",\"q\"\"uote\""),
+            vec!["clinic", "odd, name", "q\"uote"]
+        );
+        assert_eq!(setting_values("work_mem", "64MB"), vec!["64MB"]);
+        assert_eq!(
+            setting_values("TimeZone", "Europe/Berlin"),
+            vec!["Europe/Berlin"]
+        );
+    }
 }

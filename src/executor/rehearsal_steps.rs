@@ -117,6 +117,7 @@ impl Run {
     fn rehearsal_record(
         &self,
         plan: &UpgradePlan,
+        dump_size: Option<u64>,
         rewritten: Vec<Rewritten>,
         stopped: Option<String>,
     ) -> Result<Rehearsal, String> {
@@ -136,7 +137,7 @@ impl Run {
             to: plan.to.major.to_string(),
             at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             database_size: self.source_size,
-            dump_size: self.discard_rehearsal_backup(),
+            dump_size,
             steps: self
                 .step_times
                 .iter()
@@ -180,8 +181,9 @@ impl Run {
         self.problems.push(format!(
             "the rehearsal stopped: {why}; the real run would stop there too"
         ));
+        let dump_size = self.discard_rehearsal_backup();
         let record = self
-            .rehearsal_record(&plan, Vec::new(), Some(why.to_owned()))
+            .rehearsal_record(&plan, dump_size, Vec::new(), Some(why.to_owned()))
             .ok()?;
         match crate::rehearsal::write(&self.spec.data_dir, &record) {
             Ok(md) => Some(md),
@@ -233,7 +235,8 @@ impl Run {
             state: "rehearsal copy dropped".into(),
             detail: Some(plan.work_db.clone()),
         });
-        let record = self.rehearsal_record(&plan, rewritten, None)?;
+        let dump_size = self.discard_rehearsal_backup();
+        let record = self.rehearsal_record(&plan, dump_size, rewritten, None)?;
         let md = crate::rehearsal::write(&self.spec.data_dir, &record)
             .map_err(|e| format!("cannot write the rehearsal's record: {e}"))?;
         let note = format!(

@@ -709,7 +709,7 @@ impl Run {
             alongside,
             table_sizes: crate::backup::dumped_table_sizes(source)?,
             max_jobs: *max_jobs,
-            rehearsed: rehearsed.and_then(crate::rehearsal::Rehearsal::dump_alongside),
+            rehearsed: rehearsed.and_then(|r| r.dump.clone()),
         };
         let chosen = choice::choose(&facts);
         let format = chosen.format.describe();
