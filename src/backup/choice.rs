@@ -75,7 +75,7 @@ pub fn choose(facts: &Facts) -> Choice {
         return custom(format!(
             "{} core(s) here{}: no core to spare for parallel pg_dump workers",
             facts.cores,
-            if facts.alongside {
+            if spare < facts.cores {
                 ", one of them for the upgrade running alongside"
             } else {
                 ""
@@ -205,7 +205,23 @@ mod tests {
     fn two_cores_beside_a_local_upgrade_leave_none_to_spare() {
         let c = choose(&facts(2, &[2 * GB, 2 * GB, 2 * GB]));
         assert_eq!(c.format, BackupFormat::Custom);
-        assert!(c.why.contains("no core to spare"), "{}", c.why);
+        assert!(
+            c.why
+                .contains("2 core(s) here, one of them for the upgrade running alongside"),
+            "{}",
+            c.why
+        );
+        // One core and a remote server: the upgrade runs there, not here.
+        let mut f = facts(1, &[2 * GB, 2 * GB, 2 * GB]);
+        f.server_local = false;
+        let c = choose(&f);
+        assert_eq!(c.format, BackupFormat::Custom);
+        assert!(
+            c.why
+                .ends_with("1 core(s) here: no core to spare for parallel pg_dump workers"),
+            "{}",
+            c.why
+        );
     }
 
     #[test]
