@@ -98,7 +98,10 @@ impl Printer {
                 let note = match output {
                     // The step's own log line said what goes on.
                     _ if *status == StepStatus::Running => String::new(),
-                    crate::checklist::StepOutput::Nothing { note } if !note.is_empty() => {
+                    crate::checklist::StepOutput::Nothing { note }
+                    | crate::checklist::StepOutput::Rehearsed { note, .. }
+                        if !note.is_empty() =>
+                    {
                         format!(": {note}")
                     }
                     _ => String::new(),

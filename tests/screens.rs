@@ -584,6 +584,59 @@ fn finished_upgrade() -> Run {
     r
 }
 
+/// A rehearsal that got through with one failed check: nothing users see changed.
+fn finished_rehearsal() -> App {
+    use StepId::*;
+    let mut r = Run::new(PlanKind::Rehearsal);
+    for step in [Plan, ConnectedUsers, DiskSpace, Fingerprint, Clone, Backup] {
+        finish_step(&mut r, step);
+    }
+    r.started(Banner);
+    r.finished(
+        Banner,
+        StepStatus::Skipped,
+        0,
+        StepOutput::Nothing {
+            note: "rehearsal: no banner, users see nothing".into(),
+        },
+    );
+    finish_step(&mut r, CloneUpgrade);
+    let checks = vec![
+        check(
+            "target fingerprint",
+            true,
+            "sha256:9f2c4e71 matches version 3",
+        ),
+        check(
+            "plausibility: visits kept",
+            false,
+            "old gives [48211], new gives [48209]",
+        ),
+    ];
+    r.started(SanityChecks);
+    r.finished(
+        SanityChecks,
+        StepStatus::Warning,
+        12_400,
+        StepOutput::Checks(checks),
+    );
+    await_backup(&mut r);
+    r.done(
+        CutOver,
+        300,
+        StepOutput::Rehearsed {
+            note: "rehearsal done: about 197.5 s of downtime to expect on \"clinic\"; 1 problem(s) found; record /var/lib/pgstep/rehearsals/20261121T2203Z-clinic-4711.md".into(),
+            downtime: 197.5,
+            problems: vec!["sanity check failed: plausibility: visits kept: old gives [48211], new gives [48209]; the real run would stop at the sanity checks".into()],
+            record: "/var/lib/pgstep/rehearsals/20261121T2203Z-clinic-4711.md".into(),
+        },
+    );
+    r.app.report = Some(PathBuf::from(
+        "/var/lib/pgstep/reports/20261121T2203Z-clinic-4711.md",
+    ));
+    r.app
+}
+
 /// The finished upgrade, looking back at one step's screen.
 fn looking_at(step: StepId) -> App {
     let mut app = finished_upgrade().app;
@@ -1018,6 +1071,7 @@ fn states() -> Vec<State> {
         }),
         // The final screen.
         ("final_success", || finished_upgrade().app),
+        ("final_rehearsal", finished_rehearsal),
         ("final_failure", || {
             let mut r = failed_at_clone();
             r.undo_done(

@@ -245,6 +245,17 @@ pub enum StepOutput {
         db: String,
         version: Version,
     },
+    /// A rehearsal's end: its copy dropped, its record written.
+    Rehearsed {
+        /// One line: the downtime, the problems, the record.
+        note: String,
+        /// The downtime to expect on the rehearsed database (seconds).
+        downtime: f64,
+        /// What would stop or slow the real run.
+        problems: Vec<String>,
+        /// The record (Markdown).
+        record: String,
+    },
     /// A step with nothing to report.
     Nothing {
         note: String,

@@ -377,7 +377,7 @@ fn success_summary(c: &Checklist) -> String {
         ),
         (PlanKind::Rehearsal, Some(p), _, _) => {
             let note = c.step(StepId::CutOver).and_then(|s| match &s.output {
-                Some(StepOutput::Nothing { note }) => Some(note.clone()),
+                Some(StepOutput::Rehearsed { note, .. }) => Some(note.clone()),
                 _ => None,
             });
             format!(

@@ -252,7 +252,15 @@ impl Run {
             detail: Some(note.clone()),
         });
         self.lock = None;
-        Ok((StepStatus::Done, StepOutput::Nothing { note }))
+        Ok((
+            StepStatus::Done,
+            StepOutput::Rehearsed {
+                note,
+                downtime: record.predicted_downtime(None),
+                problems: record.problems.clone(),
+                record: md.display().to_string(),
+            },
+        ))
     }
 }
 

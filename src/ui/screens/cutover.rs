@@ -18,6 +18,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &The
     let items = match (question_here(app, view), &view.output) {
         (Some(Question::CutOver), _) => asking(&old, &new, theme),
         (_, Some(StepOutput::CutOver { new_db, old_db })) => done(old_db, new_db, theme),
+        (_, Some(StepOutput::Rehearsed { note, .. })) => vec![Item::plain(note.clone())],
         _ if running_here(app, view) => vec![Item::styled(
             format!("Removing the banner from \"{new}\", then pointing users at it…"),
             theme.dim(),

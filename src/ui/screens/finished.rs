@@ -41,6 +41,8 @@ fn field(label: &str, value: &str) -> Item {
 fn success(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut items = verdict(app, theme);
     match output(app, StepId::Backup) {
+        // A rehearsal's backup was only for measuring: it is gone with the copy.
+        _ if app.checklist.kind == PlanKind::Rehearsal => {}
         Some(StepOutput::Backup(BackupOutput::Taken { path, sha256, .. })) => {
             items.push(field("Backup", path));
             let sum = format!("sha256 {}", &sha256[..16.min(sha256.len())]);
@@ -86,6 +88,15 @@ fn success(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 fn verdict(app: &App, theme: &Theme) -> Vec<Item> {
     let ok = |text: String| Item::marked("✓", theme.ok(), text).style(theme.ok());
     match (app.plan(), output(app, StepId::CutOver)) {
+        (
+            _,
+            Some(StepOutput::Rehearsed {
+                downtime,
+                problems,
+                record,
+                ..
+            }),
+        ) => rehearsed(*downtime, problems, record, theme),
         (Some(p), Some(StepOutput::CutOver { new_db, old_db })) => vec![
             ok(format!(
                 "Upgraded to version {}: users now use \"{new_db}\".",
@@ -106,6 +117,38 @@ fn verdict(app: &App, theme: &Theme) -> Vec<Item> {
         ))],
         _ => vec![ok("Done.".into())],
     }
+}
+
+/// What a rehearsal found: the downtime to expect, each problem, where the record is.
+fn rehearsed(downtime: f64, problems: &[String], record: &str, theme: &Theme) -> Vec<Item> {
+    let mut items = vec![
+        Item::marked(
+            "✓",
+            theme.ok(),
+            format!("Rehearsal done: about {downtime:.1} s of downtime to expect."),
+        )
+        .style(theme.ok()),
+        Item::marked(
+            "✓",
+            theme.ok(),
+            "Nothing users see was changed; the copy was dropped.",
+        ),
+    ];
+    if problems.is_empty() {
+        items.push(Item::marked("✓", theme.ok(), "No problem found."));
+    } else {
+        items.push(Item::marked(
+            "!",
+            theme.warn(),
+            format!("{} problem(s) found for the real night:", problems.len()),
+        ));
+        for p in problems {
+            let first = p.lines().next().unwrap_or_default();
+            items.push(Item::marked("·", theme.warn(), first.to_owned()));
+        }
+    }
+    items.push(field("Record", record));
+    items
 }
 
 fn next_step(app: &App) -> Option<String> {
