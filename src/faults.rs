@@ -6,6 +6,9 @@
 //! - `panic`: the step panics;
 //! - `hold` (the points inside the backup): the backup waits there until it is stopped — for
 //!   at most a minute, then it goes on — so that a test can stop a backup that is still running.
+//! - `wait`: the process announces the point and waits until the file named by
+//!   `PGSTEP_FAULT_GATE` exists (two minutes at most), then goes on — so that a test can stop
+//!   or crash the server, or fill a disk, at exactly that point and watch what pgstep does next.
 
 use crate::cancel::Cancel;
 use crate::checklist::StepId;
@@ -33,7 +36,26 @@ pub fn at_point(key_here: &str, title: &str, fault: Option<&str>) -> Result<(), 
         Some("fail") => Err(format!("injected fault at the end of step {title}")),
         Some("pause") => pause(key_here),
         Some("panic") => panic!("injected panic at step {title}"),
+        Some("wait") => {
+            wait_for_gate(key_here);
+            Ok(())
+        }
         _ => Ok(()),
+    }
+}
+
+/// Waits at the named point until the test opens the gate (creates the file named by
+/// `PGSTEP_FAULT_GATE`); without a gate, or after two minutes, it goes on.
+#[cfg(feature = "fault-injection")]
+fn wait_for_gate(key: &str) {
+    let Some(gate) = std::env::var_os("PGSTEP_FAULT_GATE") else {
+        return;
+    };
+    let gate = std::path::PathBuf::from(gate);
+    errln!("pgstep: fault point {key} reached; waiting for the gate");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !gate.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
@@ -43,6 +65,7 @@ pub fn at_point(key_here: &str, title: &str, fault: Option<&str>) -> Result<(), 
 pub fn hold_at(key_here: &str, fault: Option<&str>, cancel: &Cancel) {
     match action_at(key_here, fault) {
         Some("pause") => pause(key_here),
+        Some("wait") => wait_for_gate(key_here),
         Some("hold") => {
             errln!("pgstep: fault point {key_here} reached; holding until stopped");
             let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
