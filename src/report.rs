@@ -6,12 +6,12 @@
 //! [`mask_secrets`] on its way out, in both files.
 
 use std::fmt::Write as _;
-use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::db::sessions::SessionInfo;
 use crate::journal::{Change, Entry, RunInfo, RunRecord, mask_secrets, sync_dir};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -578,7 +578,7 @@ pub fn reports_dir() -> PathBuf {
 /// Writes `<dir>/<run id>.md` and `.json`, each complete and fsynced before it appears under
 /// its name (a crash leaves the previous version or none, never half a report).
 pub fn write(report: &Report, dir: &Path) -> io::Result<(PathBuf, PathBuf)> {
-    fs::create_dir_all(dir)?;
+    crate::paths::private_dir(dir)?;
     let md = dir.join(format!("{}.md", report.info.run_id));
     let json = dir.join(format!("{}.json", report.info.run_id));
     write_synced(dir, &md, report.to_markdown().as_bytes())?;
@@ -743,6 +743,7 @@ fn capitalised(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::journal::RunKind;
+    use std::fs;
 
     fn info() -> RunInfo {
         RunInfo {

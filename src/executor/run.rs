@@ -395,6 +395,13 @@ impl Run {
         info.from = from;
         info.to = to;
         let dir = self.spec.data_dir.clone();
+        // What the run writes there (journal, log, report, backups) may hold patient data.
+        crate::paths::private_dir(&dir).map_err(|e| {
+            format!(
+                "cannot create pgstep's data directory {}: {e}",
+                dir.display()
+            )
+        })?;
         let lock = crate::lock::acquire_in(&dir.join("locks"), &self.spec.server, source, &info)
             .map_err(|e| e.to_string())?;
         for w in lock.warnings() {
