@@ -209,11 +209,11 @@ impl Run {
         }
         if let Some(snapshot) = self.access.clone() {
             let mut maint = self.maintenance()?;
-            access::restore(&mut maint, &snapshot).map_err(Run::db_error)?;
+            let how = access::restore(&mut maint, &snapshot).map_err(Run::db_error)?;
             log(
                 &mut self.sink,
                 Level::Info,
-                format!("connections to \"{db}\" are allowed again, exactly as before"),
+                format!("connections to \"{db}\" are allowed again, {}", how.words()),
             );
         }
         self.journal_entry(Entry::Finished {

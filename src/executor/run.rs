@@ -78,6 +78,9 @@ pub(crate) struct Run {
     pub fingerprint: Option<Fingerprint>,
     pub fingerprint_overridden: bool,
     pub access: Option<AccessSnapshot>,
+    /// The access the clone gets at the cut-over (the source's before the block); until then
+    /// the clone is closed to all but pgstep.
+    pub clone_access: Option<AccessSnapshot>,
     pub banner_previous: Option<Option<String>>,
     pub backup: Option<BackupOutput>,
     pub fixups: Vec<(Version, Script)>,
@@ -116,6 +119,7 @@ impl Run {
             fingerprint: None,
             fingerprint_overridden: false,
             access: None,
+            clone_access: None,
             banner_previous: None,
             backup: None,
             fixups: Vec::new(),
@@ -365,6 +369,35 @@ impl Run {
                 journal.path().display()
             )
         })
+    }
+
+    /// Records in the journal that change `id` was made (`changes[].confirmed` in the report).
+    pub fn journal_confirm(&mut self, id: u32) {
+        self.journal_entry(Entry::Confirmed { id });
+    }
+
+    /// Confirms the journal's `BackupWriting` changes once the backup is complete and verified.
+    fn confirm_backup_written(&mut self) {
+        let ids: Vec<u32> = self
+            .journal
+            .as_ref()
+            .and_then(|j| crate::journal::read_run(j.path()).ok())
+            .map(|r| {
+                r.entries
+                    .iter()
+                    .filter_map(|(_, e)| match e {
+                        Entry::Change {
+                            id,
+                            change: Change::BackupWriting { .. },
+                        } => Some(*id),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in ids {
+            self.journal_confirm(id);
+        }
     }
 
     pub fn journal_entry(&mut self, entry: Entry) {
