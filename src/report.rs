@@ -118,6 +118,9 @@ pub struct Report {
     pub checks: Vec<CheckResult>,
     pub changes: Vec<ChangeRecord>,
     pub confirmations: Vec<Confirmation>,
+    /// Who was still connected when the run stopped because of them.
+    #[serde(default)]
+    pub still_connected: Vec<SessionInfo>,
     pub next_steps: Vec<String>,
     pub pgstep_version: String,
 }
@@ -136,6 +139,7 @@ impl Report {
             checks: Vec::new(),
             changes: Vec::new(),
             confirmations: Vec::new(),
+            still_connected: Vec::new(),
             next_steps: Vec::new(),
             pgstep_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
@@ -162,6 +166,7 @@ impl Report {
         self.summary(&mut md);
         self.run_facts(&mut md);
         self.what_failed(&mut md);
+        self.still_connected_table(&mut md);
         self.steps_table(&mut md);
         self.checks_list(&mut md);
         self.fingerprints_list(&mut md);
@@ -366,6 +371,33 @@ impl Report {
         for line in mask_secrets(&f.error).lines() {
             let _ = writeln!(md, "      {line}");
         }
+        md.push('\n');
+    }
+
+    fn still_connected_table(&self, md: &mut String) {
+        if self.still_connected.is_empty() {
+            return;
+        }
+        md.push_str("## Still connected\n\n");
+        let rows: Vec<Vec<String>> = self
+            .still_connected
+            .iter()
+            .map(|s| {
+                vec![
+                    s.pid.to_string(),
+                    s.user.clone(),
+                    s.application.clone(),
+                    s.client.clone(),
+                    s.since.clone(),
+                    s.state.clone(),
+                ]
+            })
+            .collect();
+        table(
+            md,
+            &["Pid", "User", "Application", "Client", "Since", "State"],
+            &rows,
+        );
         md.push('\n');
     }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::checklist::{
     BackupOutput, Checklist, Outcome, PlanKind, StepId, StepOutput, StepStatus,
 };
+use crate::db::sessions::SessionInfo;
 use crate::journal::{RunInfo, RunKind, read_run};
 use crate::report::{self, BackupRecord, Confirmation, Failure, Report, StepTiming};
 
@@ -66,6 +67,7 @@ pub fn build(c: &Checklist, outcome: &Outcome, ctx: &ReportContext) -> Report {
             error: what.clone(),
         });
     }
+    report.still_connected = still_connected(c, outcome);
     report.next_steps = next_steps(c, outcome);
     report
 }
@@ -180,6 +182,27 @@ fn fill_from_outputs(report: &mut Report, c: &Checklist) {
             }
             _ => {}
         }
+    }
+}
+
+/// The sessions that were still connected when the run was refused because of them (it
+/// stopped at the connected-user check, not cancelled there): who they are, from that step's
+/// last listing. Empty otherwise.
+pub fn still_connected(c: &Checklist, outcome: &Outcome) -> Vec<SessionInfo> {
+    let Outcome::Failed {
+        step: Some(StepId::ConnectedUsers),
+        cancelled: false,
+        ..
+    } = outcome
+    else {
+        return Vec::new();
+    };
+    match c
+        .step(StepId::ConnectedUsers)
+        .and_then(|s| s.output.as_ref())
+    {
+        Some(StepOutput::Sessions { sessions, .. }) => sessions.clone(),
+        _ => Vec::new(),
     }
 }
 
