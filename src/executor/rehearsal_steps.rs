@@ -54,7 +54,7 @@ impl Run {
         let BackupOutput::Taken { path, .. } = taken else {
             return Err("users are connected, so the copy must be restored from a backup, and the rehearsal was told to take none".into());
         };
-        self.journal_change(Change::CloneCreating {
+        let id = self.journal_change(Change::CloneCreating {
             name: work.to_owned(),
             source: source.to_owned(),
         })?;
@@ -67,6 +67,7 @@ impl Run {
             &mut self.sink,
         )
         .map_err(|e| e.to_string())?;
+        self.journal_confirm(id);
         self.problems.push("users were connected during the rehearsal, so its copy was restored from the backup: the real clone is faster than measured".into());
         Ok((
             StepStatus::Done,

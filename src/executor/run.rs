@@ -479,12 +479,13 @@ impl Run {
         if self.access.is_none() {
             let snapshot = access::snapshot(&mut maint, &source).map_err(|e| e.to_string())?;
             let value = serde_json::to_value(&snapshot).map_err(|e| e.to_string())?;
-            self.journal_change(Change::AccessBlocked {
+            let id = self.journal_change(Change::AccessBlocked {
                 db: source.clone(),
                 snapshot: value,
             })?;
             let (before, report) = access::block(&mut maint, &source, self.spec.server.user())
                 .map_err(|e| e.to_string())?;
+            self.journal_confirm(id);
             unblockable = report
                 .can_still_connect
                 .iter()
@@ -782,6 +783,9 @@ impl Run {
             .run(&self.cancel, &mut self.sink)?;
         self.backup_took = Some((started.elapsed(), false));
         self.backup = Some(output.clone());
+        if matches!(output, BackupOutput::Taken { .. }) {
+            self.confirm_backup_written();
+        }
         Ok(output)
     }
 
@@ -862,6 +866,9 @@ impl Run {
         );
         self.backup_took = Some((took, true));
         self.backup = Some(output.clone());
+        if matches!(output, BackupOutput::Taken { .. }) {
+            self.confirm_backup_written();
+        }
         Ok((backup_status(&output), StepOutput::Backup(output)))
     }
 
@@ -900,11 +907,12 @@ impl Run {
         let message = self.banner_text();
         let mut session = self.session(&source)?;
         let previous = banner::get(&mut session.client, &b).map_err(|e| e.to_string())?;
-        self.journal_change(Change::BannerSet {
+        let id = self.journal_change(Change::BannerSet {
             db: source.clone(),
             previous: previous.clone(),
         })?;
         banner::set(&mut session.client, &b, &message).map_err(|e| e.to_string())?;
+        self.journal_confirm(id);
         self.banner_previous = Some(previous);
         log(
             &mut self.sink,
@@ -999,6 +1007,9 @@ impl Run {
         });
         self.backup_took = Some((took, true));
         self.backup = Some(output.clone());
+        if matches!(output, BackupOutput::Taken { .. }) {
+            self.confirm_backup_written();
+        }
         self.sink.send(ExecEvent::StepDone {
             step: StepId::Backup,
             status: backup_status(&output),

@@ -345,7 +345,7 @@ impl Run {
     pub(super) fn cut_over(&mut self) -> StepResult {
         let plan = self.upgrade.clone().ok_or("the plan step has not run")?;
         let bundle = self.bundle()?.clone();
-        self.journal_change(Change::CutOverStarted {
+        let started = self.journal_change(Change::CutOverStarted {
             old: plan.source_db.clone(),
             new: plan.final_db.clone(),
         })?;
@@ -383,17 +383,19 @@ impl Run {
         let old = match &plan.aside_db {
             None => plan.source_db.clone(),
             Some(aside) => {
-                self.journal_change(Change::Renamed {
+                let id = self.journal_change(Change::Renamed {
                     from: plan.source_db.clone(),
                     to: aside.clone(),
                 })?;
                 rename_database(&mut maint, &plan.source_db, aside).map_err(Run::db_error)?;
-                self.journal_change(Change::Renamed {
+                self.journal_confirm(id);
+                let id = self.journal_change(Change::Renamed {
                     from: plan.work_db.clone(),
                     to: plan.final_db.clone(),
                 })?;
                 rename_database(&mut maint, &plan.work_db, &plan.final_db)
                     .map_err(Run::db_error)?;
+                self.journal_confirm(id);
                 log(
                     &mut self.sink,
                     Level::Info,
