@@ -80,7 +80,7 @@ impl RunInfo {
             operator: operator(),
             host: hostname(),
             pid: std::process::id(),
-            started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         }
     }
 }

@@ -50,7 +50,7 @@ pub fn build(c: &Checklist, outcome: &Outcome, ctx: &ReportContext) -> Report {
         }
     };
     report.finished_at =
-        Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     fill_from_outputs(&mut report, c);
     if let Some(p) = &plan {
         compare_with_rehearsal(&mut report, p);
@@ -137,7 +137,7 @@ fn compare_with_rehearsal(report: &mut Report, plan: &crate::checklist::PlanSumm
 
 /// Fingerprints, backup, checks and confirmations, from what the steps produced.
 fn fill_from_outputs(report: &mut Report, c: &Checklist) {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     for step in &c.steps {
         match &step.output {
             Some(StepOutput::Fingerprint { hash, .. }) => {

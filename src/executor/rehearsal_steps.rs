@@ -136,7 +136,7 @@ impl Run {
             // Matched on major versions: a rehearsal of 1.2 → 2 predicts an upgrade of 1.3 → 2.
             from: plan.from.major.to_string(),
             to: plan.to.major.to_string(),
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             database_size: self.source_size,
             dump_size,
             steps: self
