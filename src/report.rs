@@ -495,7 +495,7 @@ impl Report {
             .map(|c| {
                 let result = match (&c.undone, self.outcome) {
                     (Some(u), _) => format!("undone at {}: {}", clock(&u.at), u.how),
-                    (None, Outcome::Success) => "in place".to_owned(),
+                    (None, Outcome::Success) => self.after_success(&c.change),
                     (None, _) => "NOT undone".to_owned(),
                 };
                 vec![c.id.to_string(), c.change.describe(), clock(&c.at), result]
@@ -503,6 +503,57 @@ impl Report {
             .collect();
         table(md, &["#", "Change", "At", "Result"], &rows);
         md.push('\n');
+    }
+
+    /// The name `db` has now: followed through the renames the run made (a fixed-name
+    /// cut-over renames the old database aside and the new one into its name).
+    fn now_named(&self, db: &str) -> String {
+        let mut name = db.to_owned();
+        for c in &self.changes {
+            if let Change::Renamed { from, to } = &c.change
+                && *from == name
+                && c.undone.is_none()
+            {
+                name.clone_from(to);
+            }
+        }
+        name
+    }
+
+    /// What a change kept by a successful upgrade means now, naming databases as they are
+    /// called now.
+    fn after_success(&self, change: &Change) -> String {
+        let cut_over = self.cut_over().is_some();
+        match change {
+            Change::AccessBlocked { db, .. } if cut_over => {
+                let now = self.now_named(db);
+                if now == *db {
+                    format!("in place: \"{db}\" is the old database, kept closed to users")
+                } else {
+                    format!(
+                        "in place on the old database, now \"{now}\", kept closed to users; \
+                         \"{db}\" is now the new database, open to users"
+                    )
+                }
+            }
+            Change::BannerSet { db, .. } if cut_over => {
+                let now = self.now_named(db);
+                if now == *db {
+                    format!("in place on \"{db}\", the old database")
+                } else {
+                    format!("in place on the old database, now \"{now}\"")
+                }
+            }
+            Change::CloneCreating { name, .. } => {
+                let now = self.now_named(name);
+                if now == *name {
+                    "in place".to_owned()
+                } else {
+                    format!("in place: now \"{now}\", open to users")
+                }
+            }
+            _ => "in place".to_owned(),
+        }
     }
 
     fn next_steps_list(&self, md: &mut String) {
