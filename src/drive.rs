@@ -68,6 +68,11 @@ pub fn run_with(
                 if let (Outcome::Failed { what, .. }, Some(reason)) = (&mut outcome, abort_reason) {
                     *what = reason;
                 }
+                // A SIGTERM or a lost terminal is not the operator's Ctrl-C: say which it was.
+                crate::signals::name_the_cause(
+                    &mut outcome,
+                    interrupts.and_then(crate::signals::Interrupts::cause),
+                );
                 return (checklist, outcome);
             }
             Effect::Run(job) => {

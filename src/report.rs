@@ -236,12 +236,21 @@ impl Report {
                 self.at_step(),
                 self.failure_brief()
             ),
-            Outcome::Cancelled => format!(
-                "The {} on {} was CANCELLED by the operator{}.",
-                self.what(),
-                i.server,
-                self.at_step()
-            ),
+            Outcome::Cancelled => match self.stopped_by() {
+                // A SIGTERM or a lost terminal: say which, not "by the operator".
+                Some(cause) => format!(
+                    "The {} on {} was CANCELLED{}: {cause}.",
+                    self.what(),
+                    i.server,
+                    self.at_step()
+                ),
+                None => format!(
+                    "The {} on {} was CANCELLED by the operator{}.",
+                    self.what(),
+                    i.server,
+                    self.at_step()
+                ),
+            },
             Outcome::Refused => format!(
                 "pgstep REFUSED to carry out the {} on {}{}.",
                 self.what(),
@@ -271,6 +280,17 @@ impl Report {
             s.push_str(" See \"What to do next\" at the end.");
         }
         let _ = writeln!(md, "{}\n", text(&s));
+    }
+
+    /// What stopped a cancelled run when it was not the operator: a signal or a lost terminal.
+    fn stopped_by(&self) -> Option<&'static str> {
+        let error = self.failure.as_ref().map(|f| f.error.as_str())?;
+        [
+            crate::signals::STOPPED_BY_SIGTERM,
+            crate::signals::TERMINAL_GONE,
+        ]
+        .into_iter()
+        .find(|cause| error.starts_with(cause))
     }
 
     fn at_step(&self) -> String {
