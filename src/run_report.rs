@@ -185,13 +185,12 @@ fn fill_from_outputs(report: &mut Report, c: &Checklist) {
     }
 }
 
-/// The sessions that were still connected when the run was refused because of them (it
-/// stopped at the connected-user check, not cancelled there): who they are, from that step's
-/// last listing. Empty otherwise.
+/// The sessions that were still connected when the run stopped at the connected-user check
+/// (refused because of them, or cancelled while waiting for them): who they are, from that
+/// step's last listing. Empty otherwise.
 pub fn still_connected(c: &Checklist, outcome: &Outcome) -> Vec<SessionInfo> {
     let Outcome::Failed {
         step: Some(StepId::ConnectedUsers),
-        cancelled: false,
         ..
     } = outcome
     else {
