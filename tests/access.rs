@@ -924,3 +924,39 @@ fn sigterm_and_sighup_are_reported_as_what_happened() {
         assert_eq!(common::source_state(&pg, "clinic_v1"), before, "{words}");
     }
 }
+
+/// Finding 4, in a rehearsal with users connected: the copy restored from the backup is, like
+/// a clone, closed to the application's roles while it is upgraded.
+#[test]
+fn a_rehearsal_copy_restored_from_the_backup_is_closed_while_it_is_upgraded() {
+    let pg = common::clinic_v1(&common::sample_bundle(), 0);
+    pg.exec("postgres", "ALTER ROLE clinic_app LOGIN");
+    let _user = pg.client("clinic_v1");
+    let data = tempfile::tempdir().expect("tempdir");
+    let gate = data.path().join("gate");
+    let mut cmd = common::pgstep_cmd(&pg, data.path());
+    cmd.env("PGSTEP_FAULT", "clone_upgrade:wait")
+        .env("PGSTEP_FAULT_GATE", &gate)
+        .args([
+            "rehearse",
+            "--bundle",
+            &sample_arg(),
+            "--database",
+            "clinic_v1",
+            "--headless",
+            "--yes",
+        ]);
+    let mut run = Running::start(cmd);
+    run.wait_for("fault point clone_upgrade reached");
+    let copies: Vec<String> = pg
+        .databases()
+        .into_iter()
+        .filter(|d| d != "clinic_v1")
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_blocked(&pg, "clinic_app", &copies[0]);
+    open_gate(&gate);
+    let (code, out) = run.finish();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("restoring the backup into"), "{out}");
+}

@@ -67,6 +67,10 @@ impl Run {
             &mut self.sink,
         )
         .map_err(|e| e.to_string())?;
+        // Like a real clone, the copy is for pgstep alone while it is upgraded and checked.
+        let mut maint = self.maintenance()?;
+        crate::db::access::block(&mut maint, work, self.spec.server.user())
+            .map_err(|e| e.to_string())?;
         self.journal_confirm(id);
         self.problems.push("users were connected during the rehearsal, so its copy was restored from the backup: the real clone is faster than measured".into());
         Ok((
