@@ -238,7 +238,7 @@ fn tablespaces_in_use(client: &mut Client, source_db: &str) -> Result<Vec<Tables
 
 /// The backup's need in `dir`, which is created if missing (it is always on this machine).
 fn backup_item(client: &mut Client, source_db: &str, dir: &Path) -> Result<SpaceItem, DbError> {
-    std::fs::create_dir_all(dir).map_err(|e| {
+    crate::paths::private_dir(dir).map_err(|e| {
         DbError::Refused(format!(
             "cannot create the backup directory {}: {e}; choose another one with --backup-dir",
             dir.display()

@@ -68,6 +68,11 @@ pub fn run_with(
                 if let (Outcome::Failed { what, .. }, Some(reason)) = (&mut outcome, abort_reason) {
                     *what = reason;
                 }
+                // A SIGTERM or a lost terminal is not the operator's Ctrl-C: say which it was.
+                crate::signals::name_the_cause(
+                    &mut outcome,
+                    interrupts.and_then(crate::signals::Interrupts::cause),
+                );
                 return (checklist, outcome);
             }
             Effect::Run(job) => {
@@ -137,7 +142,7 @@ impl Answers<'_> {
                 format!("--yes confirms: {}", items.iter().map(|i| i.text.as_str()).collect::<Vec<_>>().join("; ")),
             ),
             Question::Confirmations { .. } => (Answer::Abort, "the manual checklist items are not confirmed: run with --yes once users are informed, importers and backup jobs are stopped and client packages are ready".into()),
-            Question::Sessions { sessions } => self.sessions(sessions.len()),
+            Question::Sessions { sessions } => self.sessions(sessions),
             Question::FingerprintMismatch { .. } if self.policy.override_schema_check => (Answer::Proceed, "--override-schema-check: proceeding despite the fingerprint mismatch (recorded)".into()),
             Question::FingerprintMismatch { .. } => (Answer::Abort, "the schema differs from the reference: find out why, or proceed with --override-schema-check (recorded)".into()),
             Question::DiskUnmeasurable { .. } if self.policy.yes => (Answer::Proceed, "--yes: free space could not be measured here; proceeding on the operator's word".into()),
@@ -148,7 +153,8 @@ impl Answers<'_> {
     }
 
     /// Ask them to leave once, wait while allowed, then terminate (with consent) or stop.
-    fn sessions(&mut self, n: usize) -> (Answer, String) {
+    fn sessions(&mut self, sessions: &[crate::db::sessions::SessionInfo]) -> (Answer, String) {
+        let n = sessions.len();
         let since = *self.sessions_since.get_or_insert_with(Instant::now);
         if !self.notified {
             self.notified = true;
@@ -168,12 +174,14 @@ impl Answers<'_> {
                 format!("--terminate-sessions: ending the {n} session(s) still connected"),
             );
         }
-        (
-            Answer::Abort,
-            format!(
-                "{n} session(s) are still connected: ask the users to log off, or end their sessions with --terminate-sessions"
-            ),
-        )
+        // Who they are, so that the sysadmin knows whom to call.
+        let mut words = format!(
+            "{n} session(s) are still connected: ask the users to log off, or end their sessions with --terminate-sessions"
+        );
+        for s in sessions {
+            words.push_str(&format!("\n  {s}"));
+        }
+        (Answer::Abort, words)
     }
 }
 

@@ -2,8 +2,9 @@
 
 /// Everything asked for was done.
 pub const SUCCESS: i32 = 0;
-/// Something failed while pgstep was working; what it changed was undone as far as it says,
-/// and the source database is unchanged.
+/// Something failed while pgstep was working — an error, or a failed sanity check of the
+/// upgraded clone; what it changed was undone as far as it says, and the source database is
+/// unchanged.
 pub const FAILED: i32 = 1;
 /// The command line was wrong (clap's own code).
 pub const USAGE: i32 = 2;

@@ -162,6 +162,7 @@ impl Printer {
                 "ok": matches!(outcome, Outcome::Success),
                 "exit_code": outcome.exit_code(),
                 "outcome": serde_json::to_value(outcome).unwrap_or(serde_json::Value::Null),
+                "still_connected": crate::run_report::still_connected(checklist, outcome),
                 "steps": serde_json::to_value(&checklist.steps).unwrap_or(serde_json::Value::Null),
             });
             self.write(&line.to_string());

@@ -80,7 +80,7 @@ impl RunInfo {
             operator: operator(),
             host: hostname(),
             pid: std::process::id(),
-            started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         }
     }
 }
@@ -348,7 +348,7 @@ fn encode_line(entry: &Entry) -> io::Result<String> {
 /// Creates `dir` (and its parents) and fsyncs it and its parent, so that the new directory
 /// entries themselves survive a crash.
 fn create_dir_synced(dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
+    crate::paths::private_dir(dir)?;
     sync_dir(dir)?;
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         sync_dir(parent)?;
@@ -376,7 +376,10 @@ fn publish_new_file(dir: &Path, path: &Path, content: &[u8]) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(e),
         // File systems without hard links: exclusive create, then write and fsync.
         Err(_) => {
-            let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+            let mut file = crate::paths::private_options()
+                .write(true)
+                .create_new(true)
+                .open(path)?;
             file.write_all(content)?;
             file.sync_all()?;
         }
@@ -389,7 +392,10 @@ fn publish_new_file(dir: &Path, path: &Path, content: &[u8]) -> io::Result<()> {
 fn keep_torn_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut name = path.as_os_str().to_owned();
     name.push(".torn");
-    let mut file = OpenOptions::new().append(true).create(true).open(&name)?;
+    let mut file = crate::paths::private_options()
+        .append(true)
+        .create(true)
+        .open(&name)?;
     file.write_all(bytes)?;
     file.sync_all()
 }
@@ -679,9 +685,12 @@ impl RunLog {
     }
 
     pub fn create_in(dir: &Path, run_id: &str) -> io::Result<RunLog> {
-        fs::create_dir_all(dir)?;
+        crate::paths::private_dir(dir)?;
         let path = dir.join(format!("{run_id}.log"));
-        let file = OpenOptions::new().append(true).create(true).open(&path)?;
+        let file = crate::paths::private_options()
+            .append(true)
+            .create(true)
+            .open(&path)?;
         Ok(RunLog { path, file })
     }
 

@@ -13,7 +13,7 @@
 //! never deleted, on release: deleting a locked file lets two processes lock two different files
 //! under the same name.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -304,8 +304,8 @@ fn lock_local(
         path: path.to_path_buf(),
         source,
     };
-    fs::create_dir_all(dir).map_err(|e| io_err("create the directory of", e))?;
-    let mut file = OpenOptions::new()
+    crate::paths::private_dir(dir).map_err(|e| io_err("create the directory of", e))?;
+    let mut file = crate::paths::private_options()
         .read(true)
         .write(true)
         .create(true)

@@ -387,7 +387,14 @@ impl Walker<'_, '_> {
 
     fn script_list(&self, script: &Script) -> String {
         let notes = &self.script;
-        let mut out = format!("- sha256 {}", code(&script.combined_sha256()));
+        // A file on its own gets its own sha256 (what `sha256sum` prints); one with includes,
+        // a hash over it and them, with the file's own beside it.
+        let shown = if script.included.is_empty() {
+            script.sha256.clone()
+        } else {
+            script.combined_sha256()
+        };
+        let mut out = format!("- sha256 {}", code(&shown));
         if script.included.is_empty() {
             out.push_str(" (the file; it includes no other file)\n");
         } else {
@@ -1206,7 +1213,7 @@ COMMENT ON DATABASE @DB_NAME@ IS 'zone @TIME_ZONE@';
         );
         assert!(text.contains(&format!(
             "### 1.1 `v1-v2/01.sql`\n\n- sha256 `{}` (the file; it includes no other file)",
-            one.combined_sha256()
+            one.sha256
         )));
         assert!(text.contains(&format!(
             "### 1.2 `v1-v2/02.sql`\n\n- sha256 `{}` (covers the file and the 1 file(s) it includes); the file alone: `{}`",

@@ -135,11 +135,11 @@ pub fn dir(data_dir: &Path) -> PathBuf {
 /// Writes the record (JSON) and a report a DBA can read (Markdown); returns the Markdown's path.
 pub fn write(data_dir: &Path, r: &Rehearsal) -> std::io::Result<PathBuf> {
     let dir = dir(data_dir);
-    fs::create_dir_all(&dir)?;
+    crate::paths::private_dir(&dir)?;
     let json = serde_json::to_string_pretty(r).map_err(std::io::Error::other)?;
-    fs::write(dir.join(format!("{}.json", r.run_id)), json + "\n")?;
+    crate::paths::write_private(&dir.join(format!("{}.json", r.run_id)), json + "\n")?;
     let md = dir.join(format!("{}.md", r.run_id));
-    fs::write(&md, markdown(r))?;
+    crate::paths::write_private(&md, markdown(r))?;
     Ok(md)
 }
 

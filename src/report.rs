@@ -6,12 +6,12 @@
 //! [`mask_secrets`] on its way out, in both files.
 
 use std::fmt::Write as _;
-use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::db::sessions::SessionInfo;
 use crate::journal::{Change, Entry, RunInfo, RunRecord, mask_secrets, sync_dir};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +118,9 @@ pub struct Report {
     pub checks: Vec<CheckResult>,
     pub changes: Vec<ChangeRecord>,
     pub confirmations: Vec<Confirmation>,
+    /// Who was still connected when the run stopped because of them.
+    #[serde(default)]
+    pub still_connected: Vec<SessionInfo>,
     pub next_steps: Vec<String>,
     pub pgstep_version: String,
 }
@@ -136,6 +139,7 @@ impl Report {
             checks: Vec::new(),
             changes: Vec::new(),
             confirmations: Vec::new(),
+            still_connected: Vec::new(),
             next_steps: Vec::new(),
             pgstep_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
@@ -162,6 +166,7 @@ impl Report {
         self.summary(&mut md);
         self.run_facts(&mut md);
         self.what_failed(&mut md);
+        self.still_connected_table(&mut md);
         self.steps_table(&mut md);
         self.checks_list(&mut md);
         self.fingerprints_list(&mut md);
@@ -231,12 +236,21 @@ impl Report {
                 self.at_step(),
                 self.failure_brief()
             ),
-            Outcome::Cancelled => format!(
-                "The {} on {} was CANCELLED by the operator{}.",
-                self.what(),
-                i.server,
-                self.at_step()
-            ),
+            Outcome::Cancelled => match self.stopped_by() {
+                // A SIGTERM or a lost terminal: say which, not "by the operator".
+                Some(cause) => format!(
+                    "The {} on {} was CANCELLED{}: {cause}.",
+                    self.what(),
+                    i.server,
+                    self.at_step()
+                ),
+                None => format!(
+                    "The {} on {} was CANCELLED by the operator{}.",
+                    self.what(),
+                    i.server,
+                    self.at_step()
+                ),
+            },
             Outcome::Refused => format!(
                 "pgstep REFUSED to carry out the {} on {}{}.",
                 self.what(),
@@ -266,6 +280,17 @@ impl Report {
             s.push_str(" See \"What to do next\" at the end.");
         }
         let _ = writeln!(md, "{}\n", text(&s));
+    }
+
+    /// What stopped a cancelled run when it was not the operator: a signal or a lost terminal.
+    fn stopped_by(&self) -> Option<&'static str> {
+        let error = self.failure.as_ref().map(|f| f.error.as_str())?;
+        [
+            crate::signals::STOPPED_BY_SIGTERM,
+            crate::signals::TERMINAL_GONE,
+        ]
+        .into_iter()
+        .find(|cause| error.starts_with(cause))
     }
 
     fn at_step(&self) -> String {
@@ -369,6 +394,33 @@ impl Report {
         md.push('\n');
     }
 
+    fn still_connected_table(&self, md: &mut String) {
+        if self.still_connected.is_empty() {
+            return;
+        }
+        md.push_str("## Still connected\n\n");
+        let rows: Vec<Vec<String>> = self
+            .still_connected
+            .iter()
+            .map(|s| {
+                vec![
+                    s.pid.to_string(),
+                    s.user.clone(),
+                    s.application.clone(),
+                    s.client.clone(),
+                    s.since.clone(),
+                    s.state.clone(),
+                ]
+            })
+            .collect();
+        table(
+            md,
+            &["Pid", "User", "Application", "Client", "Since", "State"],
+            &rows,
+        );
+        md.push('\n');
+    }
+
     fn steps_table(&self, md: &mut String) {
         if self.steps.is_empty() {
             return;
@@ -463,7 +515,7 @@ impl Report {
             .map(|c| {
                 let result = match (&c.undone, self.outcome) {
                     (Some(u), _) => format!("undone at {}: {}", clock(&u.at), u.how),
-                    (None, Outcome::Success) => "in place".to_owned(),
+                    (None, Outcome::Success) => self.after_success(&c.change),
                     (None, _) => "NOT undone".to_owned(),
                 };
                 vec![c.id.to_string(), c.change.describe(), clock(&c.at), result]
@@ -471,6 +523,57 @@ impl Report {
             .collect();
         table(md, &["#", "Change", "At", "Result"], &rows);
         md.push('\n');
+    }
+
+    /// The name `db` has now: followed through the renames the run made (a fixed-name
+    /// cut-over renames the old database aside and the new one into its name).
+    fn now_named(&self, db: &str) -> String {
+        let mut name = db.to_owned();
+        for c in &self.changes {
+            if let Change::Renamed { from, to } = &c.change
+                && *from == name
+                && c.undone.is_none()
+            {
+                name.clone_from(to);
+            }
+        }
+        name
+    }
+
+    /// What a change kept by a successful upgrade means now, naming databases as they are
+    /// called now.
+    fn after_success(&self, change: &Change) -> String {
+        let cut_over = self.cut_over().is_some();
+        match change {
+            Change::AccessBlocked { db, .. } if cut_over => {
+                let now = self.now_named(db);
+                if now == *db {
+                    format!("in place: \"{db}\" is the old database, kept closed to users")
+                } else {
+                    format!(
+                        "in place on the old database, now \"{now}\", kept closed to users; \
+                         \"{db}\" is now the new database, open to users"
+                    )
+                }
+            }
+            Change::BannerSet { db, .. } if cut_over => {
+                let now = self.now_named(db);
+                if now == *db {
+                    format!("in place on \"{db}\", the old database")
+                } else {
+                    format!("in place on the old database, now \"{now}\"")
+                }
+            }
+            Change::CloneCreating { name, .. } => {
+                let now = self.now_named(name);
+                if now == *name {
+                    "in place".to_owned()
+                } else {
+                    format!("in place: now \"{now}\", open to users")
+                }
+            }
+            _ => "in place".to_owned(),
+        }
     }
 
     fn next_steps_list(&self, md: &mut String) {
@@ -578,7 +681,7 @@ pub fn reports_dir() -> PathBuf {
 /// Writes `<dir>/<run id>.md` and `.json`, each complete and fsynced before it appears under
 /// its name (a crash leaves the previous version or none, never half a report).
 pub fn write(report: &Report, dir: &Path) -> io::Result<(PathBuf, PathBuf)> {
-    fs::create_dir_all(dir)?;
+    crate::paths::private_dir(dir)?;
     let md = dir.join(format!("{}.md", report.info.run_id));
     let json = dir.join(format!("{}.json", report.info.run_id));
     write_synced(dir, &md, report.to_markdown().as_bytes())?;
@@ -743,6 +846,7 @@ fn capitalised(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::journal::RunKind;
+    use std::fs;
 
     fn info() -> RunInfo {
         RunInfo {

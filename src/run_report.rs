@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::checklist::{
     BackupOutput, Checklist, Outcome, PlanKind, StepId, StepOutput, StepStatus,
 };
+use crate::db::sessions::SessionInfo;
 use crate::journal::{RunInfo, RunKind, read_run};
 use crate::report::{self, BackupRecord, Confirmation, Failure, Report, StepTiming};
 
@@ -49,7 +50,7 @@ pub fn build(c: &Checklist, outcome: &Outcome, ctx: &ReportContext) -> Report {
         }
     };
     report.finished_at =
-        Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     fill_from_outputs(&mut report, c);
     if let Some(p) = &plan {
         compare_with_rehearsal(&mut report, p);
@@ -66,6 +67,7 @@ pub fn build(c: &Checklist, outcome: &Outcome, ctx: &ReportContext) -> Report {
             error: what.clone(),
         });
     }
+    report.still_connected = still_connected(c, outcome);
     report.next_steps = next_steps(c, outcome);
     report
 }
@@ -135,7 +137,7 @@ fn compare_with_rehearsal(report: &mut Report, plan: &crate::checklist::PlanSumm
 
 /// Fingerprints, backup, checks and confirmations, from what the steps produced.
 fn fill_from_outputs(report: &mut Report, c: &Checklist) {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     for step in &c.steps {
         match &step.output {
             Some(StepOutput::Fingerprint { hash, .. }) => {
@@ -180,6 +182,26 @@ fn fill_from_outputs(report: &mut Report, c: &Checklist) {
             }
             _ => {}
         }
+    }
+}
+
+/// The sessions that were still connected when the run stopped at the connected-user check
+/// (refused because of them, or cancelled while waiting for them): who they are, from that
+/// step's last listing. Empty otherwise.
+pub fn still_connected(c: &Checklist, outcome: &Outcome) -> Vec<SessionInfo> {
+    let Outcome::Failed {
+        step: Some(StepId::ConnectedUsers),
+        ..
+    } = outcome
+    else {
+        return Vec::new();
+    };
+    match c
+        .step(StepId::ConnectedUsers)
+        .and_then(|s| s.output.as_ref())
+    {
+        Some(StepOutput::Sessions { sessions, .. }) => sessions.clone(),
+        _ => Vec::new(),
     }
 }
 

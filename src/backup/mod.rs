@@ -255,7 +255,7 @@ pub fn take_backup(
     };
     let pg_dump = find_client_tool("pg_dump", req.server_version_num).map_err(fail)?;
     let pg_restore = find_client_tool("pg_restore", req.server_version_num).map_err(fail)?;
-    fs::create_dir_all(req.dir).map_err(|e| {
+    crate::paths::private_dir(req.dir).map_err(|e| {
         fail(format!(
             "cannot create the backup directory {}: {e}; choose another one with --backup-dir",
             req.dir.display()
@@ -280,12 +280,20 @@ pub fn take_backup(
             path.display()
         ),
     );
+    if req.format == BackupFormat::Custom {
+        // pg_dump opens an existing file without changing its mode: it is private from its
+        // first byte. (A directory-format dump is made private below.)
+        crate::paths::create_private(&partial)
+            .map_err(|e| fail(format!("cannot create {}: {e}", partial.display())))?;
+    }
     let dumped = run_pg_dump(req, &pg_dump.0, &partial, tables, cancel, obs)?;
     crate::faults::hold_at("backup_written", req.fault, cancel);
     if cancel.requested() {
         // Stopped after pg_dump ended but before the backup was verified: never half-kept.
         return Err(BackupError::Cancelled { what });
     }
+    crate::paths::make_private(&partial)
+        .map_err(|e| fail(format!("cannot make {} private: {e}", partial.display())))?;
     sync_output(&partial)
         .map_err(|e| fail(format!("cannot flush {} to disk: {e}", partial.display())))?;
     let entries = verify_archive(&pg_restore.0, &partial).map_err(fail)?;
@@ -723,7 +731,7 @@ fn write_metadata(path: &Path, meta: &BackupMetadata) -> Result<(), String> {
     let mut cleanup = RemoveOnDrop::new(&tmp);
     let json = serde_json::to_string_pretty(meta).map_err(|e| e.to_string())? + "\n";
     let written = (|| -> io::Result<()> {
-        fs::write(&tmp, json)?;
+        crate::paths::write_private(&tmp, json)?;
         File::open(&tmp)?.sync_all()?;
         fs::rename(&tmp, path)?;
         cleanup.disarm();

@@ -264,7 +264,16 @@ fn write(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&dir)?;
+    if output.is_none() {
+        // pgstep's own plans directory: private, like everything under the data directory.
+        if let Some(data_dir) = dir.parent() {
+            crate::paths::private_dir(data_dir)?;
+        }
+        crate::paths::private_dir(&dir)?;
+    } else {
+        std::fs::create_dir_all(&dir)?;
+    }
+    // tempfile creates the file 0600; it keeps that mode under its final name.
     let mut tmp = tempfile::Builder::new()
         .prefix(".pgstep-plan-")
         .tempfile_in(&dir)?;

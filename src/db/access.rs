@@ -305,9 +305,13 @@ fn can_still_connect(
 ///
 /// Idempotent: when the access already equals the snapshot nothing is done, so restoring twice,
 /// or without a block before (recovery after a crash does not know whether `block` ran), is fine.
-/// A snapshot whose ACL was NULL is restored by granting the defaults explicitly: the ACL is no
-/// longer NULL but gives exactly the same access, which is what is compared.
-pub fn restore(client: &mut Client, snapshot: &AccessSnapshot) -> Result<(), DbError> {
+///
+/// A snapshot whose ACL was NULL (the defaults, which follow the owner) gets its NULL back: the
+/// catalog value itself, written into `pg_database` — which only a superuser may do. An operator
+/// who is not a superuser gets the defaults granted explicitly instead: the same access, but an
+/// ACL that no longer follows a change of owner; [`restore`] then returns
+/// [`Restored::Equivalent`] so that nobody claims "exactly as before".
+pub fn restore(client: &mut Client, snapshot: &AccessSnapshot) -> Result<Restored, DbError> {
     let db = snapshot.db.as_str();
     check_privilege_names(snapshot)?;
     in_transaction(
@@ -315,24 +319,30 @@ pub fn restore(client: &mut Client, snapshot: &AccessSnapshot) -> Result<(), DbE
         &format!("restore the access to \"{db}\""),
         |client| {
             let now = self::snapshot(client, db)?;
-            if snapshot.differences(&now).is_empty() {
-                return Ok(());
+            if !snapshot.differences(&now).is_empty() {
+                let grantees: BTreeSet<&str> =
+                    now.effective.iter().map(|(g, _, _)| g.as_str()).collect();
+                for grantee in grantees {
+                    revoke(client, db, "ALL", grantee)?;
+                }
+                for (grantee, privilege, grantable) in &snapshot.effective {
+                    grant(client, db, grantee, privilege, *grantable)?;
+                }
+                if now.connlimit != snapshot.connlimit {
+                    set_connlimit(client, db, snapshot.connlimit)?;
+                }
             }
-            let grantees: BTreeSet<&str> =
-                now.effective.iter().map(|(g, _, _)| g.as_str()).collect();
-            for grantee in grantees {
-                revoke(client, db, "ALL", grantee)?;
+            let mut after = self::snapshot(client, db)?;
+            if snapshot.acl_was_null && !after.acl_was_null && reset_acl_to_null(client, db)? {
+                after = self::snapshot(client, db)?;
             }
-            for (grantee, privilege, grantable) in &snapshot.effective {
-                grant(client, db, grantee, privilege, *grantable)?;
-            }
-            if now.connlimit != snapshot.connlimit {
-                set_connlimit(client, db, snapshot.connlimit)?;
-            }
-            let after = self::snapshot(client, db)?;
             let differences = snapshot.differences(&after);
             if differences.is_empty() {
-                Ok(())
+                Ok(if snapshot.acl_was_null == after.acl_was_null {
+                    Restored::Exactly
+                } else {
+                    Restored::Equivalent
+                })
             } else {
                 Err(DbError::Refused(format!(
                     "the access to database \"{db}\" could not be restored as it was (nothing was \
@@ -342,6 +352,86 @@ pub fn restore(client: &mut Client, snapshot: &AccessSnapshot) -> Result<(), DbE
             }
         },
     )
+}
+
+/// The privileges a clone gets while it is upgraded: those of `original` without CONNECT, which
+/// only `operator` keeps (granted directly; a superuser needs none). The application's roles,
+/// PUBLIC and the owner cannot connect to the half-upgraded clone; the cut-over gives it
+/// `original` with [`restore`]. Sorted like [`AccessSnapshot::effective`].
+pub fn closed_privileges(
+    client: &mut Client,
+    original: &AccessSnapshot,
+    operator: &str,
+) -> Result<Vec<(String, String, bool)>, DbError> {
+    let superuser: bool = client
+        .query_opt(
+            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $1",
+            &[&operator],
+        )
+        .map_err(|e| DbError::query(format!("look up role \"{operator}\""), e))?
+        .is_some_and(|r| r.get(0));
+    let mut closed: Vec<(String, String, bool)> = original
+        .effective
+        .iter()
+        .filter(|(_, p, _)| p != "CONNECT")
+        .cloned()
+        .collect();
+    if !superuser {
+        closed.push((operator.to_owned(), "CONNECT".to_owned(), false));
+    }
+    closed.sort();
+    Ok(closed)
+}
+
+/// How [`restore`] put the access back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restored {
+    /// The catalog values themselves: the ACL (NULL included) and the connection limit.
+    Exactly,
+    /// The same effective privileges, but the NULL ACL could not be written back (the operator
+    /// is not a superuser): the defaults are granted explicitly.
+    Equivalent,
+}
+
+impl Restored {
+    /// How to say it: "exactly as before" only when it is.
+    pub fn words(self) -> &'static str {
+        match self {
+            Restored::Exactly => "exactly as before",
+            Restored::Equivalent => {
+                "with the same privileges as before (granted explicitly: the default access list \
+                 can be written back only by a superuser)"
+            }
+        }
+    }
+}
+
+/// Sets the database's ACL back to NULL (the defaults, following the owner) when the session
+/// is a superuser's — no SQL command does that, only a write to the catalog. Returns whether
+/// it did.
+fn reset_acl_to_null(client: &mut Client, db: &str) -> Result<bool, DbError> {
+    let superuser: bool = client
+        .query_one(
+            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .map_err(|e| DbError::query("check whether pgstep runs as a superuser", e))?
+        .get(0);
+    if !superuser {
+        return Ok(false);
+    }
+    client
+        .execute(
+            "UPDATE pg_catalog.pg_database SET datacl = NULL WHERE datname = $1",
+            &[&db],
+        )
+        .map_err(|e| {
+            DbError::query(
+                format!("give database \"{db}\" back its default (NULL) access list"),
+                e,
+            )
+        })?;
+    Ok(true)
 }
 
 /// A snapshot comes from the journal, a file: its privilege names go into `%s` and must be

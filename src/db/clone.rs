@@ -61,10 +61,47 @@ pub fn create_clone(
     target: &str,
     strategy: Option<CloneStrategy>,
 ) -> Result<(), DbError> {
-    let template = match strategy {
-        None => "CREATE DATABASE %I TEMPLATE %I",
-        Some(CloneStrategy::WalLog) => "CREATE DATABASE %I TEMPLATE %I STRATEGY = WAL_LOG",
-        Some(CloneStrategy::FileCopy) => "CREATE DATABASE %I TEMPLATE %I STRATEGY = FILE_COPY",
+    create_clone_with(client, source, target, strategy, false)
+}
+
+/// [`create_clone`] with `ALLOW_CONNECTIONS = false`: nobody, not even a superuser, can connect
+/// to the new database until [`allow_connections`] (a new database's ACL is NULL, which lets
+/// PUBLIC connect: closed this way it is never open before its privileges are set).
+pub fn create_closed_clone(
+    client: &mut Client,
+    source: &str,
+    target: &str,
+    strategy: Option<CloneStrategy>,
+) -> Result<(), DbError> {
+    create_clone_with(client, source, target, strategy, true)
+}
+
+/// `ALTER DATABASE … ALLOW_CONNECTIONS true`: who may connect is then up to its privileges.
+pub fn allow_connections(client: &mut Client, db: &str) -> Result<(), DbError> {
+    exec_format(client, "ALTER DATABASE %I ALLOW_CONNECTIONS true", &[db])
+        .map_err(|e| DbError::query(format!("allow connections to database \"{db}\""), e))
+}
+
+fn create_clone_with(
+    client: &mut Client,
+    source: &str,
+    target: &str,
+    strategy: Option<CloneStrategy>,
+    closed: bool,
+) -> Result<(), DbError> {
+    let template = match (strategy, closed) {
+        (None, false) => "CREATE DATABASE %I TEMPLATE %I",
+        (None, true) => "CREATE DATABASE %I TEMPLATE %I ALLOW_CONNECTIONS = false",
+        (Some(CloneStrategy::WalLog), false) => "CREATE DATABASE %I TEMPLATE %I STRATEGY = WAL_LOG",
+        (Some(CloneStrategy::WalLog), true) => {
+            "CREATE DATABASE %I TEMPLATE %I STRATEGY = WAL_LOG ALLOW_CONNECTIONS = false"
+        }
+        (Some(CloneStrategy::FileCopy), false) => {
+            "CREATE DATABASE %I TEMPLATE %I STRATEGY = FILE_COPY"
+        }
+        (Some(CloneStrategy::FileCopy), true) => {
+            "CREATE DATABASE %I TEMPLATE %I STRATEGY = FILE_COPY ALLOW_CONNECTIONS = false"
+        }
     };
     match exec_format(client, template, &[target, source]) {
         Ok(()) => Ok(()),

@@ -3,12 +3,12 @@
 use std::fmt;
 
 use postgres::Client;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::session::DbError;
 
 /// Another session on a database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
     pub pid: i32,
     pub user: String,

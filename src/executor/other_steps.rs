@@ -119,7 +119,7 @@ impl Run {
         let query = self.bundle()?.version_query.clone();
         let mut applied = Vec::new();
         for (i, (version, script)) in pending.iter().enumerate() {
-            self.journal_change(Change::FixupStarted {
+            let id = self.journal_change(Change::FixupStarted {
                 db: db.clone(),
                 version: version.to_string(),
             })?;
@@ -139,6 +139,7 @@ impl Run {
                 &script.combined_sha256(),
             )
             .map_err(Run::db_error)?;
+            self.journal_confirm(id);
             applied.push(file);
             let last_of_version = pending.get(i + 1).is_none_or(|(v, _)| v != version);
             if last_of_version {
@@ -209,11 +210,11 @@ impl Run {
         }
         if let Some(snapshot) = self.access.clone() {
             let mut maint = self.maintenance()?;
-            access::restore(&mut maint, &snapshot).map_err(Run::db_error)?;
+            let how = access::restore(&mut maint, &snapshot).map_err(Run::db_error)?;
             log(
                 &mut self.sink,
                 Level::Info,
-                format!("connections to \"{db}\" are allowed again, exactly as before"),
+                format!("connections to \"{db}\" are allowed again, {}", how.words()),
             );
         }
         self.journal_entry(Entry::Finished {
@@ -297,7 +298,7 @@ impl Run {
             .clone()
             .ok_or("name the backup to restore")?;
         let db = self.source()?;
-        self.journal_change(Change::CloneCreating {
+        let id = self.journal_change(Change::CloneCreating {
             name: db.clone(),
             source: path.display().to_string(),
         })?;
@@ -310,6 +311,7 @@ impl Run {
             &mut self.sink,
         )
         .map_err(Run::engine_error)?;
+        self.journal_confirm(id);
         self.journal_entry(Entry::Finished {
             outcome: "success".into(),
             detail: None,
@@ -363,7 +365,7 @@ impl Run {
 
     pub(super) fn bootstrap(&mut self) -> StepResult {
         let db = self.source()?;
-        self.journal_change(Change::CloneCreating {
+        let id = self.journal_change(Change::CloneCreating {
             name: db.clone(),
             source: "bootstrap".into(),
         })?;
@@ -371,6 +373,7 @@ impl Run {
         let out = self
             .with_ctx(|ctx, _| crate::engine::bootstrap::bootstrap(ctx, &db, to, keep))?
             .map_err(Run::engine_error)?;
+        self.journal_confirm(id);
         self.journal_entry(Entry::Finished {
             outcome: "success".into(),
             detail: None,

@@ -54,7 +54,7 @@ impl Run {
         let BackupOutput::Taken { path, .. } = taken else {
             return Err("users are connected, so the copy must be restored from a backup, and the rehearsal was told to take none".into());
         };
-        self.journal_change(Change::CloneCreating {
+        let id = self.journal_change(Change::CloneCreating {
             name: work.to_owned(),
             source: source.to_owned(),
         })?;
@@ -67,6 +67,11 @@ impl Run {
             &mut self.sink,
         )
         .map_err(|e| e.to_string())?;
+        // Like a real clone, the copy is for pgstep alone while it is upgraded and checked.
+        let mut maint = self.maintenance()?;
+        crate::db::access::block(&mut maint, work, self.spec.server.user())
+            .map_err(|e| e.to_string())?;
+        self.journal_confirm(id);
         self.problems.push("users were connected during the rehearsal, so its copy was restored from the backup: the real clone is faster than measured".into());
         Ok((
             StepStatus::Done,
@@ -135,7 +140,7 @@ impl Run {
             // Matched on major versions: a rehearsal of 1.2 → 2 predicts an upgrade of 1.3 → 2.
             from: plan.from.major.to_string(),
             to: plan.to.major.to_string(),
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             database_size: self.source_size,
             dump_size,
             steps: self

@@ -78,6 +78,9 @@ pub(crate) struct Run {
     pub fingerprint: Option<Fingerprint>,
     pub fingerprint_overridden: bool,
     pub access: Option<AccessSnapshot>,
+    /// The access the clone gets at the cut-over (the source's before the block); until then
+    /// the clone is closed to all but pgstep.
+    pub clone_access: Option<AccessSnapshot>,
     pub banner_previous: Option<Option<String>>,
     pub backup: Option<BackupOutput>,
     pub fixups: Vec<(Version, Script)>,
@@ -116,6 +119,7 @@ impl Run {
             fingerprint: None,
             fingerprint_overridden: false,
             access: None,
+            clone_access: None,
             banner_previous: None,
             backup: None,
             fixups: Vec::new(),
@@ -367,6 +371,35 @@ impl Run {
         })
     }
 
+    /// Records in the journal that change `id` was made (`changes[].confirmed` in the report).
+    pub fn journal_confirm(&mut self, id: u32) {
+        self.journal_entry(Entry::Confirmed { id });
+    }
+
+    /// Confirms the journal's `BackupWriting` changes once the backup is complete and verified.
+    fn confirm_backup_written(&mut self) {
+        let ids: Vec<u32> = self
+            .journal
+            .as_ref()
+            .and_then(|j| crate::journal::read_run(j.path()).ok())
+            .map(|r| {
+                r.entries
+                    .iter()
+                    .filter_map(|(_, e)| match e {
+                        Entry::Change {
+                            id,
+                            change: Change::BackupWriting { .. },
+                        } => Some(*id),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in ids {
+            self.journal_confirm(id);
+        }
+    }
+
     pub fn journal_entry(&mut self, entry: Entry) {
         if let Some(j) = self.journal.as_mut()
             && let Err(e) = j.append(entry)
@@ -395,6 +428,13 @@ impl Run {
         info.from = from;
         info.to = to;
         let dir = self.spec.data_dir.clone();
+        // What the run writes there (journal, log, report, backups) may hold patient data.
+        crate::paths::private_dir(&dir).map_err(|e| {
+            format!(
+                "cannot create pgstep's data directory {}: {e}",
+                dir.display()
+            )
+        })?;
         let lock = crate::lock::acquire_in(&dir.join("locks"), &self.spec.server, source, &info)
             .map_err(|e| e.to_string())?;
         for w in lock.warnings() {
@@ -439,12 +479,13 @@ impl Run {
         if self.access.is_none() {
             let snapshot = access::snapshot(&mut maint, &source).map_err(|e| e.to_string())?;
             let value = serde_json::to_value(&snapshot).map_err(|e| e.to_string())?;
-            self.journal_change(Change::AccessBlocked {
+            let id = self.journal_change(Change::AccessBlocked {
                 db: source.clone(),
                 snapshot: value,
             })?;
             let (before, report) = access::block(&mut maint, &source, self.spec.server.user())
                 .map_err(|e| e.to_string())?;
+            self.journal_confirm(id);
             unblockable = report
                 .can_still_connect
                 .iter()
@@ -742,6 +783,9 @@ impl Run {
             .run(&self.cancel, &mut self.sink)?;
         self.backup_took = Some((started.elapsed(), false));
         self.backup = Some(output.clone());
+        if matches!(output, BackupOutput::Taken { .. }) {
+            self.confirm_backup_written();
+        }
         Ok(output)
     }
 
@@ -822,6 +866,9 @@ impl Run {
         );
         self.backup_took = Some((took, true));
         self.backup = Some(output.clone());
+        if matches!(output, BackupOutput::Taken { .. }) {
+            self.confirm_backup_written();
+        }
         Ok((backup_status(&output), StepOutput::Backup(output)))
     }
 
@@ -860,11 +907,12 @@ impl Run {
         let message = self.banner_text();
         let mut session = self.session(&source)?;
         let previous = banner::get(&mut session.client, &b).map_err(|e| e.to_string())?;
-        self.journal_change(Change::BannerSet {
+        let id = self.journal_change(Change::BannerSet {
             db: source.clone(),
             previous: previous.clone(),
         })?;
         banner::set(&mut session.client, &b, &message).map_err(|e| e.to_string())?;
+        self.journal_confirm(id);
         self.banner_previous = Some(previous);
         log(
             &mut self.sink,
@@ -959,6 +1007,9 @@ impl Run {
         });
         self.backup_took = Some((took, true));
         self.backup = Some(output.clone());
+        if matches!(output, BackupOutput::Taken { .. }) {
+            self.confirm_backup_written();
+        }
         self.sink.send(ExecEvent::StepDone {
             step: StepId::Backup,
             status: backup_status(&output),

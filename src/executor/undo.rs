@@ -130,10 +130,11 @@ fn undo_one(
                 .map_err(|e| {
                     format!("the journal's access snapshot of \"{db}\" is unreadable: {e}")
                 })?;
-            access::restore(maint, &snapshot)
+            let how = access::restore(maint, &snapshot)
                 .map_err(|e| format!("could not allow connections to \"{db}\" again: {e}"))?;
             Ok(Some(format!(
-                "allowed connections to \"{db}\" again, exactly as before"
+                "allowed connections to \"{db}\" again, {}",
+                how.words()
             )))
         }
         Change::FixupStarted { db, version } => Err(format!(

@@ -7,10 +7,12 @@ use std::time::Duration;
 use super::run::{Run, StepError, StepResult, refused};
 use crate::bundle::{Bundle, Plausibility, Version};
 use crate::checklist::{PlanSummary, StepOutput, StepStatus};
+use crate::db::access::AccessSnapshot;
 use crate::db::bookkeeping::{HistoryEntry, record_history};
 use crate::db::checks::{self, CheckResult};
 use crate::db::clone::{
-    CloneStrategy, carry_over, create_clone, database_exists, rename_database, set_read_only,
+    CloneStrategy, allow_connections, carry_over, create_closed_clone, database_exists,
+    rename_database, set_read_only,
 };
 use crate::db::version::read_version;
 use crate::db::{access, banner};
@@ -152,7 +154,7 @@ impl Run {
             return self.rehearsal_copy_from_backup(&plan.source_db, &plan.work_db);
         }
         let mut maint = self.maintenance()?;
-        self.journal_change(Change::CloneCreating {
+        let id = self.journal_change(Change::CloneCreating {
             name: plan.work_db.clone(),
             source: plan.source_db.clone(),
         })?;
@@ -176,12 +178,21 @@ impl Run {
                 self.source_size / 1_000_000
             ),
         );
-        create_clone(&mut maint, &plan.source_db, &plan.work_db, strategy)
+        // The clone is created closed to everyone and stays closed to all but pgstep until the
+        // cut-over opens it with the source's access from before the block.
+        create_closed_clone(&mut maint, &plan.source_db, &plan.work_db, strategy)
             .map_err(Run::db_error)?;
-        // The new database opens to users as the source was before it was blocked.
-        let acl = self.access.as_ref().map(|a| a.effective.clone());
-        let carried = carry_over(&mut maint, &plan.source_db, &plan.work_db, acl.as_deref())
+        let original = match self.access.clone() {
+            Some(before_block) => before_block,
+            None => access::snapshot(&mut maint, &plan.source_db).map_err(Run::db_error)?,
+        };
+        let closed = access::closed_privileges(&mut maint, &original, self.spec.server.user())
             .map_err(Run::db_error)?;
+        let carried = carry_over(&mut maint, &plan.source_db, &plan.work_db, Some(&closed))
+            .map_err(Run::db_error)?;
+        allow_connections(&mut maint, &plan.work_db).map_err(Run::db_error)?;
+        self.clone_access = Some(original);
+        self.journal_confirm(id);
         log(
             &mut self.sink,
             Level::Info,
@@ -334,7 +345,7 @@ impl Run {
     pub(super) fn cut_over(&mut self) -> StepResult {
         let plan = self.upgrade.clone().ok_or("the plan step has not run")?;
         let bundle = self.bundle()?.clone();
-        self.journal_change(Change::CutOverStarted {
+        let started = self.journal_change(Change::CutOverStarted {
             old: plan.source_db.clone(),
             new: plan.final_db.clone(),
         })?;
@@ -372,17 +383,19 @@ impl Run {
         let old = match &plan.aside_db {
             None => plan.source_db.clone(),
             Some(aside) => {
-                self.journal_change(Change::Renamed {
+                let id = self.journal_change(Change::Renamed {
                     from: plan.source_db.clone(),
                     to: aside.clone(),
                 })?;
                 rename_database(&mut maint, &plan.source_db, aside).map_err(Run::db_error)?;
-                self.journal_change(Change::Renamed {
+                self.journal_confirm(id);
+                let id = self.journal_change(Change::Renamed {
                     from: plan.work_db.clone(),
                     to: plan.final_db.clone(),
                 })?;
                 rename_database(&mut maint, &plan.work_db, &plan.final_db)
                     .map_err(Run::db_error)?;
+                self.journal_confirm(id);
                 log(
                     &mut self.sink,
                     Level::Info,
@@ -394,14 +407,33 @@ impl Run {
                 aside.clone()
             }
         };
+        // The new database opens to users with exactly the source's access from before the
+        // block (it was closed to all but pgstep while it was upgraded and checked).
+        if let Some(original) = self.clone_access.clone() {
+            let opened = AccessSnapshot {
+                db: plan.final_db.clone(),
+                ..original
+            };
+            access::restore(&mut maint, &opened).map_err(Run::db_error)?;
+            log(
+                &mut self.sink,
+                Level::Info,
+                format!(
+                    "\"{}\" is open to users with the access \"{}\" had before the downtime",
+                    plan.final_db, plan.source_db
+                ),
+            );
+        }
         crate::faults::at(
             crate::checklist::StepId::CutOver,
             self.spec.fault.as_deref(),
         )?;
-        self.journal_change(Change::CutOverDone {
+        self.journal_confirm(started);
+        let done = self.journal_change(Change::CutOverDone {
             old: old.clone(),
             new: plan.final_db.clone(),
         })?;
+        self.journal_confirm(done);
         // The upgrade has succeeded: what follows is tidying, and a failure there is a warning.
         if let Err(e) = set_read_only(&mut maint, &old) {
             log(

@@ -250,6 +250,15 @@ fn event_loop(
         }
         if app.outcome.is_some() {
             if app.report.is_none() {
+                // A SIGTERM or a lost terminal is not the operator's Ctrl-C: say which it was.
+                let cause = if hung_up {
+                    Some(crate::signals::TERMINAL_GONE)
+                } else {
+                    interrupts.and_then(Interrupts::cause)
+                };
+                if let Some(outcome) = app.outcome.as_mut() {
+                    crate::signals::name_the_cause(outcome, cause);
+                }
                 write_report(app, report_ctx);
             }
             if quit_after_outcome {

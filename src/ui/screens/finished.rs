@@ -234,6 +234,15 @@ fn failure(app: &App, outcome: &Outcome, theme: &Theme) -> Vec<Item> {
                 .map(|l| Item::plain(l.trim().to_owned()).indented(2)),
         );
     }
+    let still = crate::run_report::still_connected(&app.checklist, outcome);
+    if !still.is_empty() {
+        items.push(Item::plain(format!("Still connected ({}):", still.len())));
+        items.extend(
+            still
+                .iter()
+                .map(|s| Item::marked("·", theme.warn(), s.to_string()).indented(2)),
+        );
+    }
     items.push(users(app, advice.is_empty(), theme));
     items.extend(
         advice
