@@ -370,6 +370,38 @@ fn check_server(
     }
 }
 
+/// Why no new run may start on `server_display`: an earlier run there did not finish and left
+/// changes pending (a source still blocked, a leftover clone that a new run could take for the
+/// application's database). None when there is none. Unreadable journals are skipped here
+/// (`pgstep status` reports them).
+pub fn pending_on_server(data_dir: &Path, server_display: &str) -> Option<String> {
+    let paths = journal::run_paths(&data_dir.join("journal")).ok()?;
+    let mut runs = Vec::new();
+    for path in paths {
+        let Ok(r) = journal::read_run(&path) else {
+            continue;
+        };
+        let pending = r.pending_changes();
+        if !r.is_interrupted()
+            || r.info.server != server_display
+            || pending.is_empty()
+            || live_holder(data_dir, &r).is_some()
+        {
+            continue;
+        }
+        let what: Vec<String> = pending.iter().map(|(_, c)| still_pending(c)).collect();
+        runs.push(format!("run {} ({})", r.info.run_id, what.join("; ")));
+    }
+    (!runs.is_empty()).then(|| {
+        format!(
+            "an earlier run on this server did not finish and left changes pending: {}. Run \
+             `pgstep recover` first (`pgstep status` lists what is pending); pgstep starts no \
+             new run while one is left undone",
+            runs.join("; ")
+        )
+    })
+}
+
 /// Whether the run is alive: its lock file on this machine names it, and its process still
 /// runs pgstep. Some(description of the holder) when it is (or may be: another host).
 pub fn live_holder(data_dir: &Path, record: &RunRecord) -> Option<String> {

@@ -169,6 +169,22 @@ fn server_stopped_during_the_clone_upgrade_leaves_the_run_listed_until_recover_u
     );
 
     pg.cluster.start_again().expect("pg_ctl start");
+    // A retry before recover is refused: it would take the leftover clone for the application's.
+    let (code, out, err) = output(
+        pgstep(&pg, &pg.data_dir()),
+        &[
+            "upgrade",
+            "--bundle",
+            &dir.to_string_lossy(),
+            "--headless",
+            "--yes",
+        ],
+    );
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("did not finish and left changes pending") && err.contains("pgstep recover"),
+        "{out}{err}"
+    );
     let (code, status, _) = output(pgstep(&pg, &pg.data_dir()), &["status"]);
     assert_eq!(code, 0, "{status}");
     assert!(

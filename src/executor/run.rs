@@ -214,6 +214,16 @@ impl Run {
     }
 
     fn step(&mut self, step: StepId) -> StepResult {
+        // Before anything is decided: a leftover of an unfinished run (a blocked source, a
+        // half-upgraded clone) must not be taken for the application's database.
+        if step == StepId::Plan
+            && let Some(why) = crate::recover::pending_on_server(
+                &self.spec.data_dir,
+                &self.spec.server.host_display(),
+            )
+        {
+            return Err(refused(why));
+        }
         if self.spec.kind == PlanKind::Fixup && self.fixup_has_nothing_to_do(step) {
             return Ok((
                 StepStatus::Skipped,
