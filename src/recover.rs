@@ -448,3 +448,47 @@ fn acquire_settled(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{RunInfo, RunKind};
+
+    #[test]
+    fn recover_application_names_are_cut_like_the_server_cuts_them() {
+        let short = "pgstep h pid 1 run r";
+        assert_eq!(server_kept_application_name(short), short);
+        let long = format!("pgstep {} pid 1 run r", "x".repeat(80));
+        assert_eq!(server_kept_application_name(&long).len(), 63);
+        // Never in the middle of a character.
+        let wide = format!("{}é", "x".repeat(62));
+        assert_eq!(server_kept_application_name(&wide), "x".repeat(62));
+    }
+
+    #[test]
+    fn recover_a_pending_run_blocks_new_runs_on_its_server_only() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let dir = data.path().join("journal");
+        let info = RunInfo::new(RunKind::Upgrade, "db1:5432", "clinic_v1");
+        let mut j = Journal::create_in(&dir, info).expect("journal");
+        assert_eq!(pending_on_server(data.path(), "db1:5432"), None);
+        let id = j
+            .change(Change::CloneCreating {
+                name: "clinic_v2".into(),
+                source: "clinic_v1".into(),
+            })
+            .expect("change");
+        let why = pending_on_server(data.path(), "db1:5432").expect("refused");
+        assert!(
+            why.contains("\"clinic_v2\" may still exist") && why.contains("pgstep recover"),
+            "{why}"
+        );
+        assert_eq!(pending_on_server(data.path(), "db2:5432"), None);
+        j.append(Entry::Undone {
+            id,
+            how: "dropped".into(),
+        })
+        .expect("undone");
+        assert_eq!(pending_on_server(data.path(), "db1:5432"), None);
+    }
+}
