@@ -117,6 +117,12 @@ pub enum Entry {
         outcome: String,
         detail: Option<String>,
     },
+    /// A database the run created, with its oid, written just after `CREATE DATABASE`: undoing
+    /// drops that database only, never another one that took its name since.
+    Created {
+        name: String,
+        oid: u32,
+    },
     /// Where the run works and what recovery needs beyond each change, written right after
     /// `Started` (older journals lack it: recovery then falls back on the run's description).
     Context(RunContext),
@@ -499,6 +505,14 @@ impl RunRecord {
     pub fn context(&self) -> Option<&RunContext> {
         self.entries.iter().find_map(|(_, e)| match e {
             Entry::Context(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// The oid of the database `name` as the run created it, when journalled.
+    pub fn created_oid(&self, name: &str) -> Option<u32> {
+        self.entries.iter().rev().find_map(|(_, e)| match e {
+            Entry::Created { name: n, oid } if n == name => Some(*oid),
             _ => None,
         })
     }

@@ -384,3 +384,36 @@ fn status_calls_a_live_run_running_not_interrupted() {
     let (code, out, err) = output(pgstep(&pg, &pg.data_dir()), &["recover"]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn recover_drops_only_the_clone_the_run_created_never_a_database_that_took_its_name_since() {
+    let pg = cluster_with_clinic_v1();
+    let before = before_state(&pg, "clinic_v1");
+    kill_9(upgrade_paused_at(&pg, "clone_upgrade"));
+    // Someone drops the half-upgraded copy and makes a database of their own under its name.
+    pg.exec("postgres", "DROP DATABASE clinic_v2 WITH (FORCE)");
+    pg.exec("postgres", "CREATE DATABASE clinic_v2");
+    pg.exec(
+        "clinic_v2",
+        "CREATE TABLE precious AS SELECT g AS n FROM generate_series(1, 10) g",
+    );
+
+    let (code, out, err) = output(pgstep(&pg, &pg.data_dir()), &["recover"]);
+    assert_eq!(code, pgstep::exit::FAILED, "needs a look: {out}{err}");
+    assert!(
+        out.contains("\"clinic_v2\" is not the database this run created"),
+        "{out}"
+    );
+    assert_eq!(
+        pg.query_one::<i64>("clinic_v2", "SELECT count(*) FROM precious"),
+        10,
+        "the other clinic_v2 is untouched"
+    );
+    assert_eq!(
+        before_state(&pg, "clinic_v1"),
+        before,
+        "the source as before"
+    );
+    let (_, status, _) = output(pgstep(&pg, &pg.data_dir()), &["status"]);
+    assert!(status.contains("No interrupted run"), "{status}");
+}

@@ -389,6 +389,25 @@ impl Run {
         }
     }
 
+    /// Journals the oid of a database the run has just created, so that an undo drops that
+    /// database and never another that took its name since.
+    pub fn journal_created(&mut self, maint: &mut Client, name: &str) {
+        let oid = maint
+            .query_opt(
+                "SELECT oid FROM pg_catalog.pg_database WHERE datname = $1",
+                &[&name],
+            )
+            .ok()
+            .flatten()
+            .map(|r| r.get::<_, u32>(0));
+        if let Some(oid) = oid {
+            self.journal_entry(Entry::Created {
+                name: name.to_owned(),
+                oid,
+            });
+        }
+    }
+
     /// Takes the run lock and opens the journal and log file: from here on, changes are recorded.
     pub fn begin(
         &mut self,

@@ -9,7 +9,7 @@ use crate::conn::ConnSettings;
 use crate::db::clone::{database_exists, drop_database_force, rename_database};
 use crate::db::{Session, access, banner};
 use crate::events::{Level, Observer, log};
-use crate::journal::{Change, Entry, Journal, read_run};
+use crate::journal::{Change, Entry, Journal, RunRecord, read_run};
 
 /// What undoing did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -93,7 +93,7 @@ pub fn undo_run(
             (Change::BackupWriting { path }, _) => {
                 remove_unfinished_backup(std::path::Path::new(path))
             }
-            (_, Some(m)) => undo_one(server, m, banner_sql, &change, keep_clone),
+            (_, Some(m)) => undo_one(server, m, banner_sql, &change, keep_clone, &record),
             (_, None) => Undo::Pending(still_pending(&change)),
         };
         let how = match outcome {
@@ -164,8 +164,9 @@ fn undo_one(
     banner_sql: Option<&Banner>,
     change: &Change,
     keep_clone: bool,
+    record: &RunRecord,
 ) -> Undo {
-    match undo_server_change(server, maint, banner_sql, change, keep_clone) {
+    match undo_server_change(server, maint, banner_sql, change, keep_clone, record) {
         Ok(u) => u,
         Err(e) => Undo::Pending(e),
     }
@@ -177,6 +178,7 @@ fn undo_server_change(
     banner_sql: Option<&Banner>,
     change: &Change,
     keep_clone: bool,
+    record: &RunRecord,
 ) -> Result<Undo, String> {
     let exists = |m: &mut Client, db: &str| database_exists(m, db).map_err(|e| e.to_string());
     match change {
@@ -207,6 +209,15 @@ fn undo_server_change(
         Change::CloneCreating { name, source } => {
             if name == source || !exists(maint, name)? {
                 return Ok(Undo::Nothing(format!("\"{name}\" does not exist")));
+            }
+            if let Some(created) = record.created_oid(name) {
+                let now = database_oid(maint, name)?;
+                if now != Some(created) {
+                    return Ok(Undo::Left(format!(
+                        "\"{name}\" is not the database this run created (its oid is {}, the run's was {created}): the run's copy is gone, and this one was left alone",
+                        now.map_or_else(|| "unknown".to_owned(), |o| o.to_string())
+                    )));
+                }
             }
             if keep_clone {
                 return Ok(Undo::Left(format!(
@@ -387,6 +398,16 @@ fn roll_forward(
         "the interrupted run had completed its cut-over; finished it instead of undoing it",
     );
     report
+}
+
+fn database_oid(maint: &mut Client, name: &str) -> Result<Option<u32>, String> {
+    maint
+        .query_opt(
+            "SELECT oid FROM pg_catalog.pg_database WHERE datname = $1",
+            &[&name],
+        )
+        .map(|row| row.map(|r| r.get(0)))
+        .map_err(|e| crate::db::describe(&e))
 }
 
 fn maintenance(server: &ConnSettings) -> Result<Client, String> {

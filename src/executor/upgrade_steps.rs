@@ -178,6 +178,7 @@ impl Run {
         );
         create_clone(&mut maint, &plan.source_db, &plan.work_db, strategy)
             .map_err(Run::db_error)?;
+        self.journal_created(&mut maint, &plan.work_db);
         // The new database opens to users as the source was before it was blocked.
         let acl = self.access.as_ref().map(|a| a.effective.clone());
         let carried = carry_over(&mut maint, &plan.source_db, &plan.work_db, acl.as_deref())
