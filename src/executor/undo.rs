@@ -252,10 +252,8 @@ fn undo_server_change(
                 ));
             }
             Ok(Undo::Done(match previous {
-                None => format!("removed the upgrade banner from \"{db}\" (read back: none)"),
-                Some(_) => {
-                    format!("put the previous logon banner of \"{db}\" back (read back: the same)")
-                }
+                None => format!("removed the upgrade banner from \"{db}\""),
+                Some(_) => format!("put the previous logon banner of \"{db}\" back"),
             }))
         }
         Change::AccessBlocked { db, snapshot } => {
@@ -274,8 +272,9 @@ fn undo_server_change(
                     differences.join("; ")
                 ));
             }
+            // Checked above by reading the catalog back (see `AccessSnapshot::differences`).
             Ok(Undo::Done(format!(
-                "allowed connections to \"{db}\" again as before (read back from the catalog)"
+                "allowed connections to \"{db}\" again, exactly as before"
             )))
         }
         Change::FixupStarted { db, version } => Ok(Undo::Left(format!(
