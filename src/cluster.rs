@@ -261,6 +261,17 @@ impl Cluster {
         )
     }
 
+    /// Stops the server (`pg_ctl stop -m <mode>`: `fast`, `immediate`…), keeping its files, so
+    /// that a test can take it away under a run and [`Cluster::start_again`] it later.
+    pub fn stop_server(&self, mode: &str) -> Result<(), ClusterError> {
+        self.run_pg_ctl("stop the server", &["-m", mode, "-w", "stop"])
+    }
+
+    /// Starts the server again after [`Cluster::stop_server`].
+    pub fn start_again(&self) -> Result<(), ClusterError> {
+        self.run_pg_ctl("start the server", &["-w", "-t", "60", "start"])
+    }
+
     /// Leaves the cluster running (and its directory in place) when this value is dropped.
     pub fn keep(&mut self) {
         self.keep = true;

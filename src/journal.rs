@@ -110,11 +110,72 @@ pub enum Entry {
         id: u32,
         how: String,
     },
+    /// Written only when nothing the run changed is still pending: every undo done and
+    /// verified (or the run succeeded). Until then `pgstep status` lists the run.
     Finished {
         /// success | failed | cancelled | recovered
         outcome: String,
         detail: Option<String>,
     },
+    /// A database the run created, with its oid, written just after `CREATE DATABASE`: undoing
+    /// drops that database only, never another one that took its name since.
+    Created {
+        name: String,
+        oid: u32,
+    },
+    /// Where the run works and what recovery needs beyond each change, written right after
+    /// `Started` (older journals lack it: recovery then falls back on the run's description).
+    Context(RunContext),
+}
+
+/// The server a run works on, and what undoing its changes needs without the bundle.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunContext {
+    /// `pg_control_system().system_identifier`: the same for every name the cluster is reached
+    /// by, different for every other cluster. None when the role may not read it.
+    #[serde(default)]
+    pub system_identifier: Option<String>,
+    /// The source database's oid on that server.
+    #[serde(default)]
+    pub source_oid: Option<u32>,
+    /// The `application_name` of every session of the run (as the server keeps it, at most 63
+    /// bytes): how recovery finds the sessions a killed run left working.
+    #[serde(default)]
+    pub application_name: Option<String>,
+    /// The bundle's banner statements, so that recovery can reset the banner without it.
+    #[serde(default)]
+    pub banner: Option<BannerSql>,
+    /// The bundle's absolute path (for the record; recovery does not need it).
+    #[serde(default)]
+    pub bundle: Option<String>,
+}
+
+/// The bundle's logon-banner statements (see `bundle::Banner`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BannerSql {
+    pub get: String,
+    pub set: String,
+    pub clear: String,
+}
+
+impl From<&crate::bundle::Banner> for BannerSql {
+    fn from(b: &crate::bundle::Banner) -> Self {
+        BannerSql {
+            get: b.get.clone(),
+            set: b.set.clone(),
+            clear: b.clear.clone(),
+        }
+    }
+}
+
+impl From<&BannerSql> for crate::bundle::Banner {
+    fn from(b: &BannerSql) -> Self {
+        crate::bundle::Banner {
+            get: b.get.clone(),
+            set: b.set.clone(),
+            clear: b.clear.clone(),
+        }
+    }
 }
 
 /// Everything that must be undone if a run does not finish.
@@ -446,6 +507,22 @@ impl RunRecord {
         self.finished.is_none()
     }
 
+    /// The run's [`RunContext`], when its journal has one.
+    pub fn context(&self) -> Option<&RunContext> {
+        self.entries.iter().find_map(|(_, e)| match e {
+            Entry::Context(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// The oid of the database `name` as the run created it, when journalled.
+    pub fn created_oid(&self, name: &str) -> Option<u32> {
+        self.entries.iter().rev().find_map(|(_, e)| match e {
+            Entry::Created { name: n, oid } if n == name => Some(*oid),
+            _ => None,
+        })
+    }
+
     /// Whether the change with this id was confirmed as made.
     pub fn is_confirmed(&self, id: u32) -> bool {
         self.entries
@@ -490,6 +567,65 @@ pub fn read_run(path: &Path) -> Result<RunRecord, JournalError> {
 /// journal makes the whole listing an error (see [`run_paths`] to read them one by one).
 pub fn runs(dir: &Path) -> Result<Vec<RunRecord>, JournalError> {
     run_paths(dir)?.iter().map(|p| read_run(p)).collect()
+}
+
+/// A journal that could not be read, set aside so that it blocks no other run.
+#[derive(Debug, Clone)]
+pub struct SetAside {
+    pub path: PathBuf,
+    /// Where it was moved (`<name>.damaged`), None when it could not be moved.
+    pub moved_to: Option<PathBuf>,
+    pub error: String,
+}
+
+impl SetAside {
+    /// One sentence for the operator.
+    pub fn describe(&self) -> String {
+        match &self.moved_to {
+            Some(to) => format!(
+                "{}; it was set aside as {} for you to look at (the run it belongs to may have \
+                 left changes on its server: check them by hand)",
+                self.error,
+                to.display()
+            ),
+            None => format!("{} (and it could not be set aside)", self.error),
+        }
+    }
+}
+
+/// Every readable run journal in `dir`, newest first, and the journals that could not be read:
+/// each of those is renamed `<name>.damaged` (kept, never deleted) and reported, so that one
+/// damaged file never keeps the other runs from being listed and recovered.
+pub fn runs_setting_aside_damaged(
+    dir: &Path,
+) -> Result<(Vec<RunRecord>, Vec<SetAside>), JournalError> {
+    let mut good = Vec::new();
+    let mut damaged = Vec::new();
+    for path in run_paths(dir)? {
+        match read_run(&path) {
+            Ok(r) => good.push(r),
+            Err(e @ JournalError::Io { .. }) => damaged.push(SetAside {
+                path,
+                moved_to: None,
+                error: e.to_string(),
+            }),
+            Err(e) => {
+                let mut to = path.as_os_str().to_owned();
+                to.push(".damaged");
+                let to = PathBuf::from(to);
+                let moved = !to.exists() && fs::rename(&path, &to).is_ok();
+                if moved {
+                    let _ = sync_dir(dir);
+                }
+                damaged.push(SetAside {
+                    path,
+                    moved_to: moved.then_some(to),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok((good, damaged))
 }
 
 /// The journal files in `dir`, newest first (run ids begin with their UTC start time, so
@@ -1192,6 +1328,55 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, ["r1.jsonl"], "no temporary file left behind");
+    }
+
+    #[test]
+    fn journal_context_is_kept_and_older_journals_without_it_still_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut j = Journal::create_in(dir.path(), info("r1")).expect("create");
+        let context = RunContext {
+            system_identifier: Some("7300000000000000001".into()),
+            source_oid: Some(16384),
+            application_name: Some("pgstep h pid 1 run r1".into()),
+            banner: Some(BannerSql {
+                get: "SELECT 1".into(),
+                set: "SELECT $1".into(),
+                clear: "SELECT 2".into(),
+            }),
+            bundle: Some("/opt/clinic".into()),
+        };
+        j.append(Entry::Context(context.clone())).expect("context");
+        assert_eq!(read_run(j.path()).expect("read").context(), Some(&context));
+        // A context line from a pgstep that knew fewer fields.
+        append_raw(
+            j.path(),
+            b"{\"at\":\"2026-05-01T02:16:00Z\",\"entry\":\"context\"}\n",
+        );
+        let record = read_run(j.path()).expect("read");
+        assert_eq!(record.entries.len(), 2);
+        let old = Journal::create_in(dir.path(), info("r0")).expect("create");
+        assert_eq!(read_run(old.path()).expect("read").context(), None);
+    }
+
+    #[test]
+    fn journal_damaged_files_are_set_aside_and_the_others_still_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Journal::create_in(dir.path(), info("20260501T000000Z-a-1")).expect("create");
+        let bad = dir.path().join("20260502T000000Z-b-2.jsonl");
+        fs::write(&bad, "garbage\n{}\n").expect("write");
+        let (good, damaged) = runs_setting_aside_damaged(dir.path()).expect("runs");
+        assert_eq!(good.len(), 1);
+        assert_eq!(damaged.len(), 1);
+        assert!(damaged[0].error.contains("line 1"), "{:?}", damaged[0]);
+        assert!(!bad.exists());
+        assert!(
+            dir.path()
+                .join("20260502T000000Z-b-2.jsonl.damaged")
+                .exists()
+        );
+        assert!(damaged[0].describe().contains(".damaged"));
+        let (good, damaged) = runs_setting_aside_damaged(dir.path()).expect("runs");
+        assert_eq!((good.len(), damaged.len()), (1, 0));
     }
 
     #[test]

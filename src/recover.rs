@@ -1,29 +1,50 @@
 //! Interrupted runs — killed, crashed, cut off — found by their journals, and the undoing of
 //! what they left behind (`pgstep status`, `pgstep recover`).
+//!
+//! The journal is the only truth of what is pending: a run is listed until its journal ends
+//! with `Finished`, which is written only when every change it made has been undone and the
+//! undo read back. Recovery is idempotent: it can be retried as often as needed, and a server
+//! that cannot be reached leaves the run pending.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use postgres::Client;
+
 use crate::bundle;
 use crate::conn::ConnSettings;
 use crate::events::Observer;
-use crate::executor::undo::undo_run;
-use crate::journal::{self, Entry, Journal, RunRecord};
+use crate::executor::undo::{still_pending, undo_run};
+use crate::journal::{self, Change, Entry, Journal, RunRecord, SetAside};
 use crate::lock::LockError;
 
 /// How long a killed run's server session may take to end (and free its lock).
 const LOCK_GRACE: Duration = Duration::from_secs(5);
+/// How long the sessions of a killed run may take to end once told to.
+const SESSION_GRACE: Duration = Duration::from_secs(10);
+/// PostgreSQL keeps the first NAMEDATALEN - 1 bytes of an `application_name`.
+const APPLICATION_NAME_MAX: usize = 63;
 
-/// The runs in `data_dir` that never finished, newest first.
+/// The runs in `data_dir` that never finished, newest first. Damaged journals are set aside
+/// (see [`interrupted_and_damaged`]).
 pub fn interrupted(data_dir: &Path) -> Result<Vec<RunRecord>, journal::JournalError> {
+    interrupted_and_damaged(data_dir).map(|(runs, _)| runs)
+}
+
+/// The runs in `data_dir` that never finished, newest first, and the journals that could not
+/// be read (each set aside as `<name>.damaged`, so that it blocks no other run).
+pub fn interrupted_and_damaged(
+    data_dir: &Path,
+) -> Result<(Vec<RunRecord>, Vec<SetAside>), journal::JournalError> {
     let dir = data_dir.join("journal");
     if !dir.exists() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
-    Ok(journal::runs(&dir)?
-        .into_iter()
-        .filter(RunRecord::is_interrupted)
-        .collect())
+    let (runs, damaged) = journal::runs_setting_aside_damaged(&dir)?;
+    Ok((
+        runs.into_iter().filter(RunRecord::is_interrupted).collect(),
+        damaged,
+    ))
 }
 
 /// What recovering one run did.
@@ -35,11 +56,19 @@ pub struct Recovered {
     pub advice: Vec<String>,
     /// The run still holds its lock: it is alive, and was left alone.
     pub still_running: bool,
+    /// The run belongs to another server than the one the connection options point at: it
+    /// was left alone.
+    pub other_server: bool,
+    /// What is still pending after this attempt: the run stays listed until it is empty.
+    pub pending: Vec<String>,
 }
 
 impl Recovered {
     pub fn clean(&self) -> bool {
-        self.advice.is_empty() && !self.still_running
+        self.advice.is_empty()
+            && !self.still_running
+            && !self.other_server
+            && self.pending.is_empty()
     }
 }
 
@@ -51,10 +80,23 @@ pub fn recover_all(
     keep_failed: bool,
     obs: &mut dyn Observer,
 ) -> Result<Vec<Recovered>, journal::JournalError> {
-    Ok(interrupted(data_dir)?
+    recover_all_reporting(server, data_dir, bundle_dir, keep_failed, obs).map(|(r, _)| r)
+}
+
+/// [`recover_all`], also returning the damaged journals that were set aside.
+pub fn recover_all_reporting(
+    server: &ConnSettings,
+    data_dir: &Path,
+    bundle_dir: Option<&Path>,
+    keep_failed: bool,
+    obs: &mut dyn Observer,
+) -> Result<(Vec<Recovered>, Vec<SetAside>), journal::JournalError> {
+    let (runs, damaged) = interrupted_and_damaged(data_dir)?;
+    let recovered = runs
         .iter()
         .map(|r| recover_run(server, data_dir, r, bundle_dir, keep_failed, obs))
-        .collect())
+        .collect();
+    Ok((recovered, damaged))
 }
 
 fn recover_run(
@@ -71,11 +113,39 @@ fn recover_run(
         undone: vec![],
         advice: vec![],
         still_running: false,
+        other_server: false,
+        pending: vec![],
     };
+    let all_pending = |out: &mut Recovered| {
+        out.pending = record
+            .pending_changes()
+            .iter()
+            .map(|(_, c)| still_pending(c))
+            .collect();
+    };
+    let mut maint = match crate::db::maintenance(server) {
+        Ok(m) => m,
+        Err(e) => {
+            all_pending(&mut out);
+            out.advice.push(format!(
+                "cannot reach the server {}: {e}; nothing was undone. Run `pgstep recover` again once it is reachable",
+                server.host_display()
+            ));
+            return out;
+        }
+    };
+    // Never act on another server than the run's own.
+    if let Err(why) = check_server(&mut maint, record, server) {
+        all_pending(&mut out);
+        out.other_server = true;
+        out.advice.push(why);
+        return out;
+    }
     // A run that still holds its lock is alive: never undo under its feet.
-    let lock = match acquire_settled(server, data_dir, record) {
+    let mut lock = match acquire_settled(server, data_dir, record) {
         Ok(l) => l,
         Err(LockError::Held { by, .. }) => {
+            all_pending(&mut out);
             out.still_running = true;
             out.advice.push(format!(
                 "the run is still working ({by}); it was not touched"
@@ -83,19 +153,43 @@ fn recover_run(
             return out;
         }
         Err(e) => {
+            all_pending(&mut out);
             out.advice.push(e.to_string());
             return out;
         }
     };
-    let bundle_path = bundle_dir
-        .map(Path::to_path_buf)
-        .or_else(|| info.bundle.as_ref().map(std::path::PathBuf::from));
-    let banner = bundle_path
-        .and_then(|p| bundle::load(&p).ok())
-        .and_then(|b| b.banner);
+    // The run is dead, but a session of it may still be executing a statement: end them all.
+    let own_pid: Option<i32> = lock
+        .client()
+        .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
+        .ok()
+        .map(|r| r.get(0));
+    match end_run_sessions(&mut maint, &run_application_name(record), own_pid) {
+        Ok(0) => {}
+        Ok(n) => crate::events::log(
+            obs,
+            crate::events::Level::Info,
+            format!("ended {n} server session(s) the killed run had left working"),
+        ),
+        Err(e) => out.advice.push(format!(
+            "could not end the killed run's server sessions: {e}"
+        )),
+    }
+    drop(maint);
+    // The banner statements come from the journal itself; a bundle only for older journals.
+    let banner = if record.context().and_then(|c| c.banner.as_ref()).is_some() {
+        None
+    } else {
+        bundle_dir
+            .map(Path::to_path_buf)
+            .or_else(|| info.bundle.as_ref().map(std::path::PathBuf::from))
+            .and_then(|p| bundle::load(&p).ok())
+            .and_then(|b| b.banner)
+    };
     let mut journal = match Journal::open_existing(&record.path) {
         Ok(j) => j,
         Err(e) => {
+            all_pending(&mut out);
             out.advice.push(format!(
                 "cannot open the journal {}: {e}",
                 record.path.display()
@@ -104,21 +198,233 @@ fn recover_run(
         }
     };
     let report = undo_run(server, banner.as_ref(), &mut journal, keep_failed, obs);
-    out.undone = report.undone;
-    out.advice = report.advice;
-    let outcome = if out.advice.is_empty() {
-        "recovered"
-    } else {
-        "recovered with problems"
-    };
-    let detail = format!("{} change(s) undone by pgstep recover", out.undone.len());
-    // Without this line the run would be listed as interrupted again (undoing again is safe).
-    let _ = journal.append(Entry::Finished {
-        outcome: outcome.into(),
-        detail: Some(detail),
-    });
+    out.undone.extend(report.undone);
+    out.advice.extend(report.advice);
+    out.pending = report.pending;
+    if out.pending.is_empty() {
+        let detail = format!("{} change(s) undone by pgstep recover", out.undone.len());
+        if let Err(e) = journal.append(Entry::Finished {
+            outcome: "recovered".into(),
+            detail: Some(detail),
+        }) {
+            out.advice.push(format!(
+                "everything was undone, but the journal {} could not record it: {e}; `pgstep recover` will check again",
+                record.path.display()
+            ));
+        }
+    }
     drop(lock);
     out
+}
+
+/// The `application_name` every session of the run had, as the server keeps it.
+fn run_application_name(record: &RunRecord) -> String {
+    let name = record
+        .context()
+        .and_then(|c| c.application_name.clone())
+        .unwrap_or_else(|| crate::lock::application_name(&record.info));
+    server_kept_application_name(&name)
+}
+
+/// `name` cut the way the server cuts it (at most 63 bytes, on a character boundary).
+pub fn server_kept_application_name(name: &str) -> String {
+    let mut end = name.len().min(APPLICATION_NAME_MAX);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_owned()
+}
+
+/// Ends every session named `application_name` (but `keep`) and waits until they are gone.
+/// Returns how many there were.
+fn end_run_sessions(
+    maint: &mut Client,
+    application_name: &str,
+    keep: Option<i32>,
+) -> Result<usize, String> {
+    let me: i32 = maint
+        .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
+        .map_err(|e| crate::db::describe(&e))?
+        .get(0);
+    let keep = keep.unwrap_or(me);
+    let list = |m: &mut Client| -> Result<Vec<i32>, String> {
+        Ok(m.query(
+            "SELECT pid FROM pg_catalog.pg_stat_activity \
+             WHERE application_name = $1 AND pid <> pg_catalog.pg_backend_pid() AND pid <> $2",
+            &[&application_name, &keep],
+        )
+        .map_err(|e| crate::db::describe(&e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+    };
+    let pids = list(maint)?;
+    if pids.is_empty() {
+        return Ok(0);
+    }
+    for pid in &pids {
+        maint
+            .execute("SELECT pg_catalog.pg_terminate_backend($1)", &[pid])
+            .map_err(|e| crate::db::describe(&e))?;
+    }
+    let deadline = Instant::now() + SESSION_GRACE;
+    while !list(maint)?.is_empty() {
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "sessions {pids:?} were told to end and are still there"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(pids.len())
+}
+
+/// The server's system identifier (None when this role may not read it) and the oid of `db`
+/// (None when it does not exist).
+pub fn server_identity(client: &mut Client, db: &str) -> (Option<String>, Option<u32>) {
+    let system_identifier = client
+        .query_one(
+            "SELECT system_identifier::text FROM pg_catalog.pg_control_system()",
+            &[],
+        )
+        .ok()
+        .map(|r| r.get(0));
+    (system_identifier, database_oid(client, db))
+}
+
+fn database_oid(client: &mut Client, db: &str) -> Option<u32> {
+    client
+        .query_opt(
+            "SELECT oid FROM pg_catalog.pg_database WHERE datname = $1",
+            &[&db],
+        )
+        .ok()
+        .flatten()
+        .map(|r| r.get(0))
+}
+
+/// Err, saying which server the run belongs to, when `server` is not the run's server: by
+/// the cluster's system identifier, else by the source database's oid, else (journals from
+/// before pgstep recorded either) by the server's name as the run displayed it.
+fn check_server(
+    maint: &mut Client,
+    record: &RunRecord,
+    server: &ConnSettings,
+) -> Result<(), String> {
+    let here = server.host_display();
+    let info = &record.info;
+    let ctx = record.context();
+    let (id_here, _) = server_identity(maint, &info.source_db);
+    let theirs = match ctx.and_then(|c| c.system_identifier.as_deref()) {
+        Some(id) => format!("{} (system identifier {id})", info.server),
+        None => info.server.clone(),
+    };
+    let ours = match &id_here {
+        Some(id) => format!("{here} (system identifier {id})"),
+        None => here.clone(),
+    };
+    let refuse = |why: &str| {
+        Err(format!(
+            "run {} belongs to the server {theirs}, not to the server the connection options point at, {ours} ({why}); it was not touched. Run `pgstep recover` with the connection options of {}",
+            info.run_id, info.server
+        ))
+    };
+    if let Some(c) = ctx {
+        if let (Some(a), Some(b)) = (&c.system_identifier, &id_here) {
+            return if a == b {
+                Ok(())
+            } else {
+                refuse("another cluster")
+            };
+        }
+        if let Some(oid) = c.source_oid {
+            // The source, or the name a fixed-name cut-over renamed it to.
+            let mut names = vec![info.source_db.clone()];
+            names.extend(
+                record
+                    .pending_changes()
+                    .into_iter()
+                    .filter_map(|(_, ch)| match ch {
+                        Change::Renamed { from, to } if from == info.source_db => Some(to),
+                        _ => None,
+                    }),
+            );
+            for name in names {
+                if let Some(found) = database_oid(maint, &name) {
+                    return if found == oid {
+                        Ok(())
+                    } else {
+                        refuse(&format!(
+                            "its \"{name}\" is another database: oid {found}, the run's was {oid}"
+                        ))
+                    };
+                }
+            }
+            return refuse(&format!("\"{}\" is not on this server", info.source_db));
+        }
+    }
+    if info.server == here {
+        Ok(())
+    } else {
+        refuse("another server name, and the run's journal does not identify its server")
+    }
+}
+
+/// Why no new run may start on `server_display`: an earlier run there did not finish and left
+/// changes pending (a source still blocked, a leftover clone that a new run could take for the
+/// application's database). None when there is none. Unreadable journals are skipped here
+/// (`pgstep status` reports them).
+pub fn pending_on_server(data_dir: &Path, server_display: &str) -> Option<String> {
+    let paths = journal::run_paths(&data_dir.join("journal")).ok()?;
+    let mut runs = Vec::new();
+    for path in paths {
+        let Ok(r) = journal::read_run(&path) else {
+            continue;
+        };
+        let pending = r.pending_changes();
+        if !r.is_interrupted()
+            || r.info.server != server_display
+            || pending.is_empty()
+            || live_holder(data_dir, &r).is_some()
+        {
+            continue;
+        }
+        let what: Vec<String> = pending.iter().map(|(_, c)| still_pending(c)).collect();
+        runs.push(format!("run {} ({})", r.info.run_id, what.join("; ")));
+    }
+    (!runs.is_empty()).then(|| {
+        format!(
+            "an earlier run on this server did not finish and left changes pending: {}. Run \
+             `pgstep recover` first (`pgstep status` lists what is pending); pgstep starts no \
+             new run while one is left undone",
+            runs.join("; ")
+        )
+    })
+}
+
+/// Whether the run is alive: its lock file on this machine names it, and its process still
+/// runs pgstep. Some(description of the holder) when it is (or may be: another host).
+pub fn live_holder(data_dir: &Path, record: &RunRecord) -> Option<String> {
+    let info = &record.info;
+    let path = crate::lock::lock_file_path(&data_dir.join("locks"), &info.server, &info.source_db);
+    let text = std::fs::read_to_string(path).ok()?;
+    let content: crate::lock::LockFileContent = serde_json::from_str(&text).ok()?;
+    if content.run_id != info.run_id {
+        return None;
+    }
+    let holder = format!(
+        "pid {} on host {}, since {}",
+        content.pid, content.host, content.since
+    );
+    if content.host != journal::hostname() {
+        return Some(format!(
+            "{holder} (another host: pgstep cannot tell from here whether it still runs)"
+        ));
+    }
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", content.pid)).ok()?;
+    String::from_utf8_lossy(&cmdline)
+        .contains("pgstep")
+        .then_some(holder)
 }
 
 /// Takes the dead run's lock, giving its server session a moment to end.
@@ -140,5 +446,49 @@ fn acquire_settled(
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{RunInfo, RunKind};
+
+    #[test]
+    fn recover_application_names_are_cut_like_the_server_cuts_them() {
+        let short = "pgstep h pid 1 run r";
+        assert_eq!(server_kept_application_name(short), short);
+        let long = format!("pgstep {} pid 1 run r", "x".repeat(80));
+        assert_eq!(server_kept_application_name(&long).len(), 63);
+        // Never in the middle of a character.
+        let wide = format!("{}é", "x".repeat(62));
+        assert_eq!(server_kept_application_name(&wide), "x".repeat(62));
+    }
+
+    #[test]
+    fn recover_a_pending_run_blocks_new_runs_on_its_server_only() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let dir = data.path().join("journal");
+        let info = RunInfo::new(RunKind::Upgrade, "db1:5432", "clinic_v1");
+        let mut j = Journal::create_in(&dir, info).expect("journal");
+        assert_eq!(pending_on_server(data.path(), "db1:5432"), None);
+        let id = j
+            .change(Change::CloneCreating {
+                name: "clinic_v2".into(),
+                source: "clinic_v1".into(),
+            })
+            .expect("change");
+        let why = pending_on_server(data.path(), "db1:5432").expect("refused");
+        assert!(
+            why.contains("\"clinic_v2\" may still exist") && why.contains("pgstep recover"),
+            "{why}"
+        );
+        assert_eq!(pending_on_server(data.path(), "db2:5432"), None);
+        j.append(Entry::Undone {
+            id,
+            how: "dropped".into(),
+        })
+        .expect("undone");
+        assert_eq!(pending_on_server(data.path(), "db1:5432"), None);
     }
 }

@@ -363,6 +363,30 @@ pub fn drop_database(client: &mut Client, name: &str) -> Result<(), DbError> {
     })
 }
 
+/// Drops a database pgstep made, ending whatever session still uses it: `WITH (FORCE)` on
+/// PostgreSQL 13 and later (a killed run's session may still be executing a statement in it);
+/// a plain DROP before that.
+pub fn drop_database_force(client: &mut Client, name: &str) -> Result<(), DbError> {
+    let version: i32 = client
+        .query_one(
+            "SELECT pg_catalog.current_setting('server_version_num')::int",
+            &[],
+        )
+        .map_err(|e| DbError::query("read the server version", e))?
+        .get(0);
+    let sql = if version >= 130_000 {
+        "DROP DATABASE IF EXISTS %I WITH (FORCE)"
+    } else {
+        "DROP DATABASE IF EXISTS %I"
+    };
+    exec_format(client, sql, &[name]).map_err(|e| {
+        DbError::Refused(format!(
+            "failed to drop database \"{name}\": {}",
+            describe(&e)
+        ))
+    })
+}
+
 pub fn rename_database(client: &mut Client, from: &str, to: &str) -> Result<(), DbError> {
     exec_format(client, "ALTER DATABASE %I RENAME TO %I", &[from, to])
         .map_err(|e| DbError::query(format!("rename database \"{from}\" to \"{to}\""), e))

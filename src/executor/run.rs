@@ -218,6 +218,16 @@ impl Run {
     }
 
     fn step(&mut self, step: StepId) -> StepResult {
+        // Before anything is decided: a leftover of an unfinished run (a blocked source, a
+        // half-upgraded clone) must not be taken for the application's database.
+        if step == StepId::Plan
+            && let Some(why) = crate::recover::pending_on_server(
+                &self.spec.data_dir,
+                &self.spec.server.host_display(),
+            )
+        {
+            return Err(refused(why));
+        }
         if self.spec.kind == PlanKind::Fixup && self.fixup_has_nothing_to_do(step) {
             return Ok((
                 StepStatus::Skipped,
@@ -412,6 +422,25 @@ impl Run {
         }
     }
 
+    /// Journals the oid of a database the run has just created, so that an undo drops that
+    /// database and never another that took its name since.
+    pub fn journal_created(&mut self, maint: &mut Client, name: &str) {
+        let oid = maint
+            .query_opt(
+                "SELECT oid FROM pg_catalog.pg_database WHERE datname = $1",
+                &[&name],
+            )
+            .ok()
+            .flatten()
+            .map(|r| r.get::<_, u32>(0));
+        if let Some(oid) = oid {
+            self.journal_entry(Entry::Created {
+                name: name.to_owned(),
+                oid,
+            });
+        }
+    }
+
     /// Takes the run lock and opens the journal and log file: from here on, changes are recorded.
     pub fn begin(
         &mut self,
@@ -420,11 +449,12 @@ impl Run {
         to: Option<String>,
     ) -> Result<(), String> {
         let mut info = RunInfo::new(self.run_kind(), self.spec.server.host_display(), source);
+        // Absolute: `pgstep recover` may run from another directory.
         info.bundle = self
             .spec
             .bundle
             .as_ref()
-            .map(|b| b.root.display().to_string());
+            .map(|b| absolute(&b.root).display().to_string());
         info.from = from;
         info.to = to;
         let dir = self.spec.data_dir.clone();
@@ -440,8 +470,34 @@ impl Run {
         for w in lock.warnings() {
             log(&mut self.sink, Level::Warning, w.clone());
         }
-        let journal = Journal::create_in(&dir.join("journal"), info.clone())
+        let mut lock = lock;
+        let mut journal = Journal::create_in(&dir.join("journal"), info.clone())
             .map_err(|e| format!("cannot create the run journal in {}: {e}", dir.display()))?;
+        // Every session of the run carries the run's name, so that `pgstep recover` can find
+        // and end the ones a killed run left working.
+        let application_name =
+            crate::recover::server_kept_application_name(&crate::lock::application_name(&info));
+        self.spec.server.application_name = Some(application_name.clone());
+        let (system_identifier, source_oid) =
+            crate::recover::server_identity(lock.client(), source);
+        let context = crate::journal::RunContext {
+            system_identifier,
+            source_oid,
+            application_name: Some(application_name),
+            banner: self
+                .spec
+                .bundle
+                .as_ref()
+                .and_then(|b| b.banner.as_ref())
+                .map(crate::journal::BannerSql::from),
+            bundle: info.bundle.clone(),
+        };
+        journal.append(Entry::Context(context)).map_err(|e| {
+            format!(
+                "cannot write the run journal {}: {e}",
+                journal.path().display()
+            )
+        })?;
         if let Ok(runlog) = crate::journal::RunLog::create_in(&dir.join("logs"), &info.run_id) {
             self.sink.set_log(runlog);
         }
@@ -724,7 +780,7 @@ impl Run {
         if let BackupPlan::Into { dir, format } = &job.plan {
             let path = crate::backup::new_backup_path(dir, &job.db, job.version, *format);
             self.journal_change(Change::BackupWriting {
-                path: path.display().to_string(),
+                path: absolute(&path).display().to_string(),
             })?;
             job.path = Some(path);
         }
@@ -951,14 +1007,17 @@ impl Run {
                 )
             }
         };
-        self.journal_entry(Entry::Finished {
-            outcome: if self.cancel.requested() {
-                "cancelled".into()
-            } else {
-                "failed".into()
-            },
-            detail: None,
-        });
+        // Finished only when nothing is left: otherwise `pgstep status` must go on listing it.
+        if report.pending.is_empty() {
+            self.journal_entry(Entry::Finished {
+                outcome: if self.cancel.requested() {
+                    "cancelled".into()
+                } else {
+                    "failed".into()
+                },
+                detail: None,
+            });
+        }
         if stopped_backup {
             report.undone.insert(
                 0,
@@ -1025,6 +1084,11 @@ impl Run {
     pub fn db_error(e: DbError) -> String {
         e.to_string()
     }
+}
+
+/// `path` made absolute against the current directory (as it is, when that fails).
+fn absolute(path: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Whether the server runs on this machine: a Unix socket or a loopback address.

@@ -6,10 +6,10 @@ use postgres::Client;
 
 use crate::bundle::Banner;
 use crate::conn::ConnSettings;
-use crate::db::clone::{database_exists, drop_database, rename_database};
+use crate::db::clone::{database_exists, drop_database_force, rename_database};
 use crate::db::{Session, access, banner};
 use crate::events::{Level, Observer, log};
-use crate::journal::{Change, Entry, Journal, read_run};
+use crate::journal::{Change, Entry, Journal, RunRecord, read_run};
 
 /// What undoing did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -19,9 +19,26 @@ pub struct UndoReport {
     pub advice: Vec<String>,
     /// Whether the run had recorded any change at all.
     pub changed_anything: bool,
+    /// The changes still pending after this attempt (not undone, or not verified): while one
+    /// is left the run must not be marked finished, so that `pgstep status` keeps listing it.
+    pub pending: Vec<String>,
 }
 
-/// Undoes the pending changes of the run whose journal this is, most recent first.
+/// How undoing one change ended.
+enum Undo {
+    /// Undone, and checked.
+    Done(String),
+    /// There was nothing to undo (the change had not been made, or was undone already).
+    Nothing(String),
+    /// Left in place on purpose, or not something pgstep can undo: the operator is told.
+    Left(String),
+    /// Not undone (or not verified): still pending.
+    Pending(String),
+}
+
+/// Undoes the pending changes of the run whose journal this is, most recent first, checking
+/// each undo by reading the state back. Each undo done (or found unnecessary) is journalled;
+/// what is left is in [`UndoReport::pending`], with a plain sentence in the advice.
 pub fn undo_run(
     server: &ConnSettings,
     banner_sql: Option<&Banner>,
@@ -33,10 +50,12 @@ pub fn undo_run(
     let record = match read_run(journal.path()) {
         Ok(r) => r,
         Err(e) => {
-            report.advice.push(format!(
+            let what = format!(
                 "cannot read the journal {}: {e}; check the server by hand",
                 journal.path().display()
-            ));
+            );
+            report.advice.push(what.clone());
+            report.pending.push(what);
             report.changed_anything = true;
             return report;
         }
@@ -45,6 +64,12 @@ pub fn undo_run(
         .entries
         .iter()
         .any(|(_, e)| matches!(e, Entry::Change { .. }));
+    // The journal's own copy of the banner statements first: recovery never needs the bundle.
+    let journalled_banner = record
+        .context()
+        .and_then(|c| c.banner.as_ref())
+        .map(Banner::from);
+    let banner_sql = journalled_banner.as_ref().or(banner_sql);
     let pending = record.pending_changes();
     if pending
         .iter()
@@ -53,77 +78,183 @@ pub fn undo_run(
         return roll_forward(server, banner_sql, journal, &pending, obs, report);
     }
     let mut maint = match maintenance(server) {
-        Ok(m) => m,
+        Ok(m) => Some(m),
         Err(e) => {
-            report.advice.push(format!("cannot connect to the server to undo the changes: {e}. Run `pgstep recover` once it is reachable."));
-            return report;
+            report.advice.push(format!(
+                "cannot connect to the server {} to undo the changes: {e}",
+                server.host_display()
+            ));
+            None
         }
     };
     for (id, change) in pending {
-        match undo_one(server, &mut maint, banner_sql, &change, keep_clone) {
-            Ok(Some(how)) => {
-                if let Err(e) = journal.append(Entry::Undone {
-                    id,
-                    how: how.clone(),
-                }) {
-                    log(
-                        obs,
-                        Level::Warning,
-                        format!("cannot write the journal: {e}"),
-                    );
-                }
-                report.undone.push(how);
+        let outcome = match (&change, maint.as_mut()) {
+            // A file on this machine: no server needed.
+            (Change::BackupWriting { path }, _) => {
+                remove_unfinished_backup(std::path::Path::new(path))
             }
-            Ok(None) => {}
-            Err(advice) => {
+            (_, Some(m)) => undo_one(server, m, banner_sql, &change, keep_clone, &record),
+            (_, None) => Undo::Pending(still_pending(&change)),
+        };
+        let how = match outcome {
+            Undo::Done(how) => {
+                report.undone.push(how.clone());
+                how
+            }
+            Undo::Nothing(how) => how,
+            Undo::Left(advice) => {
+                log(obs, Level::Warning, advice.clone());
+                report.advice.push(advice.clone());
+                advice
+            }
+            Undo::Pending(advice) => {
                 log(obs, Level::Error, advice.clone());
                 report.advice.push(advice);
+                report.pending.push(still_pending(&change));
+                continue;
             }
+        };
+        if let Err(e) = journal.append(Entry::Undone { id, how }) {
+            let advice = format!("cannot write the journal {}: {e}", journal.path().display());
+            log(obs, Level::Warning, advice.clone());
+            report.advice.push(advice);
+            report.pending.push(still_pending(&change));
         }
+    }
+    if !report.pending.is_empty() {
+        report.advice.push(format!(
+            "Not undone yet: {}. Run `pgstep recover` (with the same connection options) once \
+             the server is reachable; `pgstep status` lists this run until then.",
+            report.pending.join("; ")
+        ));
     }
     report
 }
 
-/// Undoes one change; Ok(None) when there was nothing to undo or it is kept on purpose.
+/// What a change still pending means for users, in the present tense.
+pub fn still_pending(change: &Change) -> String {
+    match change {
+        Change::BannerSet { db, .. } => {
+            format!("the logon banner of \"{db}\" still says an upgrade is in progress")
+        }
+        Change::AccessBlocked { db, .. } => {
+            format!("new connections to \"{db}\" are still blocked")
+        }
+        Change::CloneCreating { name, .. } => {
+            format!("the unfinished database \"{name}\" may still exist")
+        }
+        Change::Renamed { from, to } => format!("\"{from}\" may still be named \"{to}\""),
+        Change::CutOverStarted { old, new } => {
+            format!("the cut-over from \"{old}\" to \"{new}\" had begun")
+        }
+        Change::CutOverDone { old, new } => {
+            format!("the cut-over from \"{old}\" to \"{new}\" was done")
+        }
+        Change::FixupStarted { db, version } => format!("fixup {version} of \"{db}\" had begun"),
+        Change::BackupWriting { path } => {
+            format!("the unfinished backup {path} may still be on disk")
+        }
+    }
+}
+
+/// Undoes one change and reads the result back.
 fn undo_one(
     server: &ConnSettings,
     maint: &mut Client,
     banner_sql: Option<&Banner>,
     change: &Change,
     keep_clone: bool,
-) -> Result<Option<String>, String> {
+    record: &RunRecord,
+) -> Undo {
+    match undo_server_change(server, maint, banner_sql, change, keep_clone, record) {
+        Ok(u) => u,
+        Err(e) => Undo::Pending(e),
+    }
+}
+
+fn undo_server_change(
+    server: &ConnSettings,
+    maint: &mut Client,
+    banner_sql: Option<&Banner>,
+    change: &Change,
+    keep_clone: bool,
+    record: &RunRecord,
+) -> Result<Undo, String> {
     let exists = |m: &mut Client, db: &str| database_exists(m, db).map_err(|e| e.to_string());
     match change {
         Change::Renamed { from, to } => {
-            if exists(maint, to)? && !exists(maint, from)? {
-                rename_database(maint, to, from).map_err(|e| format!("could not rename \"{to}\" back to \"{from}\": {e}; do it by hand: ALTER DATABASE \"{to}\" RENAME TO \"{from}\";"))?;
-                return Ok(Some(format!("renamed \"{to}\" back to \"{from}\"")));
+            let (has_from, has_to) = (exists(maint, from)?, exists(maint, to)?);
+            if has_from && !has_to {
+                return Ok(Undo::Nothing(format!("\"{from}\" had not been renamed")));
             }
-            Ok(None)
+            if !has_to || has_from {
+                return Err(format!(
+                    "cannot rename \"{to}\" back to \"{from}\": {}; put them right by hand",
+                    if has_from {
+                        "both exist"
+                    } else {
+                        "neither exists"
+                    }
+                ));
+            }
+            rename_database(maint, to, from).map_err(|e| format!("could not rename \"{to}\" back to \"{from}\": {e}; do it by hand: ALTER DATABASE \"{to}\" RENAME TO \"{from}\";"))?;
+            if exists(maint, from)? && !exists(maint, to)? {
+                Ok(Undo::Done(format!("renamed \"{to}\" back to \"{from}\"")))
+            } else {
+                Err(format!(
+                    "renamed \"{to}\" back to \"{from}\", but the server does not show it"
+                ))
+            }
         }
         Change::CloneCreating { name, source } => {
             if name == source || !exists(maint, name)? {
-                return Ok(None);
+                return Ok(Undo::Nothing(format!("\"{name}\" does not exist")));
+            }
+            if let Some(created) = record.created_oid(name) {
+                let now = database_oid(maint, name)?;
+                if now != Some(created) {
+                    return Ok(Undo::Left(format!(
+                        "\"{name}\" is not the database this run created (its oid is {}, the run's was {created}): the run's copy is gone, and this one was left alone",
+                        now.map_or_else(|| "unknown".to_owned(), |o| o.to_string())
+                    )));
+                }
             }
             if keep_clone {
-                return Err(format!(
+                return Ok(Undo::Left(format!(
                     "the unfinished database \"{name}\" was kept for inspection, as asked; drop it before trying again"
+                )));
+            }
+            drop_database_force(maint, name).map_err(|e| format!("could not drop the unfinished database \"{name}\": {e}; drop it by hand: DROP DATABASE \"{name}\";"))?;
+            if exists(maint, name)? {
+                return Err(format!(
+                    "the unfinished database \"{name}\" is still there after DROP DATABASE"
                 ));
             }
-            drop_database(maint, name).map_err(|e| format!("could not drop the unfinished database \"{name}\": {e}; drop it by hand: DROP DATABASE \"{name}\";"))?;
-            Ok(Some(format!("dropped the unfinished database \"{name}\"")))
+            Ok(Undo::Done(format!(
+                "dropped the unfinished database \"{name}\""
+            )))
         }
         Change::BannerSet { db, previous } => {
             let Some(b) = banner_sql else {
                 return Err(format!(
-                    "the logon banner of \"{db}\" was set; without the bundle pgstep cannot reset it: run pgstep recover with --bundle, or reset it in the application"
+                    "the logon banner of \"{db}\" was set, and this journal does not hold the bundle's banner statements: run pgstep recover with --bundle, or reset the banner in the application"
                 ));
             };
             let mut session = Session::open(&server.with_dbname(db), &[])
                 .map_err(|e| format!("could not reset the banner of \"{db}\": {e}"))?;
             banner::restore(&mut session.client, b, previous.as_deref())
                 .map_err(|e| format!("could not reset the banner of \"{db}\": {e}"))?;
-            Ok(Some(format!("removed the upgrade banner from \"{db}\"")))
+            let now = banner::get(&mut session.client, b)
+                .map_err(|e| format!("could not read back the banner of \"{db}\": {e}"))?;
+            if now != *previous {
+                return Err(format!(
+                    "the logon banner of \"{db}\" reads {now:?} after the reset, not {previous:?}"
+                ));
+            }
+            Ok(Undo::Done(match previous {
+                None => format!("removed the upgrade banner from \"{db}\""),
+                Some(_) => format!("put the previous logon banner of \"{db}\" back"),
+            }))
         }
         Change::AccessBlocked { db, snapshot } => {
             let snapshot: access::AccessSnapshot = serde_json::from_value(snapshot.clone())
@@ -132,23 +263,35 @@ fn undo_one(
                 })?;
             let how = access::restore(maint, &snapshot)
                 .map_err(|e| format!("could not allow connections to \"{db}\" again: {e}"))?;
-            Ok(Some(format!(
+            let now = access::snapshot(maint, db)
+                .map_err(|e| format!("could not read back the access to \"{db}\": {e}"))?;
+            let differences = snapshot.differences(&now);
+            if !differences.is_empty() {
+                return Err(format!(
+                    "the access to \"{db}\" differs from before the run after the restore: {}",
+                    differences.join("; ")
+                ));
+            }
+            // Checked above by reading the catalog back (see `AccessSnapshot::differences`).
+            Ok(Undo::Done(format!(
                 "allowed connections to \"{db}\" again, {}",
                 how.words()
             )))
         }
-        Change::FixupStarted { db, version } => Err(format!(
+        Change::FixupStarted { db, version } => Ok(Undo::Left(format!(
             "fixup {version} of \"{db}\" was interrupted, so the database may be partly fixed. Fixups are idempotent: run pgstep fixup again, or restore the backup taken before it"
-        )),
-        Change::CutOverStarted { .. } | Change::CutOverDone { .. } => Ok(None),
-        Change::BackupWriting { path } => remove_unfinished_backup(std::path::Path::new(path)),
+        ))),
+        Change::CutOverStarted { .. } | Change::CutOverDone { .. } => {
+            Ok(Undo::Nothing("nothing to undo".into()))
+        }
+        Change::BackupWriting { path } => Ok(remove_unfinished_backup(std::path::Path::new(path))),
     }
 }
 
 /// What a backup that never finished left: pg_dump's partial output and a partial metadata
 /// file. Only the partial names: a backup under its final name is complete and verified (it
 /// is renamed only then), and is never removed.
-fn remove_unfinished_backup(backup: &std::path::Path) -> Result<Option<String>, String> {
+fn remove_unfinished_backup(backup: &std::path::Path) -> Undo {
     let partials = [
         crate::backup::partial_path_of(backup),
         crate::backup::partial_path_of(&crate::backup::metadata_path_of(backup)),
@@ -160,16 +303,28 @@ fn remove_unfinished_backup(backup: &std::path::Path) -> Result<Option<String>, 
             Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p),
             _ => std::fs::remove_file(&p),
         };
-        gone.map_err(|e| {
-            format!(
+        if let Err(e) = gone {
+            return Undo::Pending(format!(
                 "could not remove the unfinished backup {}: {e}; remove it by hand (it is not a usable backup)",
                 p.display()
-            )
-        })?;
+            ));
+        }
+        if std::fs::symlink_metadata(&p).is_ok() {
+            return Undo::Pending(format!(
+                "the unfinished backup {} is still there after its removal",
+                p.display()
+            ));
+        }
         removed.push(p.display().to_string());
     }
-    Ok((!removed.is_empty())
-        .then(|| format!("removed the unfinished backup {}", removed.join(" and "))))
+    if removed.is_empty() {
+        Undo::Nothing("no unfinished backup left".into())
+    } else {
+        Undo::Done(format!(
+            "removed the unfinished backup {}",
+            removed.join(" and ")
+        ))
+    }
 }
 
 /// The cut-over had finished: the upgrade succeeded. Finish its tidying instead of undoing it.
@@ -194,28 +349,44 @@ fn roll_forward(
         new.as_deref().unwrap_or("?"),
         old.as_deref().unwrap_or("?")
     ));
+    let mut banner_left = false;
     if let (Some(new), Some(b)) = (&new, banner_sql) {
         let previous = pending.iter().find_map(|(_, c)| match c {
             Change::BannerSet { previous, .. } => Some(previous.clone()),
             _ => None,
         });
         if let Some(previous) = previous {
-            match Session::open(&server.with_dbname(new), &[]) {
-                Ok(mut s) => match banner::restore(&mut s.client, b, previous.as_deref()) {
-                    Ok(()) => report
-                        .undone
-                        .push(format!("reset the logon banner of \"{new}\"")),
-                    Err(e) => report
+            let reset = Session::open(&server.with_dbname(new), &[])
+                .map_err(|e| e.to_string())
+                .and_then(|mut s| {
+                    banner::restore(&mut s.client, b, previous.as_deref())
+                        .and_then(|()| banner::get(&mut s.client, b))
+                        .map_err(|e| e.to_string())
+                });
+            match reset {
+                Ok(now) if now == previous => report
+                    .undone
+                    .push(format!("reset the logon banner of \"{new}\"")),
+                Ok(now) => {
+                    banner_left = true;
+                    report.advice.push(format!(
+                        "the logon banner of \"{new}\" reads {now:?} after the reset: reset it by hand"
+                    ))
+                }
+                Err(e) => {
+                    banner_left = true;
+                    report
                         .advice
-                        .push(format!("reset the logon banner of \"{new}\" by hand: {e}")),
-                },
-                Err(e) => report
-                    .advice
-                    .push(format!("reset the logon banner of \"{new}\" by hand: {e}")),
+                        .push(format!("reset the logon banner of \"{new}\" by hand: {e}"))
+                }
             }
         }
     }
-    for (id, _) in pending {
+    for (id, change) in pending {
+        if banner_left && matches!(change, Change::BannerSet { .. }) {
+            report.pending.push(still_pending(change));
+            continue;
+        }
         let _ = journal.append(Entry::Undone {
             id: *id,
             how: "rolled forward".into(),
@@ -227,6 +398,16 @@ fn roll_forward(
         "the interrupted run had completed its cut-over; finished it instead of undoing it",
     );
     report
+}
+
+fn database_oid(maint: &mut Client, name: &str) -> Result<Option<u32>, String> {
+    maint
+        .query_opt(
+            "SELECT oid FROM pg_catalog.pg_database WHERE datname = $1",
+            &[&name],
+        )
+        .map(|row| row.map(|r| r.get(0)))
+        .map_err(|e| crate::db::describe(&e))
 }
 
 fn maintenance(server: &ConnSettings) -> Result<Client, String> {

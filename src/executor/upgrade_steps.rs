@@ -182,6 +182,7 @@ impl Run {
         // cut-over opens it with the source's access from before the block.
         create_closed_clone(&mut maint, &plan.source_db, &plan.work_db, strategy)
             .map_err(Run::db_error)?;
+        self.journal_created(&mut maint, &plan.work_db);
         let original = match self.access.clone() {
             Some(before_block) => before_block,
             None => access::snapshot(&mut maint, &plan.source_db).map_err(Run::db_error)?,

@@ -162,6 +162,11 @@ pub fn copy_bundle(from: &Path) -> tempfile::TempDir {
     dir
 }
 
+/// A copy of a bundle directory at `to`.
+pub fn copy_bundle_into(from: &Path, to: &Path) {
+    copy_dir(from, to);
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for e in std::fs::read_dir(from).expect("read_dir").flatten() {
