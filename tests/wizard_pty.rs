@@ -311,7 +311,8 @@ fn sigterm_takes_the_failure_path_and_restores_the_terminal() {
     assert!(status.success());
     assert_eq!(w.exit_code(), 130);
     assert!(!w.alternate(), "the terminal was restored");
-    w.wait_for("cancel");
+    // Said as what happened (issue 11, finding 12), not "cancelled by the operator".
+    w.wait_for("stopped by SIGTERM");
     assert!(
         pgstep::recover::interrupted(&pg.data_dir())
             .expect("journals")
