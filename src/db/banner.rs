@@ -5,10 +5,35 @@
 //! change is read back with `get` before it is committed: a `set` that stores nothing (an UPDATE
 //! that finds no row) or something else is an error, and is rolled back.
 
-use postgres::{Client, SimpleQueryMessage, Transaction};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 
-use super::session::{DbError, describe};
+use postgres::{Client, Transaction};
+
+use super::session::DbError;
 use crate::bundle::{Banner, Version};
+
+thread_local! {
+    /// Rows changed by this thread's banner writes (set and clear, committed or not: the
+    /// server's statistics count attempted changes), by database name: the only writes pgstep
+    /// makes to a source database, subtracted when it checks that nothing else wrote to it.
+    static OWN_WRITES: RefCell<BTreeMap<String, u64>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Rows pgstep's banner writes on this thread have changed in database `db` so far.
+pub fn rows_written(db: &str) -> u64 {
+    OWN_WRITES.with(|w| w.borrow().get(db).copied().unwrap_or(0))
+}
+
+fn count_write(tx: &mut Transaction<'_>, rows: u64) {
+    let db: Option<String> = tx
+        .query_one("SELECT pg_catalog.current_database()::text", &[])
+        .ok()
+        .map(|r| r.get(0));
+    if let Some(db) = db {
+        OWN_WRITES.with(|w| *w.borrow_mut().entry(db).or_insert(0) += rows);
+    }
+}
 
 /// The banner's text now: the first column of the first row of the bundle's `get` query; None
 /// when it is NULL or there is no row.
@@ -19,6 +44,7 @@ pub fn get(client: &mut Client, banner: &Banner) -> Result<Option<String>, DbErr
         .read_only(true)
         .start()
         .map_err(|e| DbError::query(action, e))?;
+    super::readonly::pin_read_only(&mut tx).map_err(DbError::Refused)?;
     let text = read(&mut tx, banner)?;
     // Read-only: nothing to keep.
     let _ = tx.rollback();
@@ -58,11 +84,14 @@ fn write(client: &mut Client, banner: &Banner, message: Option<&str>) -> Result<
         .read_only(false)
         .start()
         .map_err(|e| DbError::query(action, e))?;
+    // One statement each (bundle validation checks it), through the extended protocol, so
+    // that the number of rows it changed is known.
     let result = match message {
-        Some(text) => tx.execute(banner.set.as_str(), &[&text]).map(|_| ()),
-        None => tx.batch_execute(&banner.clear),
+        Some(text) => tx.execute(banner.set.as_str(), &[&text]),
+        None => tx.execute(banner.clear.as_str(), &[]),
     };
-    result.map_err(|e| DbError::query(action, e))?;
+    let rows = result.map_err(|e| DbError::query(action, e))?;
+    count_write(&mut tx, rows);
     let now = read(&mut tx, banner)?;
     if now.as_deref() != message {
         // Dropping the transaction rolls it back.
@@ -86,22 +115,20 @@ fn quoted(text: Option<&str>) -> String {
     }
 }
 
-/// Runs the bundle's `get` query in `tx`. Simple protocol: the value comes back as text whatever
-/// the column's type.
+/// Runs the bundle's `get` query (one statement) in `tx`: the first column of the first row, as
+/// text whatever the column's type.
 fn read(tx: &mut Transaction<'_>, banner: &Banner) -> Result<Option<String>, DbError> {
-    let messages = tx.simple_query(&banner.get).map_err(|e| {
+    let fail = |e: String| {
         DbError::Refused(format!(
-            "cannot read the logon banner: the bundle's banner get query failed: {}",
-            describe(&e)
+            "cannot read the logon banner: the bundle's banner get query failed: {e}"
         ))
-    })?;
-    Ok(messages
-        .iter()
-        .find_map(|m| match m {
-            // try_get: a query without columns gives None rather than a panic.
-            SimpleQueryMessage::Row(r) => Some(r.try_get(0).ok().flatten().map(str::to_owned)),
-            _ => None,
-        })
+    };
+    let statement = super::readonly::one_statement(&banner.get).map_err(fail)?;
+    let rows = super::readonly::rows_as_text(tx, &statement).map_err(fail)?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next())
         .flatten())
 }
 

@@ -7,6 +7,7 @@ pub mod banner;
 pub mod bookkeeping;
 pub mod checks;
 pub mod clone;
+pub mod readonly;
 pub mod runner;
 pub mod session;
 pub mod sessions;
