@@ -206,8 +206,9 @@ fn exec_json(e: &ExecEvent) -> Option<serde_json::Value> {
             undone,
             advice,
             changed_anything,
+            source,
         } => {
-            json!({ "event": "failure_path_done", "undone": undone, "advice": advice, "changed_anything": changed_anything })
+            json!({ "event": "failure_path_done", "undone": undone, "advice": advice, "changed_anything": changed_anything, "source": source })
         }
         ExecEvent::BackgroundEnded { step, ok, took } => {
             json!({ "event": "background_ended", "step": step, "ok": ok, "seconds": took.as_secs_f64() })

@@ -316,6 +316,7 @@ fn print_outcome(checklist: &Checklist, outcome: &Outcome, printer: &mut Printer
             what,
             undone,
             advice,
+            source,
             ..
         } => {
             let mut text = what.clone();
@@ -328,8 +329,11 @@ fn print_outcome(checklist: &Checklist, outcome: &Outcome, printer: &mut Printer
             for a in advice {
                 text.push_str(&format!("\n{a}"));
             }
-            if checklist.kind == PlanKind::Upgrade {
-                text.push_str("\nThe source database was not changed: users can go on working with it as before.");
+            // Only what pgstep measured (checklist::SourceVerdict), never an assumption.
+            if let Some(verdict) = source {
+                for line in verdict.lines() {
+                    text.push_str(&format!("\n{line}"));
+                }
             }
             errln!("pgstep: {text}");
         }

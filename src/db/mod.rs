@@ -11,6 +11,7 @@ pub mod readonly;
 pub mod runner;
 pub mod session;
 pub mod sessions;
+pub mod source_check;
 pub mod version;
 
 pub use session::{DbError, Session, describe};

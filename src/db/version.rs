@@ -70,10 +70,14 @@ mod tests {
     fn exactly_one_row_with_one_column() {
         assert_eq!(one_value(&vec![vec![v("2")]]), Ok(v("2")));
         assert_eq!(one_value(&vec![vec![None]]), Ok(None));
-        let two_rows = one_value(&vec![vec![v("2")], vec![v("1")]]).unwrap_err();
+        let two_rows = one_value(&vec![vec![v("2")], vec![v("1")]]).expect_err("refused");
         assert_eq!(two_rows, "2 rows: (2), (1)");
-        let two_cols = one_value(&vec![vec![v("1"), v("0")]]).unwrap_err();
+        let two_cols = one_value(&vec![vec![v("1"), v("0")]]).expect_err("refused");
         assert_eq!(two_cols, "2 columns: (1, 0)");
-        assert!(one_value(&vec![]).unwrap_err().starts_with("no row"));
+        assert!(
+            one_value(&vec![])
+                .expect_err("refused")
+                .starts_with("no row")
+        );
     }
 }

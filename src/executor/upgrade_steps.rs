@@ -41,9 +41,18 @@ impl Run {
             crate::db::clone::database_size(&mut maint, &source).map_err(Run::db_error)?,
         )
         .unwrap_or(0);
+        // Before pgstep runs anything on the source: the run's last word on it is measured
+        // against this.
+        self.read_source_before(&source);
         let mut session = self.session(&source)?;
-        let current = read_version(&mut session.client, &bundle.version_query, &source)
-            .map_err(Run::db_error)?;
+        // A version query that fails or does not return one row with one column is a refusal:
+        // nothing has been changed.
+        let current = read_version(&mut session.client, &bundle.version_query, &source).map_err(
+            |e| match e {
+                crate::db::DbError::Refused(m) => refused(m),
+                other => Run::db_error(other).into(),
+            },
+        )?;
         let mode = if self.spec.rehearsal || self.spec.kind == crate::checklist::PlanKind::Rehearsal
         {
             Mode::Rehearsal

@@ -130,11 +130,11 @@ mod tests {
     #[test]
     fn one_select_is_accepted_without_its_semicolon() {
         assert_eq!(
-            single_read_query("SELECT count(*) FROM t; -- done\n").unwrap(),
+            single_read_query("SELECT count(*) FROM t; -- done\n").expect("one statement"),
             "SELECT count(*) FROM t"
         );
         assert_eq!(
-            single_read_query("SELECT ';' AS x").unwrap(),
+            single_read_query("SELECT ';' AS x").expect("one statement"),
             "SELECT ';' AS x"
         );
     }
