@@ -65,7 +65,9 @@ fn a_plausibility_pair_that_commits_and_deletes_is_refused_before_anything_conne
     let at = format!("bundle.toml:{}:", line + 3);
     assert!(out.stderr.contains(&at), "{at} in: {}", out.stderr);
     assert!(
-        out.stderr.contains("plausibility.old") && out.stderr.contains("3 statements"),
+        out.stderr.contains("is not valid")
+            && out.stderr.contains("plausibility.old")
+            && out.stderr.contains("3 statements"),
         "{}",
         out.stderr
     );
@@ -102,8 +104,12 @@ fn a_precheck_that_commits_and_deletes_is_refused_with_its_file_and_line() {
         out.stdout,
         out.stderr
     );
+    // Refused by the bundle's validation, before anything connects.
     assert!(
-        out.stderr.contains("prechecks/evil.sql:2:1") && out.stderr.contains("transaction"),
+        out.stderr.contains("is not valid")
+            && out.stderr.contains(
+                "prechecks/evil.sql:2:1: precheck: this statement ends or controls the transaction"
+            ),
         "{}",
         out.stderr
     );
