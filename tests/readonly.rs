@@ -289,6 +289,22 @@ fn after_a_failure_the_source_is_said_unchanged_only_as_measured() {
         ) && stderr.contains("Checked: no rows written, schema fingerprint unchanged."),
         "{stderr}"
     );
+    // The run's report says the same, from the same measurement.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let all = format!("{stdout}\n{stderr}");
+    let md = all
+        .lines()
+        .find_map(|l| l.split("report: ").nth(1))
+        .and_then(|r| r.split(" (").next())
+        .unwrap_or_else(|| panic!("no report path in: {all}"));
+    let report = std::fs::read_to_string(md).expect("read the report");
+    assert!(
+        report.contains("- Source database: The source database \"clinic_v1\" was not changed"),
+        "{report}"
+    );
+    let json = std::fs::read_to_string(Path::new(md).with_extension("json")).expect("json report");
+    let json: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(json["source"]["verdict"], "unchanged", "{json}");
 }
 
 #[test]
@@ -338,7 +354,7 @@ fn a_write_by_someone_else_during_the_run_is_named_not_called_unchanged() {
     assert!(!seen.contains("was not changed"), "{seen}");
     assert!(
         seen.contains(
-            "the source database \"clinic_v1\" was changed during the run: 1 row(s) written"
+            "the source database \"clinic_v1\" was changed during the run: 1 row(s) written (clinic.patient: 1)"
         ),
         "{seen}"
     );

@@ -1125,6 +1125,7 @@ fn states() -> Vec<State> {
                 pgstep::checklist::SourceVerdict::Changed {
                     db: "clinic".into(),
                     rows_written: 3,
+                    tables_written: vec![("clinic.patient".into(), 3)],
                     fingerprint_changed: false,
                     tables_rewritten: vec![],
                     backup: Some("/var/backups/pgstep/clinic-v1-20261121T2203.dump".into()),

@@ -20,6 +20,9 @@ pub struct SourceReading {
     pub stats_reset: Option<String>,
     /// The schema fingerprint (hash) of the application's schemas.
     pub fingerprint: String,
+    /// Rows written (inserted + updated + deleted) in each user table, from
+    /// `pg_stat_user_tables`: says where the writes went.
+    pub table_writes: BTreeMap<String, i64>,
     /// Each table of the application's schemas and its file node: TRUNCATE, VACUUM FULL and
     /// CLUSTER give a table a new one without counting rows.
     pub tables: BTreeMap<String, u32>,
@@ -37,6 +40,8 @@ pub enum SourceVerdict {
         db: String,
         /// Rows inserted, updated or deleted, pgstep's own banner writes not counted.
         rows_written: u64,
+        /// Where: the tables those rows were written in, with their counts.
+        tables_written: Vec<(String, u64)>,
         fingerprint_changed: bool,
         /// Tables truncated, rewritten, added or dropped.
         tables_rewritten: Vec<String>,
@@ -47,14 +52,15 @@ pub enum SourceVerdict {
     Unknown { db: String, why: String },
 }
 
-/// Compares two readings; `own_rows` are the rows pgstep's banner set and clear changed.
+/// Compares two readings; `own` are the rows pgstep's banner set and clear changed, by table.
 pub fn verdict(
     db: &str,
     before: &SourceReading,
     after: &SourceReading,
-    own_rows: u64,
+    own: &BTreeMap<String, u64>,
     backup: Option<String>,
 ) -> SourceVerdict {
+    let own_rows: u64 = own.values().sum();
     let db = db.to_owned();
     if before.stats_reset != after.stats_reset {
         return SourceVerdict::Unknown {
@@ -64,13 +70,13 @@ pub fn verdict(
     }
     let all = after.rows_written - before.rows_written;
     let statistics = after.statistics_rows - before.statistics_rows;
-    let own = i64::try_from(own_rows).unwrap_or(i64::MAX);
-    let others = all - statistics - own;
+    let own_total = i64::try_from(own_rows).unwrap_or(i64::MAX);
+    let others = all - statistics - own_total;
     if all < 0 || statistics < 0 || others < 0 {
         return SourceVerdict::Unknown {
             db,
             why: format!(
-                "its write counters do not add up ({all} rows written, {own} by pgstep's banner)"
+                "its write counters do not add up ({all} rows written, {own_total} by pgstep's banner)"
             ),
         };
     }
@@ -88,6 +94,18 @@ pub fn verdict(
             .cloned(),
     );
     tables_rewritten.sort();
+    let tables_written: Vec<(String, u64)> = after
+        .table_writes
+        .iter()
+        .filter_map(|(t, n)| {
+            let grew = n - before.table_writes.get(t).copied().unwrap_or(0);
+            let mine = i64::try_from(own.get(t).copied().unwrap_or(0)).unwrap_or(i64::MAX);
+            u64::try_from(grew - mine)
+                .ok()
+                .filter(|d| *d > 0)
+                .map(|d| (t.clone(), d))
+        })
+        .collect();
     let fingerprint_changed = before.fingerprint != after.fingerprint;
     if others == 0 && !fingerprint_changed && tables_rewritten.is_empty() {
         SourceVerdict::Unchanged { db }
@@ -95,6 +113,7 @@ pub fn verdict(
         SourceVerdict::Changed {
             db,
             rows_written: u64::try_from(others).unwrap_or(0),
+            tables_written,
             fingerprint_changed,
             tables_rewritten,
             backup,
@@ -116,13 +135,22 @@ impl SourceVerdict {
             SourceVerdict::Changed {
                 db,
                 rows_written,
+                tables_written,
                 fingerprint_changed,
                 tables_rewritten,
                 backup,
             } => {
                 let mut what = Vec::new();
                 if *rows_written > 0 {
-                    what.push(format!("{rows_written} row(s) written"));
+                    let mut w = format!("{rows_written} row(s) written");
+                    if !tables_written.is_empty() {
+                        let list: Vec<String> = tables_written
+                            .iter()
+                            .map(|(t, n)| format!("{t}: {n}"))
+                            .collect();
+                        w.push_str(&format!(" ({})", list.join(", ")));
+                    }
+                    what.push(w);
                 }
                 if *fingerprint_changed {
                     what.push("its schema fingerprint changed".to_owned());
@@ -166,14 +194,25 @@ mod tests {
             rows_written: rows,
             statistics_rows: stats,
             stats_reset: None,
+            table_writes: BTreeMap::new(),
             fingerprint: fp.into(),
             tables: [("clinic.encounter".to_owned(), 16_400)].into(),
         }
     }
 
+    fn own(rows: u64) -> BTreeMap<String, u64> {
+        [("app.banner".to_owned(), rows)].into()
+    }
+
     #[test]
     fn own_banner_writes_and_statistics_do_not_count() {
-        let v = verdict("db", &reading(100, 5, "a"), &reading(112, 15, "a"), 2, None);
+        let v = verdict(
+            "db",
+            &reading(100, 5, "a"),
+            &reading(112, 15, "a"),
+            &own(2),
+            None,
+        );
         assert_eq!(v, SourceVerdict::Unchanged { db: "db".into() });
         assert!(v.lines()[0].contains("was not changed"));
         assert_eq!(
@@ -184,15 +223,13 @@ mod tests {
 
     #[test]
     fn other_writes_a_new_schema_or_a_truncate_are_a_change() {
-        let v = verdict("db", &reading(100, 0, "a"), &reading(103, 0, "a"), 2, None);
+        let mut before = reading(100, 0, "a");
+        before.table_writes = [("app.t".to_owned(), 10), ("app.banner".to_owned(), 5)].into();
+        let mut after = reading(103, 0, "a");
+        after.table_writes = [("app.t".to_owned(), 11), ("app.banner".to_owned(), 7)].into();
+        let v = verdict("db", &before, &after, &own(2), None);
         assert!(
-            matches!(
-                v,
-                SourceVerdict::Changed {
-                    rows_written: 1,
-                    ..
-                }
-            ),
+            v.lines()[0].contains("changed during the run: 1 row(s) written (app.t: 1)."),
             "{v:?}"
         );
         assert!(!v.lines().join(" ").contains("was not changed"));
@@ -200,14 +237,14 @@ mod tests {
             "db",
             &reading(100, 0, "a"),
             &reading(100, 0, "b"),
-            0,
+            &own(0),
             Some("/b".into()),
         );
         assert!(v.lines()[0].contains("schema fingerprint changed"), "{v:?}");
         assert!(v.lines()[1].contains("/b"), "{v:?}");
         let mut after = reading(100, 0, "a");
         after.tables.insert("clinic.encounter".into(), 16_500);
-        let v = verdict("db", &reading(100, 0, "a"), &after, 0, None);
+        let v = verdict("db", &reading(100, 0, "a"), &after, &own(0), None);
         assert!(v.lines()[0].contains("clinic.encounter"), "{v:?}");
     }
 
@@ -215,10 +252,16 @@ mod tests {
     fn a_reset_or_counters_going_back_are_unknown() {
         let mut after = reading(0, 0, "a");
         after.stats_reset = Some("now".into());
-        let v = verdict("db", &reading(100, 0, "a"), &after, 0, None);
+        let v = verdict("db", &reading(100, 0, "a"), &after, &own(0), None);
         assert!(matches!(v, SourceVerdict::Unknown { .. }));
         assert!(v.lines()[0].contains("could not be checked"));
-        let v = verdict("db", &reading(100, 0, "a"), &reading(101, 0, "a"), 2, None);
+        let v = verdict(
+            "db",
+            &reading(100, 0, "a"),
+            &reading(101, 0, "a"),
+            &own(2),
+            None,
+        );
         assert!(matches!(v, SourceVerdict::Unknown { .. }));
     }
 }

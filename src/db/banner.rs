@@ -15,24 +15,49 @@ use crate::bundle::{Banner, Version};
 
 thread_local! {
     /// Rows changed by this thread's banner writes (set and clear, committed or not: the
-    /// server's statistics count attempted changes), by database name: the only writes pgstep
-    /// makes to a source database, subtracted when it checks that nothing else wrote to it.
-    static OWN_WRITES: RefCell<BTreeMap<String, u64>> = const { RefCell::new(BTreeMap::new()) };
+    /// server's statistics count attempted changes), by database name and table: the only
+    /// writes pgstep makes to a source database, subtracted when it checks that nothing else
+    /// wrote to it.
+    static OWN_WRITES: RefCell<BTreeMap<String, BTreeMap<String, u64>>> =
+        const { RefCell::new(BTreeMap::new()) };
 }
 
-/// Rows pgstep's banner writes on this thread have changed in database `db` so far.
-pub fn rows_written(db: &str) -> u64 {
-    OWN_WRITES.with(|w| w.borrow().get(db).copied().unwrap_or(0))
+/// Rows pgstep's banner writes on this thread have changed in database `db` so far, by table
+/// (`schema.table`, quoted as needed).
+pub fn rows_written(db: &str) -> BTreeMap<String, u64> {
+    OWN_WRITES.with(|w| w.borrow().get(db).cloned().unwrap_or_default())
 }
 
+/// Records what the banner statement just run in `tx` changed: the transaction's own counts
+/// by table (a trigger's writes too), or when those cannot be read, the statement's row count.
 fn count_write(tx: &mut Transaction<'_>, rows: u64) {
-    let db: Option<String> = tx
-        .query_one("SELECT pg_catalog.current_database()::text", &[])
-        .ok()
-        .map(|r| r.get(0));
-    if let Some(db) = db {
-        OWN_WRITES.with(|w| *w.borrow_mut().entry(db).or_insert(0) += rows);
-    }
+    let Ok(db) = tx.query_one("SELECT pg_catalog.current_database()::text", &[]) else {
+        return;
+    };
+    let db: String = db.get(0);
+    let by_table: Vec<(String, u64)> = tx
+        .query(
+            "SELECT pg_catalog.format('%I.%I', schemaname, relname),                     (n_tup_ins + n_tup_upd + n_tup_del)::bigint                FROM pg_catalog.pg_stat_xact_user_tables               WHERE n_tup_ins + n_tup_upd + n_tup_del > 0",
+            &[],
+        )
+        .map(|rows| {
+            rows.iter()
+                .map(|r| (r.get(0), u64::try_from(r.get::<_, i64>(1)).unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let by_table = if by_table.iter().map(|(_, n)| n).sum::<u64>() >= rows {
+        by_table
+    } else {
+        vec![("(the banner's table)".to_owned(), rows)]
+    };
+    OWN_WRITES.with(|w| {
+        let mut w = w.borrow_mut();
+        let db = w.entry(db).or_default();
+        for (table, n) in by_table {
+            *db.entry(table).or_insert(0) += n;
+        }
+    });
 }
 
 /// The banner's text now: the first column of the first row of the bundle's `get` query; None

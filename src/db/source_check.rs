@@ -60,6 +60,14 @@ pub fn read_in(client: &mut Client, schemas: &[String]) -> Result<SourceReading,
             &[],
         )
         .map_err(|e| format!("cannot read its statistics: {}", describe(&e)))?;
+    let table_writes = tx
+        .query(
+            "SELECT pg_catalog.format('%I.%I', schemaname, relname), \
+                    (n_tup_ins + n_tup_upd + n_tup_del)::bigint \
+               FROM pg_catalog.pg_stat_user_tables",
+            &[],
+        )
+        .map_err(|e| format!("cannot read its tables' statistics: {}", describe(&e)))?;
     let tables = tx
         .query(
             "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), \
@@ -75,6 +83,7 @@ pub fn read_in(client: &mut Client, schemas: &[String]) -> Result<SourceReading,
         rows_written: row.get(0),
         stats_reset: row.get(1),
         statistics_rows: row.get(2),
+        table_writes: table_writes.iter().map(|r| (r.get(0), r.get(1))).collect(),
         fingerprint: fingerprint.hash,
         tables: tables
             .iter()

@@ -59,7 +59,7 @@ impl Run {
             &db,
             &before,
             &after,
-            banner::rows_written(&db),
+            &banner::rows_written(&db),
             backup,
         ))
     }
