@@ -21,6 +21,15 @@ use crate::fingerprint;
 use crate::journal::{Change, Entry};
 use crate::rehearsal::Rehearsal;
 
+/// A database error as a step error: what pgstep refused (a version query that fails or does
+/// not return one row with one column, …) is a refusal, exit 3; the rest a failure.
+pub(super) fn refusal(e: crate::db::DbError) -> StepError {
+    match e {
+        crate::db::DbError::Refused(m) => refused(m),
+        other => Run::db_error(other).into(),
+    }
+}
+
 impl Run {
     pub(super) fn plan_upgrade(&mut self) -> StepResult {
         let bundle = self.bundle()?.clone();
@@ -47,12 +56,8 @@ impl Run {
         let mut session = self.session(&source)?;
         // A version query that fails or does not return one row with one column is a refusal:
         // nothing has been changed.
-        let current = read_version(&mut session.client, &bundle.version_query, &source).map_err(
-            |e| match e {
-                crate::db::DbError::Refused(m) => refused(m),
-                other => Run::db_error(other).into(),
-            },
-        )?;
+        let current =
+            read_version(&mut session.client, &bundle.version_query, &source).map_err(refusal)?;
         let mode = if self.spec.rehearsal || self.spec.kind == crate::checklist::PlanKind::Rehearsal
         {
             Mode::Rehearsal
