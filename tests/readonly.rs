@@ -307,12 +307,13 @@ fn after_a_failure_the_source_is_said_unchanged_only_as_measured() {
     assert_eq!(json["source"]["verdict"], "unchanged", "{json}");
 }
 
-#[test]
-fn a_write_by_someone_else_during_the_run_is_named_not_called_unchanged() {
-    let pg = clinic_v1();
+/// An upgrade that fails at the end of "Upgrade the clone", during which a superuser session
+/// (the block does not keep it out) runs `sql` on the source while pgstep waits after setting
+/// the banner: pgstep's exit code and everything it wrote on stderr.
+fn upgrade_with_an_interloper(pg: &Pg, sql: &str) -> (Option<i32>, String) {
     let data = tempfile::tempdir().expect("tempdir");
     let gate = data.path().join("gate");
-    let mut child = pgstep_cmd(&pg, data.path())
+    let mut child = pgstep_cmd(pg, data.path())
         .env("PGSTEP_FAULT", "banner:wait,clone_upgrade:fail")
         .env("PGSTEP_FAULT_GATE", &gate)
         .args([
@@ -340,17 +341,24 @@ fn a_write_by_someone_else_during_the_run_is_named_not_called_unchanged() {
             break;
         }
     }
-    // A superuser session (the block does not keep it out) writes one row, and ends.
-    pg.exec(
-        "clinic_v1",
-        "UPDATE clinic.patient SET last_name = last_name || '!' WHERE id = (SELECT min(id) FROM clinic.patient)",
-    );
+    // The session ends before the gate opens.
+    pg.exec("clinic_v1", sql);
     std::fs::write(&gate, "").expect("open the gate");
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read");
     let status = child.wait().expect("wait");
     seen.push_str(&rest);
-    assert_eq!(status.code(), Some(pgstep::exit::FAILED), "{seen}");
+    (status.code(), seen)
+}
+
+#[test]
+fn a_write_by_someone_else_during_the_run_is_named_not_called_unchanged() {
+    let pg = clinic_v1();
+    let (code, seen) = upgrade_with_an_interloper(
+        &pg,
+        "UPDATE clinic.patient SET last_name = last_name || '!' WHERE id = (SELECT min(id) FROM clinic.patient)",
+    );
+    assert_eq!(code, Some(pgstep::exit::FAILED), "{seen}");
     assert!(!seen.contains("was not changed"), "{seen}");
     assert!(
         seen.contains(
@@ -359,4 +367,17 @@ fn a_write_by_someone_else_during_the_run_is_named_not_called_unchanged() {
         "{seen}"
     );
     assert!(seen.contains("the backup this run took is"), "{seen}");
+}
+
+/// TRUNCATE counts no rows in the statistics: the table's new file node gives it away.
+#[test]
+fn a_truncate_by_someone_else_during_the_run_is_named() {
+    let pg = clinic_v1();
+    let (code, seen) = upgrade_with_an_interloper(&pg, "TRUNCATE clinic.encounter");
+    assert_eq!(code, Some(pgstep::exit::FAILED), "{seen}");
+    assert!(!seen.contains("was not changed"), "{seen}");
+    assert!(
+        seen.contains("table(s) truncated or rewritten: clinic.encounter"),
+        "{seen}"
+    );
 }
