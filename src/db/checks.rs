@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use postgres::{Client, Transaction};
+use postgres::{Client, GenericClient, Transaction};
 
 use super::session::{DbError, describe};
 use super::version::read_version;
@@ -276,7 +276,7 @@ fn list_tables(client: &mut Client, schemas: &[String]) -> Result<BTreeSet<Strin
 /// gives. The name is looked up in the catalog first (split by the server's `parse_ident`) and
 /// the query built by `format('%I.%I')` from what the catalog says: a string that is not a
 /// table's name never reaches the SQL.
-pub fn count_rows(client: &mut Client, table: &str) -> Result<i64, DbError> {
+pub fn count_rows(client: &mut impl GenericClient, table: &str) -> Result<i64, DbError> {
     let action = || format!("count the rows of {table}");
     let sql: String = client
         .query_opt(
@@ -293,6 +293,21 @@ pub fn count_rows(client: &mut Client, table: &str) -> Result<i64, DbError> {
         .query_one(sql.as_str(), &[])
         .map_err(|e| DbError::query(action(), e))?;
     Ok(row.get(0))
+}
+
+/// [`count_rows`] in a READ ONLY transaction of its own (on a session that has none open): how
+/// the old database is counted outside the backup's snapshot.
+pub fn count_rows_read_only(client: &mut Client, table: &str) -> Result<i64, DbError> {
+    let action = || format!("count the rows of {table}");
+    let mut tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| DbError::query(action(), e))?;
+    let n = count_rows(&mut tx, table);
+    // Read-only: nothing to keep.
+    let _ = tx.rollback();
+    n
 }
 
 /// One table's row counts in the old and the new database (or why one could not be counted).
@@ -325,7 +340,7 @@ pub fn row_counts(old: &mut Client, new: &mut Client, schemas: &[String]) -> Vec
         .iter()
         .map(|t| TableCount {
             table: t.clone(),
-            old: count_rows(old, t).map_err(|e| e.to_string()),
+            old: count_rows_read_only(old, t).map_err(|e| e.to_string()),
             new: count_rows(new, t).map_err(|e| e.to_string()),
         })
         .collect();

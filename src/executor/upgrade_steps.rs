@@ -604,7 +604,7 @@ fn count_some(
         Ok((c, true)) => {
             checks::in_savepoint(c, |c| checks::count_rows(c, t).map_err(|e| e.to_string()))
         }
-        Ok((c, false)) => checks::count_rows(c, t).map_err(|e| e.to_string()),
+        Ok((c, false)) => checks::count_rows_read_only(c, t).map_err(|e| e.to_string()),
         Err(e) => Err(e.clone()),
     };
     tables
