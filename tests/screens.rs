@@ -1125,7 +1125,10 @@ fn states() -> Vec<State> {
                 pgstep::checklist::SourceVerdict::Changed {
                     db: "clinic".into(),
                     rows_written: 3,
-                    tables_written: vec![("clinic.patient".into(), 3)],
+                    tables_written: vec![pgstep::checklist::TableWrites {
+                        table: "clinic.patient".into(),
+                        rows: 3,
+                    }],
                     fingerprint_changed: false,
                     tables_rewritten: vec![],
                     backup: Some("/var/backups/pgstep/clinic-v1-20261121T2203.dump".into()),

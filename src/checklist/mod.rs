@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use source::{SourceReading, SourceVerdict, verdict as source_verdict};
+pub use source::{SourceReading, SourceVerdict, TableWrites, verdict as source_verdict};
 pub use step::{
     BackupChoice, BackupOutput, ManualItem, PlanSummary, SpaceLine, StepId, StepOutput, StepStatus,
     StepView, manual_items,

@@ -28,6 +28,13 @@ pub struct SourceReading {
     pub tables: BTreeMap<String, u32>,
 }
 
+/// Rows written in one table of the source during the run, pgstep's own not counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableWrites {
+    pub table: String,
+    pub rows: u64,
+}
+
 /// The verdict on the source database at the end of a failed or cancelled run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
@@ -41,7 +48,7 @@ pub enum SourceVerdict {
         /// Rows inserted, updated or deleted, pgstep's own banner writes not counted.
         rows_written: u64,
         /// Where: the tables those rows were written in, with their counts.
-        tables_written: Vec<(String, u64)>,
+        tables_written: Vec<TableWrites>,
         fingerprint_changed: bool,
         /// Tables truncated, rewritten, added or dropped.
         tables_rewritten: Vec<String>,
@@ -94,7 +101,7 @@ pub fn verdict(
             .cloned(),
     );
     tables_rewritten.sort();
-    let tables_written: Vec<(String, u64)> = after
+    let tables_written: Vec<TableWrites> = after
         .table_writes
         .iter()
         .filter_map(|(t, n)| {
@@ -103,7 +110,10 @@ pub fn verdict(
             u64::try_from(grew - mine)
                 .ok()
                 .filter(|d| *d > 0)
-                .map(|d| (t.clone(), d))
+                .map(|rows| TableWrites {
+                    table: t.clone(),
+                    rows,
+                })
         })
         .collect();
     let fingerprint_changed = before.fingerprint != after.fingerprint;
@@ -146,7 +156,7 @@ impl SourceVerdict {
                     if !tables_written.is_empty() {
                         let list: Vec<String> = tables_written
                             .iter()
-                            .map(|(t, n)| format!("{t}: {n}"))
+                            .map(|w| format!("{}: {}", w.table, w.rows))
                             .collect();
                         w.push_str(&format!(" ({})", list.join(", ")));
                     }
