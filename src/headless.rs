@@ -207,8 +207,9 @@ fn exec_json(e: &ExecEvent) -> Option<serde_json::Value> {
             undone,
             advice,
             changed_anything,
+            source,
         } => {
-            json!({ "event": "failure_path_done", "undone": undone, "advice": advice, "changed_anything": changed_anything })
+            json!({ "event": "failure_path_done", "undone": undone, "advice": advice, "changed_anything": changed_anything, "source": source })
         }
         ExecEvent::BackgroundEnded { step, ok, took } => {
             json!({ "event": "background_ended", "step": step, "ok": ok, "seconds": took.as_secs_f64() })
@@ -230,5 +231,39 @@ impl Observer for Printer {
         } else if let Some(line) = self.text(&event) {
             self.write(&line);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exec_json;
+    use crate::checklist::{ExecEvent, SourceVerdict, TableWrites};
+
+    #[test]
+    fn the_failure_path_event_carries_the_measured_verdict_on_the_source() {
+        let event = ExecEvent::FailurePathDone {
+            undone: vec![],
+            advice: vec![],
+            changed_anything: true,
+            source: Some(SourceVerdict::Changed {
+                db: "clinic_v1".into(),
+                rows_written: 1,
+                tables_written: vec![TableWrites {
+                    table: "clinic.patient".into(),
+                    rows: 1,
+                }],
+                fingerprint_changed: false,
+                tables_rewritten: vec![],
+                backup: None,
+            }),
+        };
+        let json = exec_json(&event).expect("json");
+        assert_eq!(json["event"], "failure_path_done");
+        assert_eq!(json["source"]["verdict"], "changed");
+        assert_eq!(json["source"]["rows_written"], 1);
+        assert_eq!(
+            json["source"]["tables_written"][0]["table"],
+            "clinic.patient"
+        );
     }
 }

@@ -111,6 +111,9 @@ pub struct Report {
     pub outcome: Outcome,
     pub finished_at: Option<String>,
     pub failure: Option<Failure>,
+    /// After a failure: whether the source database was changed, as pgstep measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::checklist::SourceVerdict>,
     pub steps: Vec<StepTiming>,
     pub fingerprints: Fingerprints,
     /// None: the run did not record anything about a backup.
@@ -133,6 +136,7 @@ impl Report {
             outcome,
             finished_at: None,
             failure: None,
+            source: None,
             steps: Vec::new(),
             fingerprints: Fingerprints::default(),
             backup: None,
@@ -390,6 +394,13 @@ impl Report {
         // are, rendered or printed raw.
         for line in mask_secrets(&f.error).lines() {
             let _ = writeln!(md, "      {line}");
+        }
+        if let Some(verdict) = &self.source {
+            let _ = writeln!(
+                md,
+                "\n- Source database: {}",
+                text(&verdict.lines().join(" "))
+            );
         }
         md.push('\n');
     }

@@ -60,7 +60,11 @@ pub fn build(c: &Checklist, outcome: &Outcome, ctx: &ReportContext) -> Report {
             t.step = step.id.title().to_owned();
         }
     }
-    if let Outcome::Failed { step, what, .. } = outcome {
+    if let Outcome::Failed {
+        step, what, source, ..
+    } = outcome
+    {
+        report.source = source.clone();
         report.failure = Some(Failure {
             step: step.map(|s| s.title().to_owned()),
             location: script_location(what),
@@ -244,13 +248,19 @@ fn next_steps(c: &Checklist, outcome: &Outcome) -> Vec<String> {
             Outcome::Failed {
                 advice,
                 changed_anything,
+                source,
                 ..
             },
             kind,
         ) => {
             let mut v = advice.clone();
-            if *changed_anything && kind == PlanKind::Upgrade {
-                v.push("Tell users to keep using the existing database as usual.".into());
+            // Only when pgstep measured it (checklist::SourceVerdict).
+            match source {
+                Some(s) if !s.unchanged() => v.extend(s.lines()),
+                Some(_) if *changed_anything && kind == PlanKind::Upgrade => {
+                    v.push("Tell users to keep using the existing database as usual.".into());
+                }
+                _ => {}
             }
             v.push("Fix the problem named above, then try again (rehearse on a test server first); ask the application's maintainers for help if needed.".into());
             v

@@ -210,11 +210,26 @@ impl Run {
     }
 
     fn undo_done(&mut self, ms: u64, undone: &[&str], advice: &[&str]) {
+        // As measured by the failure path: nothing wrote to the source.
+        let unchanged = pgstep::checklist::SourceVerdict::Unchanged {
+            db: "clinic".into(),
+        };
+        self.undo_done_measured(ms, undone, advice, unchanged);
+    }
+
+    fn undo_done_measured(
+        &mut self,
+        ms: u64,
+        undone: &[&str],
+        advice: &[&str],
+        source: pgstep::checklist::SourceVerdict,
+    ) {
         self.wait(ms);
         self.exec(ExecEvent::FailurePathDone {
             undone: undone.iter().map(|s| s.to_string()).collect(),
             advice: advice.iter().map(|s| s.to_string()).collect(),
             changed_anything: true,
+            source: Some(source),
         });
     }
 }
@@ -1094,6 +1109,43 @@ fn states() -> Vec<State> {
                 9_000,
                 &["dropped the clone \"clinic_v3\""],
                 &["cannot connect to the server to undo the changes: connection refused. Run `pgstep recover` once it is reachable."],
+            );
+            r.app
+        }),
+        ("final_failure_source_changed", || {
+            let mut r = failed_at_clone();
+            r.undo_done_measured(
+                4_000,
+                &[
+                    "dropped the clone \"clinic_v3\"",
+                    "removed the logon banner from \"clinic\"",
+                    "restored access to \"clinic\" exactly as it was",
+                ],
+                &[],
+                pgstep::checklist::SourceVerdict::Changed {
+                    db: "clinic".into(),
+                    rows_written: 3,
+                    tables_written: vec![pgstep::checklist::TableWrites {
+                        table: "clinic.patient".into(),
+                        rows: 3,
+                    }],
+                    fingerprint_changed: false,
+                    tables_rewritten: vec![],
+                    backup: Some("/var/backups/pgstep/clinic-v1-20261121T2203.dump".into()),
+                },
+            );
+            r.app
+        }),
+        ("final_source_unknown", || {
+            let mut r = failed_at_clone();
+            r.undo_done_measured(
+                9_000,
+                &["dropped the clone \"clinic_v3\""],
+                &["cannot connect to the server to undo the changes: connection refused. Run `pgstep recover` once it is reachable."],
+                pgstep::checklist::SourceVerdict::Unknown {
+                    db: "clinic".into(),
+                    why: "pgstep could not read its state at the end (connection refused)".into(),
+                },
             );
             r.app
         }),

@@ -15,7 +15,7 @@ use super::{
     Banner, Baseline, Bundle, BundleError, BundleProblem, Fixup, Naming, Plausibility, Precheck,
     Reference, Step, Version,
 };
-use crate::fingerprint::canonical_reference;
+use crate::fingerprint::{canonical_reference, reference_problem};
 use crate::hex;
 use crate::script::{
     self, Node, Placeholder, PlaceholderKind, Placeholders, Script, StatementKind,
@@ -112,6 +112,9 @@ impl<'a> Validator<'a> {
         let naming = self.naming(&raw);
         let schemas = self.schemas(&raw);
         let version_query = self.non_empty(&raw.version.get_ref().query, "version.query");
+        if version_query.is_some() {
+            self.one_statement(&raw.version.get_ref().query, "the [version] query");
+        }
         let placeholders = self.placeholders(&raw);
 
         let baseline_version = self.version(&raw.baseline.get_ref().version);
@@ -508,6 +511,15 @@ impl<'a> Validator<'a> {
             };
             match std::fs::read_to_string(self.root.join(&rel)) {
                 Ok(text) => {
+                    if let Some((line, message)) = reference_problem(&text) {
+                        self.problems.push(BundleProblem {
+                            file: super::display_path(self.root, &rel),
+                            line,
+                            column: 1,
+                            message: format!("reference fingerprint for version {version}: {message}; regenerate it with `pgstep fingerprint --full --database DB` on a database at that version"),
+                        });
+                        continue;
+                    }
                     let (text, hash) = canonical_reference(&text);
                     if text.is_empty() {
                         self.problem(path, format!("reference fingerprint {} is empty: fill it with the text `pgstep fingerprint --full --database DB` prints for a database at version {version}", rel.display()));
@@ -548,6 +560,9 @@ impl<'a> Validator<'a> {
             let rp = p.get_ref();
             let name = self.non_empty(&rp.name, "precheck.name");
             let script = self.script(&rp.script, ph);
+            if let Some(s) = &script {
+                self.read_only_script(s);
+            }
             if let (Some(name), Some(script)) = (name, script) {
                 out.push(Precheck { name, script });
             }
@@ -562,6 +577,12 @@ impl<'a> Validator<'a> {
             let name = self.non_empty(&rp.name, "plausibility.name");
             let old = self.non_empty(&rp.old, "plausibility.old");
             let new = self.non_empty(&rp.new, "plausibility.new");
+            if old.is_some() {
+                self.one_statement(&rp.old, "plausibility.old");
+            }
+            if new.is_some() {
+                self.one_statement(&rp.new, "plausibility.new");
+            }
             let from = rp.from.as_ref().map(|t| self.version(t));
             let to = rp.to.as_ref().map(|t| self.version(t));
             if from.is_some_and(|v| v.is_none()) || to.is_some_and(|v| v.is_none()) {
@@ -580,11 +601,63 @@ impl<'a> Validator<'a> {
         out
     }
 
+    /// SQL of the manifest that pgstep sends on its own (version query, banner, plausibility
+    /// pairs): exactly one statement, no transaction control; the problem at its line.
+    fn one_statement(&mut self, t: &Text, what: &str) {
+        let Err(e) = script::single_read_query(t.get_ref()) else {
+            return;
+        };
+        let span = t.span();
+        let (line, column) = line_col(self.text, span.start);
+        // A multi-line string (''' or """) drops the line break right after its opening quotes.
+        let opening = self.text.get(span.start..).unwrap_or("");
+        let skipped = u32::from(
+            ["'''\n", "'''\r\n", "\"\"\"\n", "\"\"\"\r\n"]
+                .iter()
+                .any(|q| opening.starts_with(q)),
+        );
+        let (line, column) = if e.at.line <= 1 && skipped == 0 {
+            (line, column)
+        } else {
+            (line + e.at.line - 1 + skipped, e.at.column)
+        };
+        self.problems.push(BundleProblem {
+            file: super::display_path(self.root, Path::new(MANIFEST)),
+            line,
+            column,
+            message: format!("{what}: {}", e.message),
+        });
+    }
+
+    /// A precheck runs in a READ ONLY transaction, statement by statement: none of its
+    /// statements may end that transaction or make it writable.
+    fn read_only_script(&mut self, script: &Script) {
+        walk_statements(&script.nodes, &mut |st| {
+            if let Some(message) = script::read_only_statement_problem(&st.sql) {
+                self.problems.push(BundleProblem {
+                    file: super::display_path(self.root, &st.at.file),
+                    line: st.at.line,
+                    column: st.at.column,
+                    message: format!("precheck: {message}"),
+                });
+            }
+        });
+    }
+
     fn banner(&mut self, b: &Spanned<super::manifest::RawBanner>) -> Option<Banner> {
         let rb = b.get_ref();
         let get = self.non_empty(&rb.get, "banner.get");
         let set = self.non_empty(&rb.set, "banner.set");
         let clear = self.non_empty(&rb.clear, "banner.clear");
+        for (t, v, what) in [
+            (&rb.get, &get, "banner.get"),
+            (&rb.set, &set, "banner.set"),
+            (&rb.clear, &clear, "banner.clear"),
+        ] {
+            if v.is_some() {
+                self.one_statement(t, what);
+            }
+        }
         if let Some(s) = &set
             && !s.contains("$1")
         {

@@ -5,6 +5,7 @@
 //! carries out [`Effect`]s. Every path — success, refusal, failure at any step, cancellation —
 //! is therefore tested by feeding messages (see `tests.rs`).
 
+mod source;
 mod step;
 #[cfg(test)]
 mod tests;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use source::{SourceReading, SourceVerdict, TableWrites, verdict as source_verdict};
 pub use step::{
     BackupChoice, BackupOutput, ManualItem, PlanSummary, SpaceLine, StepId, StepOutput, StepStatus,
     StepView, manual_items,
@@ -136,10 +138,6 @@ pub enum Answer {
 
 /// What the executor reports.
 #[derive(Debug, Clone, PartialEq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a step's output travels once, at its end: boxing it would cost more than the copy"
-)]
 pub enum ExecEvent {
     StepStarted(StepId),
     /// A log line, progress or a check result from the engine.
@@ -165,6 +163,9 @@ pub enum ExecEvent {
         undone: Vec<String>,
         advice: Vec<String>,
         changed_anything: bool,
+        /// Whether the source database was changed, as measured (None: the run never read a
+        /// source database).
+        source: Option<SourceVerdict>,
     },
     /// A step going on in the background has ended (its result is handed over when the
     /// checklist awaits it): how long it took, and whether it succeeded.
@@ -220,6 +221,8 @@ pub enum Outcome {
         refused: bool,
         /// Whether the run had changed anything before it stopped.
         changed_anything: bool,
+        /// Whether the source database was changed, as measured; front ends print it.
+        source: Option<SourceVerdict>,
     },
 }
 
@@ -411,7 +414,8 @@ impl Checklist {
                 undone,
                 advice,
                 changed_anything,
-            } => self.failure_path_done(undone, advice, changed_anything),
+                source,
+            } => self.failure_path_done(undone, advice, changed_anything, source),
             ExecEvent::BackgroundEnded { step, ok, took } => {
                 if let Some(view) = self.index_of(step).and_then(|i| self.steps.get_mut(i))
                     && view.status == StepStatus::Running
@@ -542,6 +546,7 @@ impl Checklist {
         undone: Vec<String>,
         advice: Vec<String>,
         changed_anything: bool,
+        source: Option<SourceVerdict>,
     ) -> Effect {
         let Phase::Undoing {
             step,
@@ -560,6 +565,7 @@ impl Checklist {
             cancelled: *cancelled,
             refused: *refused,
             changed_anything,
+            source,
         };
         for view in self.steps.iter_mut() {
             match view.status {
@@ -590,6 +596,7 @@ impl Checklist {
             cancelled: false,
             refused: false,
             changed_anything: true,
+            source: None,
         };
         self.phase = Phase::Finished(outcome.clone());
         Effect::Done(outcome)
@@ -673,6 +680,7 @@ impl Checklist {
                     cancelled: true,
                     refused: false,
                     changed_anything: false,
+                    source: None,
                 };
                 self.phase = Phase::Finished(outcome.clone());
                 Effect::Done(outcome)

@@ -50,6 +50,7 @@ fn undo_done(changed: bool) -> Msg {
         undone: vec!["dropped the clone".into()],
         advice: vec![],
         changed_anything: changed,
+        source: None,
     })
 }
 

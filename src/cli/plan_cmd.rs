@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::{Downtime, FormatArg, Output, Target, fail, resolve};
 use crate::backup::BackupFormat;
 use crate::bundle::{self, Bundle};
-use crate::checklist::{Checklist, Outcome, PlanKind, StepId, StepOutput};
+use crate::checklist::{Checklist, Outcome, PlanKind, SourceVerdict, StepId, StepOutput};
 use crate::conn::ConnArgs;
 use crate::drive::{self, Policy};
 use crate::engine::{Context, find_source, run_prechecks};
@@ -316,6 +316,7 @@ fn print_outcome(checklist: &Checklist, outcome: &Outcome, printer: &mut Printer
             what,
             undone,
             advice,
+            source,
             ..
         } => {
             let mut text = what.clone();
@@ -328,8 +329,19 @@ fn print_outcome(checklist: &Checklist, outcome: &Outcome, printer: &mut Printer
             for a in advice {
                 text.push_str(&format!("\n{a}"));
             }
-            if checklist.kind == PlanKind::Upgrade {
-                text.push_str("\nThe source database was not changed: users can go on working with it as before.");
+            // Only what pgstep measured (checklist::SourceVerdict), never an assumption.
+            // Users can go on only when the source is unchanged *and* everything was undone;
+            // advice means something is still pending (e.g. the source still blocked).
+            match source {
+                Some(SourceVerdict::Unchanged { db }) if !advice.is_empty() => text.push_str(&format!(
+                    "\nThe source database \"{db}\" itself was not changed (checked: no rows written, schema fingerprint unchanged); before users go on, see above for what is still to do."
+                )),
+                Some(verdict) => {
+                    for line in verdict.lines() {
+                        text.push_str(&format!("\n{line}"));
+                    }
+                }
+                None => {}
             }
             errln!("pgstep: {text}");
         }

@@ -5,10 +5,60 @@
 //! change is read back with `get` before it is committed: a `set` that stores nothing (an UPDATE
 //! that finds no row) or something else is an error, and is rolled back.
 
-use postgres::{Client, SimpleQueryMessage, Transaction};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 
-use super::session::{DbError, describe};
+use postgres::{Client, Transaction};
+
+use super::session::DbError;
 use crate::bundle::{Banner, Version};
+
+thread_local! {
+    /// Rows changed by this thread's banner writes (set and clear, committed or not: the
+    /// server's statistics count attempted changes), by database name and table: the only
+    /// writes pgstep makes to a source database, subtracted when it checks that nothing else
+    /// wrote to it.
+    static OWN_WRITES: RefCell<BTreeMap<String, BTreeMap<String, u64>>> =
+        const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Rows pgstep's banner writes on this thread have changed in database `db` so far, by table
+/// (`schema.table`, quoted as needed).
+pub fn rows_written(db: &str) -> BTreeMap<String, u64> {
+    OWN_WRITES.with(|w| w.borrow().get(db).cloned().unwrap_or_default())
+}
+
+/// Records what the banner statement just run in `tx` changed: the transaction's own counts
+/// by table (a trigger's writes too), or when those cannot be read, the statement's row count.
+fn count_write(tx: &mut Transaction<'_>, rows: u64) {
+    let Ok(db) = tx.query_one("SELECT pg_catalog.current_database()::text", &[]) else {
+        return;
+    };
+    let db: String = db.get(0);
+    let by_table: Vec<(String, u64)> = tx
+        .query(
+            "SELECT pg_catalog.format('%I.%I', schemaname, relname),                     (n_tup_ins + n_tup_upd + n_tup_del)::bigint                FROM pg_catalog.pg_stat_xact_user_tables               WHERE n_tup_ins + n_tup_upd + n_tup_del > 0",
+            &[],
+        )
+        .map(|rows| {
+            rows.iter()
+                .map(|r| (r.get(0), u64::try_from(r.get::<_, i64>(1)).unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let by_table = if by_table.iter().map(|(_, n)| n).sum::<u64>() >= rows {
+        by_table
+    } else {
+        vec![("(the banner's table)".to_owned(), rows)]
+    };
+    OWN_WRITES.with(|w| {
+        let mut w = w.borrow_mut();
+        let db = w.entry(db).or_default();
+        for (table, n) in by_table {
+            *db.entry(table).or_insert(0) += n;
+        }
+    });
+}
 
 /// The banner's text now: the first column of the first row of the bundle's `get` query; None
 /// when it is NULL or there is no row.
@@ -19,6 +69,7 @@ pub fn get(client: &mut Client, banner: &Banner) -> Result<Option<String>, DbErr
         .read_only(true)
         .start()
         .map_err(|e| DbError::query(action, e))?;
+    super::readonly::pin_read_only(&mut tx).map_err(DbError::Refused)?;
     let text = read(&mut tx, banner)?;
     // Read-only: nothing to keep.
     let _ = tx.rollback();
@@ -58,11 +109,14 @@ fn write(client: &mut Client, banner: &Banner, message: Option<&str>) -> Result<
         .read_only(false)
         .start()
         .map_err(|e| DbError::query(action, e))?;
+    // One statement each (bundle validation checks it), through the extended protocol, so
+    // that the number of rows it changed is known.
     let result = match message {
-        Some(text) => tx.execute(banner.set.as_str(), &[&text]).map(|_| ()),
-        None => tx.batch_execute(&banner.clear),
+        Some(text) => tx.execute(banner.set.as_str(), &[&text]),
+        None => tx.execute(banner.clear.as_str(), &[]),
     };
-    result.map_err(|e| DbError::query(action, e))?;
+    let rows = result.map_err(|e| DbError::query(action, e))?;
+    count_write(&mut tx, rows);
     let now = read(&mut tx, banner)?;
     if now.as_deref() != message {
         // Dropping the transaction rolls it back.
@@ -86,22 +140,20 @@ fn quoted(text: Option<&str>) -> String {
     }
 }
 
-/// Runs the bundle's `get` query in `tx`. Simple protocol: the value comes back as text whatever
-/// the column's type.
+/// Runs the bundle's `get` query (one statement) in `tx`: the first column of the first row, as
+/// text whatever the column's type.
 fn read(tx: &mut Transaction<'_>, banner: &Banner) -> Result<Option<String>, DbError> {
-    let messages = tx.simple_query(&banner.get).map_err(|e| {
+    let fail = |e: String| {
         DbError::Refused(format!(
-            "cannot read the logon banner: the bundle's banner get query failed: {}",
-            describe(&e)
+            "cannot read the logon banner: the bundle's banner get query failed: {e}"
         ))
-    })?;
-    Ok(messages
-        .iter()
-        .find_map(|m| match m {
-            // try_get: a query without columns gives None rather than a panic.
-            SimpleQueryMessage::Row(r) => Some(r.try_get(0).ok().flatten().map(str::to_owned)),
-            _ => None,
-        })
+    };
+    let statement = super::readonly::one_statement(&banner.get).map_err(fail)?;
+    let rows = super::readonly::rows_as_text(tx, &statement).map_err(fail)?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next())
         .flatten())
 }
 

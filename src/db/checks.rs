@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use postgres::{Client, SimpleQueryMessage, Transaction};
+use postgres::{Client, GenericClient, Transaction};
 
 use super::session::{DbError, describe};
 use super::version::read_version;
@@ -20,8 +20,7 @@ pub struct CheckResult {
     pub detail: String,
 }
 
-/// A query's rows, every value as text (NULL as None).
-pub type Rows = Vec<Vec<Option<String>>>;
+pub use super::readonly::Rows;
 
 /// Runs a pair's old query on the old database and its new query on the new one; they must
 /// return the same rows (compared as text).
@@ -61,17 +60,10 @@ pub fn compare_pair(
     }
 }
 
-/// Runs a query in a read-only transaction and returns its rows as text.
+/// Runs a query (one statement) in a READ ONLY transaction and returns its rows as text; see
+/// [`super::readonly`] for why it cannot write.
 pub fn read_rows(client: &mut Client, sql: &str) -> Result<Rows, String> {
-    let mut tx = client
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .map_err(|e| describe(&e))?;
-    let messages = tx.simple_query(sql).map_err(|e| describe(&e))?;
-    // Nothing to keep from a read-only transaction.
-    let _ = tx.rollback();
-    Ok(rows_of(&messages))
+    super::readonly::read_rows(client, sql)
 }
 
 /// Starts a READ ONLY transaction on `client` that reads the snapshot `id` exported by another
@@ -95,11 +87,8 @@ pub fn begin_in_snapshot(client: &mut Client, id: &str) -> Result<(), String> {
 /// snapshot, READ ONLY), so that it reads that snapshot; a savepoint keeps a failing query
 /// from ending the transaction for the queries after it.
 pub fn read_rows_in_open_transaction(client: &mut Client, sql: &str) -> Result<Rows, String> {
-    in_savepoint(client, |c| {
-        c.simple_query(sql)
-            .map(|m| rows_of(&m))
-            .map_err(|e| describe(&e))
-    })
+    let statement = super::readonly::one_statement(sql)?;
+    in_savepoint(client, |c| super::readonly::rows_as_text(c, &statement))
 }
 
 /// Runs `f` in a savepoint of the transaction `client` has open, so that its failure does not
@@ -123,18 +112,6 @@ pub fn in_savepoint<T>(
             Err(e)
         }
     }
-}
-
-fn rows_of(messages: &[SimpleQueryMessage]) -> Rows {
-    messages
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 fn show(rows: &Rows) -> String {
@@ -168,6 +145,7 @@ pub fn run_precheck(
         .read_only(true)
         .start()
         .map_err(|e| describe(&e))?;
+    super::readonly::pin_read_only(&mut tx)?;
     let mut problems = Vec::new();
     precheck_nodes(&mut tx, &script.nodes, &mut problems)?;
     // Read-only: nothing to keep.
@@ -184,15 +162,15 @@ fn precheck_nodes(
     for node in nodes {
         match node {
             Node::Statement(st) => {
-                let messages = tx
-                    .simple_query(&st.sql)
-                    .map_err(|e| format!("{}: {}", st.at, describe(&e)))?;
-                for m in &messages {
-                    if let SimpleQueryMessage::Row(r) = m {
-                        let values: Vec<&str> =
-                            (0..r.len()).map(|i| r.get(i).unwrap_or("NULL")).collect();
-                        problems.push(format!("{}: {}", st.at, values.join(" | ")));
-                    }
+                if let Some(why) = crate::script::read_only_statement_problem(&st.sql) {
+                    return Err(format!("{}: {why}", st.at));
+                }
+                let rows = super::readonly::rows_as_text(tx, &st.sql)
+                    .map_err(|e| format!("{}: {e}", st.at))?;
+                for r in &rows {
+                    let values: Vec<&str> =
+                        r.iter().map(|v| v.as_deref().unwrap_or("NULL")).collect();
+                    problems.push(format!("{}: {}", st.at, values.join(" | ")));
                 }
             }
             Node::Block {
@@ -298,7 +276,7 @@ fn list_tables(client: &mut Client, schemas: &[String]) -> Result<BTreeSet<Strin
 /// gives. The name is looked up in the catalog first (split by the server's `parse_ident`) and
 /// the query built by `format('%I.%I')` from what the catalog says: a string that is not a
 /// table's name never reaches the SQL.
-pub fn count_rows(client: &mut Client, table: &str) -> Result<i64, DbError> {
+pub fn count_rows(client: &mut impl GenericClient, table: &str) -> Result<i64, DbError> {
     let action = || format!("count the rows of {table}");
     let sql: String = client
         .query_opt(
@@ -315,6 +293,21 @@ pub fn count_rows(client: &mut Client, table: &str) -> Result<i64, DbError> {
         .query_one(sql.as_str(), &[])
         .map_err(|e| DbError::query(action(), e))?;
     Ok(row.get(0))
+}
+
+/// [`count_rows`] in a READ ONLY transaction of its own (on a session that has none open): how
+/// the old database is counted outside the backup's snapshot.
+pub fn count_rows_read_only(client: &mut Client, table: &str) -> Result<i64, DbError> {
+    let action = || format!("count the rows of {table}");
+    let mut tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| DbError::query(action(), e))?;
+    let n = count_rows(&mut tx, table);
+    // Read-only: nothing to keep.
+    let _ = tx.rollback();
+    n
 }
 
 /// One table's row counts in the old and the new database (or why one could not be counted).
@@ -347,7 +340,7 @@ pub fn row_counts(old: &mut Client, new: &mut Client, schemas: &[String]) -> Vec
         .iter()
         .map(|t| TableCount {
             table: t.clone(),
-            old: count_rows(old, t).map_err(|e| e.to_string()),
+            old: count_rows_read_only(old, t).map_err(|e| e.to_string()),
             new: count_rows(new, t).map_err(|e| e.to_string()),
         })
         .collect();

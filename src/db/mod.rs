@@ -7,9 +7,11 @@ pub mod banner;
 pub mod bookkeeping;
 pub mod checks;
 pub mod clone;
+pub mod readonly;
 pub mod runner;
 pub mod session;
 pub mod sessions;
+pub mod source_check;
 pub mod version;
 
 pub use session::{DbError, Session, describe};

@@ -1,46 +1,83 @@
-//! Reads an application's version marker with the bundle's query, in a read-only transaction.
+//! Reads an application's version marker with the bundle's query: one statement, in a READ
+//! ONLY transaction (`super::readonly`), which must return exactly one row with one column.
 
-use postgres::{Client, SimpleQueryMessage};
+use postgres::Client;
 
-use super::session::{DbError, describe};
+use super::session::DbError;
 use crate::bundle::Version;
 
-/// The version the application's marker says, read with `query` (any one-row, one-column query).
+/// The version the application's marker says, read with `query` (bundle.toml's `[version]
+/// query`: one row, one column).
 pub fn read_version(client: &mut Client, query: &str, dbname: &str) -> Result<Version, DbError> {
-    let mut tx = client
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .map_err(|e| DbError::query(format!("read the version of {dbname}"), e))?;
-    let messages = tx.simple_query(query).map_err(|e| {
+    let rows = super::readonly::read_rows(client, query).map_err(|e| {
         DbError::Refused(format!(
-            "cannot read the application's version in database \"{dbname}\": the bundle's version query failed: {}\n  \
-             Is this the application's database, at a version this bundle knows?",
-            describe(&e)
+            "cannot read the application's version in database \"{dbname}\": the bundle's version query failed: {e}\n  \
+             Is this the application's database, at a version this bundle knows?"
         ))
     })?;
-    // Read-only: there is nothing to keep, and a failed commit changes nothing.
-    let _ = tx.rollback();
-    let first = messages.iter().find_map(|m| match m {
-        SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_owned)),
-        _ => None,
-    });
-    let text = match first {
+    let text = one_value(&rows).map_err(|what| {
+        DbError::Refused(format!(
+            "bundle.toml's [version] query returned {what} in database \"{dbname}\"; it must \
+             return exactly one row with one column, the version. Nothing was changed. The \
+             query: {}",
+            query.trim()
+        ))
+    })?;
+    let text = match text {
         None => {
-            return Err(DbError::Refused(format!(
-                "the version query returned no row in database \"{dbname}\": the version marker is missing"
-            )));
-        }
-        Some(None) => {
             return Err(DbError::Refused(format!(
                 "the version query returned NULL in database \"{dbname}\": the version marker is empty"
             )));
         }
-        Some(Some(t)) => t,
+        Some(t) => t,
     };
     text.parse().map_err(|e| {
         DbError::Refused(format!(
             "the version marker of database \"{dbname}\" says {e}"
         ))
     })
+}
+
+/// The one value of a one-row, one-column result, or what the result was instead.
+fn one_value(rows: &super::readonly::Rows) -> Result<Option<String>, String> {
+    let shown = |rows: &super::readonly::Rows| {
+        rows.iter()
+            .take(3)
+            .map(|r| {
+                let cells: Vec<&str> = r.iter().map(|v| v.as_deref().unwrap_or("NULL")).collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match rows.as_slice() {
+        [] => Err("no row (the version marker is missing)".to_owned()),
+        [row] if row.len() == 1 => Ok(row[0].clone()),
+        [row] => Err(format!("{} columns: {}", row.len(), shown(rows))),
+        _ => Err(format!("{} rows: {}", rows.len(), shown(rows))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_value;
+
+    fn v(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+
+    #[test]
+    fn exactly_one_row_with_one_column() {
+        assert_eq!(one_value(&vec![vec![v("2")]]), Ok(v("2")));
+        assert_eq!(one_value(&vec![vec![None]]), Ok(None));
+        let two_rows = one_value(&vec![vec![v("2")], vec![v("1")]]).expect_err("refused");
+        assert_eq!(two_rows, "2 rows: (2), (1)");
+        let two_cols = one_value(&vec![vec![v("1"), v("0")]]).expect_err("refused");
+        assert_eq!(two_cols, "2 columns: (1, 0)");
+        assert!(
+            one_value(&vec![])
+                .expect_err("refused")
+                .starts_with("no row")
+        );
+    }
 }

@@ -10,6 +10,7 @@ mod compare;
 mod other_steps;
 mod rehearsal_steps;
 mod run;
+mod source_verdict;
 mod spec;
 pub mod undo;
 mod upgrade_steps;

@@ -33,8 +33,9 @@ impl Run {
             )));
         }
         let mut session = self.session(&db)?;
-        let current =
-            read_version(&mut session.client, &bundle.version_query, &db).map_err(Run::db_error)?;
+        // Before anything is changed: a version query that is refused refuses the plan.
+        let current = read_version(&mut session.client, &bundle.version_query, &db)
+            .map_err(super::upgrade_steps::refusal)?;
         if let Some(to) = self.spec.to
             && (to.major != current.major || to < current)
         {

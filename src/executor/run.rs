@@ -14,7 +14,8 @@ use crate::backup::choice;
 use crate::bundle::{Bundle, Version};
 use crate::cancel::Cancel;
 use crate::checklist::{
-    BackupOutput, ExecEvent, Job, PlanKind, SpaceLine, StepId, StepOutput, StepStatus,
+    BackupOutput, ExecEvent, Job, PlanKind, SourceReading, SpaceLine, StepId, StepOutput,
+    StepStatus,
 };
 use crate::db::access::{self, AccessSnapshot};
 use crate::db::sessions::other_sessions_settled;
@@ -101,6 +102,9 @@ pub(crate) struct Run {
     pub backup_took: Option<(Duration, bool)>,
     /// The step that failed and why, for a stopped rehearsal's record.
     pub failed: Option<String>,
+    /// The source database and what the plan step read of it before anything else (see
+    /// `source_verdict.rs`).
+    pub source_before: Option<(String, Result<SourceReading, String>)>,
 }
 
 impl Run {
@@ -132,6 +136,7 @@ impl Run {
             background: None,
             backup_took: None,
             failed: None,
+            source_before: None,
         }
     }
 
@@ -1041,10 +1046,12 @@ impl Run {
             }
         }
         self.lock = None;
+        let source = self.source_verdict();
         self.sink.send(ExecEvent::FailurePathDone {
             undone: report.undone,
             advice: report.advice,
             changed_anything: report.changed_anything,
+            source,
         });
     }
 

@@ -23,6 +23,15 @@ use crate::fingerprint;
 use crate::journal::{Change, Entry};
 use crate::rehearsal::Rehearsal;
 
+/// A database error as a step error: what pgstep refused (a version query that fails or does
+/// not return one row with one column, …) is a refusal, exit 3; the rest a failure.
+pub(super) fn refusal(e: crate::db::DbError) -> StepError {
+    match e {
+        crate::db::DbError::Refused(m) => refused(m),
+        other => Run::db_error(other).into(),
+    }
+}
+
 impl Run {
     pub(super) fn plan_upgrade(&mut self) -> StepResult {
         let bundle = self.bundle()?.clone();
@@ -43,9 +52,14 @@ impl Run {
             crate::db::clone::database_size(&mut maint, &source).map_err(Run::db_error)?,
         )
         .unwrap_or(0);
+        // Before pgstep runs anything on the source: the run's last word on it is measured
+        // against this.
+        self.read_source_before(&source);
         let mut session = self.session(&source)?;
-        let current = read_version(&mut session.client, &bundle.version_query, &source)
-            .map_err(Run::db_error)?;
+        // A version query that fails or does not return one row with one column is a refusal:
+        // nothing has been changed.
+        let current =
+            read_version(&mut session.client, &bundle.version_query, &source).map_err(refusal)?;
         let mode = if self.spec.rehearsal || self.spec.kind == crate::checklist::PlanKind::Rehearsal
         {
             Mode::Rehearsal
@@ -623,7 +637,7 @@ fn count_some(
         Ok((c, true)) => {
             checks::in_savepoint(c, |c| checks::count_rows(c, t).map_err(|e| e.to_string()))
         }
-        Ok((c, false)) => checks::count_rows(c, t).map_err(|e| e.to_string()),
+        Ok((c, false)) => checks::count_rows_read_only(c, t).map_err(|e| e.to_string()),
         Err(e) => Err(e.clone()),
     };
     tables

@@ -10,7 +10,7 @@ mod text;
 use postgres::Client;
 
 pub use diff::{Diff, diff};
-pub use text::{FORMAT_LINE, canonical_reference, canonical_text, hash_of};
+pub use text::{FORMAT_LINE, canonical_reference, canonical_text, hash_of, reference_problem};
 
 const CATALOG_QUERY: &str = include_str!("catalog.sql");
 

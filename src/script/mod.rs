@@ -23,6 +23,7 @@ mod lexer;
 mod load;
 mod meta;
 mod placeholder;
+mod query;
 mod quote;
 
 #[cfg(test)]
@@ -47,6 +48,7 @@ pub use lexer::{
 };
 pub use load::load_script;
 pub use placeholder::LineMap;
+pub use query::{read_only_statement_problem, single_read_query};
 pub use quote::{
     BUILTIN_PLACEHOLDERS, is_placeholder_name, quote_ident, quote_literal, validate_placeholder,
 };

@@ -183,6 +183,7 @@ fn a_hang_up_interrupts_at_once_undoes_a_question_and_ends_the_final_screen() {
         undone: vec![],
         advice: vec![],
         changed_anything: false,
+        source: None,
     });
     assert!(finished.outcome.is_some());
     assert_eq!(
@@ -357,6 +358,7 @@ fn a_failure_shows_the_failure_path_and_its_outcome() {
         undone: vec!["dropped the unfinished database \"clinic_v2\"".into()],
         advice: vec![],
         changed_anything: true,
+        source: None,
     });
     assert!(matches!(app.outcome, Some(Outcome::Failed { .. })));
     assert!(app.log.iter().any(|l| l.text.contains("undone: dropped")));

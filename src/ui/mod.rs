@@ -169,6 +169,7 @@ pub fn run(spec: RunSpec, report_ctx: &ReportContext) -> std::io::Result<Finishe
         cancelled: true,
         refused: false,
         changed_anything: false,
+        source: None,
     });
     let report = app.report.clone();
     Ok(Finished {

@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::text::{Item, ellipsize, height_of, render_items};
-use crate::checklist::{BackupOutput, Outcome, PlanKind, StepId, StepOutput};
+use crate::checklist::{BackupOutput, Outcome, PlanKind, SourceVerdict, StepId, StepOutput};
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 use crate::ui::view::short;
@@ -211,6 +211,7 @@ fn failure(app: &App, outcome: &Outcome, theme: &Theme) -> Vec<Item> {
         cancelled,
         refused,
         changed_anything,
+        source,
     } = outcome
     else {
         return Vec::new();
@@ -243,7 +244,7 @@ fn failure(app: &App, outcome: &Outcome, theme: &Theme) -> Vec<Item> {
                 .map(|s| Item::marked("·", theme.warn(), s.to_string()).indented(2)),
         );
     }
-    items.push(users(app, advice.is_empty(), theme));
+    items.extend(users(app, advice.is_empty(), source.as_ref(), theme));
     items.extend(
         advice
             .iter()
@@ -275,35 +276,67 @@ fn failure(app: &App, outcome: &Outcome, theme: &Theme) -> Vec<Item> {
     items
 }
 
-/// Whether users can go on: only when everything was undone can pgstep say so.
-fn users(app: &App, all_undone: bool, theme: &Theme) -> Item {
+/// Whether users can go on: only when everything was undone, and pgstep measured that the
+/// source was not changed, can it say so.
+fn users(app: &App, all_undone: bool, source: Option<&SourceVerdict>, theme: &Theme) -> Vec<Item> {
     let db = app.plan().map_or_else(
         || "the database".to_owned(),
         |p| format!("\"{}\"", p.source_db),
     );
-    match (app.checklist.kind, all_undone) {
-        (PlanKind::Upgrade, true) => Item::marked(
-            "✓",
-            theme.ok(),
-            format!("{db} was not changed: users can go on working with it as before."),
-        )
-        .style(theme.ok()),
-        (PlanKind::Upgrade, false) => Item::marked(
-            "!",
-            theme.warn(),
-            format!("{db} itself was not changed, but not everything could be undone:"),
-        )
-        .style(theme.warn()),
-        (_, true) => Item::marked(
+    let checked = || {
+        Item::plain("checked: no rows written, schema fingerprint unchanged")
+            .style(theme.dim())
+            .indented(2)
+    };
+    match (app.checklist.kind, all_undone, source) {
+        (PlanKind::Upgrade, true, Some(SourceVerdict::Unchanged { .. })) => vec![
+            Item::marked(
+                "✓",
+                theme.ok(),
+                format!("{db} was not changed: users can go on working with it as before."),
+            )
+            .style(theme.ok()),
+            checked(),
+        ],
+        (PlanKind::Upgrade, false, Some(SourceVerdict::Unchanged { .. })) => vec![
+            Item::marked(
+                "!",
+                theme.warn(),
+                format!("{db} itself was not changed, but not everything could be undone:"),
+            )
+            .style(theme.warn()),
+            checked(),
+        ],
+        (_, _, Some(v @ (SourceVerdict::Changed { .. } | SourceVerdict::Unknown { .. }))) => {
+            let mut items: Vec<Item> = v
+                .lines()
+                .into_iter()
+                .map(|l| Item::marked("!", theme.warn(), l).style(theme.warn()))
+                .collect();
+            if !all_undone {
+                items.push(
+                    Item::marked(
+                        "!",
+                        theme.warn(),
+                        "Not everything could be undone; do this by hand:",
+                    )
+                    .style(theme.warn()),
+                );
+            }
+            items
+        }
+        (_, true, _) => vec![Item::marked(
             "✓",
             theme.ok(),
             "pgstep undid every change its journal recorded.",
-        ),
-        (_, false) => Item::marked(
-            "!",
-            theme.warn(),
-            "Not everything could be undone; do this by hand:",
-        )
-        .style(theme.warn()),
+        )],
+        (_, false, _) => vec![
+            Item::marked(
+                "!",
+                theme.warn(),
+                "Not everything could be undone; do this by hand:",
+            )
+            .style(theme.warn()),
+        ],
     }
 }
