@@ -3,8 +3,8 @@
 /// Everything asked for was done.
 pub const SUCCESS: i32 = 0;
 /// Something failed while pgstep was working — an error, or a failed sanity check of the
-/// upgraded clone; what it changed was undone as far as it says, and the source database is
-/// unchanged.
+/// upgraded clone; what it changed was undone as far as it says (anything pending stays listed
+/// by `pgstep status`), and it says whether it checked the source database unchanged.
 pub const FAILED: i32 = 1;
 /// The command line was wrong (clap's own code).
 pub const USAGE: i32 = 2;

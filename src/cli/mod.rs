@@ -22,9 +22,9 @@ Every run keeps a journal, a log and a report in pgstep's data directory (~/.loc
 or PGSTEP_DATA_DIR). An interrupted run is listed by `pgstep status` and undone by `pgstep recover`.
 
 Exit codes: 0 success; 1 failed, or a sanity check of the upgraded clone failed (what was
-changed was undone, the source is unchanged); 2 bad command line; 3 refused before the upgrade
-began (bad input, users still connected, schema drift; anything changed was undone);
-130 cancelled.";
+changed was undone as reported; whether the source is unchanged is checked, then said);
+2 bad command line; 3 refused before the upgrade began (bad input, users still connected,
+schema drift; anything changed was undone); 130 cancelled.";
 
 #[derive(Debug, Parser)]
 #[command(
