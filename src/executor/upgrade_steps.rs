@@ -178,6 +178,8 @@ impl Run {
         );
         create_clone(&mut maint, &plan.source_db, &plan.work_db, strategy)
             .map_err(Run::db_error)?;
+        // The clone exists; what the template copy does not carry is not yet carried over.
+        crate::faults::at_point("clone_created", "Clone", self.spec.fault.as_deref())?;
         // The new database opens to users as the source was before it was blocked.
         let acl = self.access.as_ref().map(|a| a.effective.clone());
         let carried = carry_over(&mut maint, &plan.source_db, &plan.work_db, acl.as_deref())
@@ -267,6 +269,11 @@ impl Run {
             checks::version_marker(&mut work.client, &bundle.version_query, plan.to),
         ];
         laps.lap("fingerprint and version");
+        crate::faults::at_point(
+            "sanity_checks_fingerprint",
+            "Sanity checks",
+            self.spec.fault.as_deref(),
+        )?;
         let (pairs, read_before) = self.plausibility_checks(plan);
         results.extend(pairs);
         laps.lap(if read_before {
@@ -368,6 +375,12 @@ impl Run {
             )
             .map_err(Run::db_error)?;
         }
+        // The new database's banner is reset; nothing is renamed yet.
+        crate::faults::at_point(
+            "cut_over_banner_reset",
+            "Banner reset and cut-over",
+            self.spec.fault.as_deref(),
+        )?;
         let mut maint = self.maintenance()?;
         let old = match &plan.aside_db {
             None => plan.source_db.clone(),
@@ -377,6 +390,12 @@ impl Run {
                     to: aside.clone(),
                 })?;
                 rename_database(&mut maint, &plan.source_db, aside).map_err(Run::db_error)?;
+                // Between the renames: the source is aside, the new database not yet in place.
+                crate::faults::at_point(
+                    "cut_over_renamed",
+                    "Banner reset and cut-over",
+                    self.spec.fault.as_deref(),
+                )?;
                 self.journal_change(Change::Renamed {
                     from: plan.work_db.clone(),
                     to: plan.final_db.clone(),
