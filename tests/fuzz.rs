@@ -203,7 +203,7 @@ fn script_of_statements() -> impl Strategy<Value = (Vec<String>, String)> {
         let mut stmts = Vec::new();
         for (s, b) in v {
             text.push_str(&s);
-            text.push_str(";");
+            text.push(';');
             text.push_str(&b);
             stmts.push(s);
         }
