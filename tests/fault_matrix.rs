@@ -520,7 +520,7 @@ fn leftover_sessions(pg: &Pg) -> Option<String> {
             "SELECT coalesce(string_agg(pid || ' ' || coalesce(application_name, '') || ' on ' \
              || coalesce(datname, '-') || ' ' || coalesce(state, ''), ', '), '') \
              FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' \
-             AND datname IN ('clinic_v1', 'clinic_v2')",
+             AND (datname IN ('clinic_v1', 'clinic_v2') OR application_name LIKE 'pgstep%' OR application_name = 'pg_dump')",
         );
         if found.is_empty() {
             return None;
