@@ -47,6 +47,41 @@ const POINTS: &[&str] = &[
     "cut_over",
 ];
 
+/// Points of the cut-over that only an application with one fixed database name reaches (the
+/// sample bundle made `naming = "fixed"`): the source renamed aside, the new database renamed
+/// into place.
+const FIXED_POINTS: &[&str] = &["cut_over_renamed", "cut_over"];
+
+/// The matrix's rows: (label, fault point, fixed naming).
+fn rows() -> Vec<(String, &'static str, bool)> {
+    let mut r: Vec<(String, &'static str, bool)> =
+        POINTS.iter().map(|p| (p.to_string(), *p, false)).collect();
+    r.extend(
+        FIXED_POINTS
+            .iter()
+            .map(|p| (format!("{p} (fixed name)"), *p, true)),
+    );
+    r
+}
+
+/// The sample bundle with one fixed database name, `clinic_v1`, the old one put aside as
+/// `clinic_v1_old{major}`.
+fn fixed_naming_bundle() -> tempfile::TempDir {
+    let copy = common::copy_bundle(&sample_dir());
+    let manifest = copy.path().join("bundle.toml");
+    let text = std::fs::read_to_string(&manifest).expect("read bundle.toml");
+    let fixed = text.replace(
+        "naming = \"versioned\"\nname = \"clinic_v{major}\"",
+        "naming = \"fixed\"\nname = \"clinic_v1\"\naside = \"clinic_v1_old{major}\"",
+    );
+    assert_ne!(
+        fixed, text,
+        "the sample's naming lines changed: update this test"
+    );
+    std::fs::write(&manifest, fixed).expect("write bundle.toml");
+    copy
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Fault {
     Kill,
@@ -75,9 +110,20 @@ struct SourceState {
     fingerprint: String,
     access: String,
     catalog: String,
+    databases: Vec<String>,
 }
 
 fn source_state(pg: &Pg) -> SourceState {
+    if !pg.exists("clinic_v1") {
+        let missing = "clinic_v1 does not exist".to_owned();
+        return SourceState {
+            content: missing.clone(),
+            fingerprint: missing.clone(),
+            access: missing.clone(),
+            catalog: missing,
+            databases: pg.databases(),
+        };
+    }
     let data = pg.data_dir();
     let fp = common::run_pgstep(pg, &data, &["fingerprint", "--database", "clinic_v1"]);
     SourceState {
@@ -89,11 +135,18 @@ fn source_state(pg: &Pg) -> SourceState {
             "SELECT coalesce(datacl::text, 'NULL') || ' connlimit ' || datconnlimit || ' allowconn ' \
              || datallowconn FROM pg_database WHERE datname = 'clinic_v1'",
         ),
+        databases: pg.databases(),
     }
 }
 
 fn differences(before: &SourceState, after: &SourceState) -> Vec<String> {
     let mut d = Vec::new();
+    if before.databases != after.databases {
+        d.push(format!(
+            "databases {:?} (before: {:?}): a clone or a renamed database is left",
+            after.databases, before.databases
+        ));
+    }
     if before.content != after.content {
         d.push(format!(
             "content/banner/settings differ: {}",
@@ -315,14 +368,14 @@ impl Running {
     }
 }
 
-fn start_upgrade(pg: &Pg, fault: &str, gate: &Path, backup_dir: &Path) -> Running {
+fn start_upgrade(pg: &Pg, bundle: &Path, fault: &str, gate: &Path, backup_dir: &Path) -> Running {
     let mut child = common::pgstep_cmd(pg, &pg.data_dir())
         .env("PGSTEP_FAULT", fault)
         .env("PGSTEP_FAULT_GATE", gate)
         .args([
             "upgrade",
             "--bundle",
-            &sample_dir().to_string_lossy(),
+            &bundle.to_string_lossy(),
             "--headless",
             "--yes",
             "--backup-dir",
@@ -361,6 +414,8 @@ struct Outcome {
 
 struct Setup<'a> {
     pg: &'a Pg,
+    bundle: &'a Path,
+    fixed: bool,
     before: &'a SourceState,
     backup_dir: PathBuf,
     disk: Option<&'a SmallDisk>,
@@ -374,7 +429,13 @@ fn run_cell(s: &Setup<'_>, point: &str, fault: Fault) -> Outcome {
     } else {
         "wait"
     };
-    let mut run = start_upgrade(s.pg, &format!("{point}:{action}"), &s.gate, &s.backup_dir);
+    let mut run = start_upgrade(
+        s.pg,
+        s.bundle,
+        &format!("{point}:{action}"),
+        &s.gate,
+        &s.backup_dir,
+    );
     if let Err(e) = run.wait_for(
         &format!("fault point {point} reached"),
         Duration::from_secs(120),
@@ -520,7 +581,7 @@ fn leftover_sessions(pg: &Pg) -> Option<String> {
             "SELECT coalesce(string_agg(pid || ' ' || coalesce(application_name, '') || ' on ' \
              || coalesce(datname, '-') || ' ' || coalesce(state, ''), ', '), '') \
              FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' \
-             AND (datname IN ('clinic_v1', 'clinic_v2') OR application_name LIKE 'pgstep%' OR application_name = 'pg_dump')",
+             AND (datname IN ('clinic_v1', 'clinic_v2', 'clinic_v1_old1') OR application_name LIKE 'pgstep%' OR application_name = 'pg_dump')",
         );
         if found.is_empty() {
             return None;
@@ -561,9 +622,6 @@ fn check_undone(s: &Setup<'_>, code: Option<i32>, said: &str) -> Outcome {
     }
     let after = source_state(pg);
     let mut left = differences(s.before, &after);
-    if pg.exists("clinic_v2") {
-        left.push("the clone clinic_v2 is left".into());
-    }
     let partial = partial_backups(s);
     if !partial.is_empty() {
         left.push(format!("partial backup left: {}", partial.join(", ")));
@@ -598,34 +656,40 @@ fn check_undone(s: &Setup<'_>, code: Option<i32>, said: &str) -> Outcome {
 fn check_rolled_forward(s: &Setup<'_>, said: &str) -> Outcome {
     let pg = s.pg;
     let mut problems = Vec::new();
-    if !pg.exists("clinic_v2") {
+    let (new, old) = if s.fixed {
+        ("clinic_v1", "clinic_v1_old1")
+    } else {
+        ("clinic_v2", "clinic_v1")
+    };
+    if !pg.exists(new) || !pg.exists(old) {
         problems.push(format!(
-            "pgstep exit 0 but no clinic_v2 ({})",
+            "pgstep exit 0 but the databases are {:?} ({})",
+            pg.databases(),
             first_line(said)
         ));
     } else {
         let v: String = pg.query_one(
-            "clinic_v2",
+            new,
             "SELECT major || '.' || minor FROM clinic.schema_version",
         );
         if !v.starts_with("2.") {
-            problems.push(format!("clinic_v2 is at version {v}"));
+            problems.push(format!("{new} is at version {v}"));
         }
-        let banner: Option<String> = pg.query_one(
-            "clinic_v2",
-            "SELECT message FROM clinic.logon_banner WHERE id = 1",
-        );
+        let banner: Option<String> =
+            pg.query_one(new, "SELECT message FROM clinic.logon_banner WHERE id = 1");
         if banner.is_some() {
-            problems.push(format!("clinic_v2 still shows the banner {banner:?}"));
+            problems.push(format!("{new} still shows the banner {banner:?}"));
         }
         let opened: String = pg.query_one(
             "postgres",
-            "SELECT coalesce(datacl::text, 'NULL') || ' connlimit ' || datconnlimit || ' allowconn ' \
-             || datallowconn FROM pg_database WHERE datname = 'clinic_v2'",
+            &format!(
+                "SELECT coalesce(datacl::text, 'NULL') || ' connlimit ' || datconnlimit || ' allowconn ' \
+                 || datallowconn FROM pg_database WHERE datname = '{new}'"
+            ),
         );
         if opened != s.before.catalog {
             problems.push(format!(
-                "clinic_v2 opened with {opened}, not the source's access ({})",
+                "{new} opened with {opened}, not the source's access ({})",
                 s.before.catalog
             ));
         }
@@ -633,21 +697,21 @@ fn check_rolled_forward(s: &Setup<'_>, said: &str) -> Outcome {
     // The old database is kept read-only and closed to everyone but its owner.
     let read_only: bool = pg.query_one(
         "postgres",
-        "SELECT EXISTS (SELECT FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase \
-         WHERE d.datname = 'clinic_v1' AND s.setrole = 0 \
-         AND 'default_transaction_read_only=on' = ANY (s.setconfig))",
+        &format!("SELECT EXISTS (SELECT FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase \
+         WHERE d.datname = '{old}' AND s.setrole = 0 \
+         AND 'default_transaction_read_only=on' = ANY (s.setconfig))"),
     );
     if !read_only {
-        problems.push("the old clinic_v1 was not made read-only".into());
+        problems.push(format!("the old {old} was not made read-only"));
     }
     let open_to: String = pg.query_one(
         "postgres",
-        "SELECT coalesce(string_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END, ','), '') \
+        &format!("SELECT coalesce(string_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END, ','), '') \
          FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a \
-         WHERE d.datname = 'clinic_v1' AND a.privilege_type = 'CONNECT' AND a.grantee <> d.datdba",
+         WHERE d.datname = '{old}' AND a.privilege_type = 'CONNECT' AND a.grantee <> d.datdba"),
     );
     if !open_to.is_empty() {
-        problems.push(format!("the old clinic_v1 is still open to {open_to}"));
+        problems.push(format!("the old {old} is still open to {open_to}"));
     }
     let partial = partial_backups(s);
     if !partial.is_empty() {
@@ -674,8 +738,9 @@ struct Cluster {
     before: SourceState,
 }
 
-fn fresh_cluster() -> Cluster {
-    let pg = common::clinic_v1(&common::sample_bundle(), 0);
+fn fresh_cluster(bundle: &Path) -> Cluster {
+    let bundle = pgstep::bundle::load(bundle).unwrap_or_else(|e| panic!("{e}"));
+    let pg = common::clinic_v1(&bundle, 0);
     // The throw-away cluster commits asynchronously; a crash (`-m immediate`) would then lose
     // pgstep's last changes (the block, the banner) and hide what is left to undo. Commits wait
     // for their WAL write here, as on a production server (fsync stays off: the OS does not
@@ -688,7 +753,8 @@ fn fresh_cluster() -> Cluster {
 
 fn print_matrix(results: &[(String, Fault, Result<String, String>)]) -> String {
     let mut out = String::new();
-    let w = POINTS.iter().map(|p| p.len()).max().unwrap_or(10);
+    let rows = rows();
+    let w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(10);
     out.push_str(&format!("{:w$} |", "point \\ fault"));
     for f in FAULTS {
         out.push_str(&format!(" {:^16} |", f.column()));
@@ -699,7 +765,7 @@ fn print_matrix(results: &[(String, Fault, Result<String, String>)]) -> String {
         out.push_str(&format!("{}|", "-".repeat(18)));
     }
     out.push('\n');
-    for p in POINTS {
+    for (p, _, _) in &rows {
         out.push_str(&format!("{p:w$} |"));
         for f in FAULTS {
             let cell = results
@@ -754,6 +820,7 @@ fn fault_matrix_every_point_every_fault_leaves_a_recoverable_clean_server() {
     let started = Instant::now();
     let gate_dir = tempfile::tempdir().expect("gate dir");
     let gate = gate_dir.path().join("gate");
+    let fixed_bundle = fixed_naming_bundle();
     let mut results: Vec<(String, Fault, Result<String, String>)> = Vec::new();
     for fault in faults {
         let disk = if fault == Fault::DiskFull {
@@ -761,8 +828,8 @@ fn fault_matrix_every_point_every_fault_leaves_a_recoverable_clean_server() {
                 Ok(d) => Some(d),
                 Err(e) => {
                     eprintln!("\n!!! FAULT MATRIX: the backup-disk-full column cannot run: {e}\n");
-                    for p in POINTS {
-                        results.push((p.to_string(), fault, Err(e.clone())));
+                    for (label, _, _) in rows() {
+                        results.push((label, fault, Err(e.clone())));
                     }
                     continue;
                 }
@@ -770,12 +837,23 @@ fn fault_matrix_every_point_every_fault_leaves_a_recoverable_clean_server() {
         } else {
             None
         };
-        let mut cluster: Option<Cluster> = None;
-        for point in POINTS {
-            if only.as_ref().is_some_and(|o| !o.iter().any(|x| x == point)) {
+        let mut cluster: Option<(bool, Cluster)> = None;
+        for (label, point, fixed) in rows() {
+            if only
+                .as_ref()
+                .is_some_and(|o| !o.iter().any(|x| *x == label || x == point))
+            {
                 continue;
             }
-            let c = cluster.get_or_insert_with(fresh_cluster);
+            let bundle = if fixed {
+                fixed_bundle.path().to_path_buf()
+            } else {
+                sample_dir()
+            };
+            if cluster.as_ref().is_some_and(|(f, _)| *f != fixed) {
+                cluster = None;
+            }
+            let (_, c) = cluster.get_or_insert_with(|| (fixed, fresh_cluster(&bundle)));
             if let Some(d) = &disk {
                 d.empty();
             }
@@ -785,15 +863,31 @@ fn fault_matrix_every_point_every_fault_leaves_a_recoverable_clean_server() {
             };
             let setup = Setup {
                 pg: &c.pg,
+                bundle: &bundle,
+                fixed,
                 before: &c.before,
                 backup_dir,
                 disk: disk.as_ref(),
                 gate: gate.clone(),
             };
             let t = Instant::now();
-            let outcome = run_cell(&setup, point, fault);
+            // A panic in a check is a red cell, not the end of the matrix.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_cell(&setup, point, fault)
+            }))
+            .unwrap_or_else(|panic| Outcome {
+                result: Err(format!(
+                    "the check panicked: {}",
+                    panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default()
+                )),
+                dirty: true,
+            });
             eprintln!(
-                "fault matrix: {point} × {} in {:.1} s: {}",
+                "fault matrix: {label} × {} in {:.1} s: {}",
                 fault.column(),
                 t.elapsed().as_secs_f64(),
                 match &outcome.result {
@@ -801,7 +895,7 @@ fn fault_matrix_every_point_every_fault_leaves_a_recoverable_clean_server() {
                     Err(e) => format!("✗ {e}"),
                 }
             );
-            results.push((point.to_string(), fault, outcome.result));
+            results.push((label, fault, outcome.result));
             if outcome.dirty {
                 cluster = None; // the next cell starts on a fresh cluster
             }
