@@ -52,16 +52,48 @@ const POINTS: &[&str] = &[
 /// into place.
 const FIXED_POINTS: &[&str] = &["cut_over_renamed", "cut_over"];
 
-/// The matrix's rows: (label, fault point, fixed naming).
-fn rows() -> Vec<(String, &'static str, bool)> {
-    let mut r: Vec<(String, &'static str, bool)> =
-        POINTS.iter().map(|p| (p.to_string(), *p, false)).collect();
+/// Not a fault point: the fault hits while the upgrade of the clone runs a statement (a
+/// `pg_sleep` the test adds to a copy of the sample), so that a server session is busy.
+const RUNNING: &str = "statement_running";
+
+/// Which bundle a row runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Sample,
+    Fixed,
+    Sleeping,
+}
+
+/// The matrix's rows: (label, fault point, bundle).
+fn rows() -> Vec<(String, &'static str, Variant)> {
+    let mut r: Vec<(String, &'static str, Variant)> = POINTS
+        .iter()
+        .map(|p| (p.to_string(), *p, Variant::Sample))
+        .collect();
+    r.push((
+        "upgrade: statement running".to_owned(),
+        RUNNING,
+        Variant::Sleeping,
+    ));
     r.extend(
         FIXED_POINTS
             .iter()
-            .map(|p| (format!("{p} (fixed name)"), *p, true)),
+            .map(|p| (format!("{p} (fixed name)"), *p, Variant::Fixed)),
     );
     r
+}
+
+/// The sample bundle whose 1 -> 2 step sleeps 20 s in the middle, announced by an echo.
+fn sleeping_bundle() -> tempfile::TempDir {
+    let copy = common::copy_bundle(&sample_dir());
+    let script = copy.path().join("v1-v2/02_functions.sql");
+    let text = std::fs::read_to_string(&script).expect("read");
+    std::fs::write(
+        &script,
+        format!("{text}\n\\echo pgstep-test: sleeping\nSELECT pg_sleep(20);\n"),
+    )
+    .expect("write");
+    copy
 }
 
 /// The sample bundle with one fixed database name, `clinic_v1`, the old one put aside as
@@ -429,17 +461,16 @@ fn run_cell(s: &Setup<'_>, point: &str, fault: Fault) -> Outcome {
     } else {
         "wait"
     };
-    let mut run = start_upgrade(
-        s.pg,
-        s.bundle,
-        &format!("{point}:{action}"),
-        &s.gate,
-        &s.backup_dir,
-    );
-    if let Err(e) = run.wait_for(
-        &format!("fault point {point} reached"),
-        Duration::from_secs(120),
-    ) {
+    let (fault_env, needle) = if point == RUNNING {
+        ("none:pause".to_owned(), "pgstep-test: sleeping".to_owned())
+    } else {
+        (
+            format!("{point}:{action}"),
+            format!("fault point {point} reached"),
+        )
+    };
+    let mut run = start_upgrade(s.pg, s.bundle, &fault_env, &s.gate, &s.backup_dir);
+    if let Err(e) = run.wait_for(&needle, Duration::from_secs(120)) {
         return Outcome {
             result: Err(e),
             dirty: true,
@@ -821,6 +852,7 @@ fn fault_matrix_every_point_every_fault_leaves_a_recoverable_clean_server() {
     let gate_dir = tempfile::tempdir().expect("gate dir");
     let gate = gate_dir.path().join("gate");
     let fixed_bundle = fixed_naming_bundle();
+    let sleeping = sleeping_bundle();
     let mut results: Vec<(String, Fault, Result<String, String>)> = Vec::new();
     for fault in faults {
         let disk = if fault == Fault::DiskFull {
@@ -837,23 +869,23 @@ fn fault_matrix_every_point_every_fault_leaves_a_recoverable_clean_server() {
         } else {
             None
         };
-        let mut cluster: Option<(bool, Cluster)> = None;
-        for (label, point, fixed) in rows() {
+        let mut cluster: Option<(Variant, Cluster)> = None;
+        for (label, point, variant) in rows() {
             if only
                 .as_ref()
                 .is_some_and(|o| !o.iter().any(|x| *x == label || x == point))
             {
                 continue;
             }
-            let bundle = if fixed {
-                fixed_bundle.path().to_path_buf()
-            } else {
-                sample_dir()
+            let bundle = match variant {
+                Variant::Sample => sample_dir(),
+                Variant::Fixed => fixed_bundle.path().to_path_buf(),
+                Variant::Sleeping => sleeping.path().to_path_buf(),
             };
-            if cluster.as_ref().is_some_and(|(f, _)| *f != fixed) {
+            if cluster.as_ref().is_some_and(|(v, _)| *v != variant) {
                 cluster = None;
             }
-            let (_, c) = cluster.get_or_insert_with(|| (fixed, fresh_cluster(&bundle)));
+            let (_, c) = cluster.get_or_insert_with(|| (variant, fresh_cluster(&bundle)));
             if let Some(d) = &disk {
                 d.empty();
             }
@@ -864,7 +896,7 @@ fn fault_matrix_every_point_every_fault_leaves_a_recoverable_clean_server() {
             let setup = Setup {
                 pg: &c.pg,
                 bundle: &bundle,
-                fixed,
+                fixed: variant == Variant::Fixed,
                 before: &c.before,
                 backup_dir,
                 disk: disk.as_ref(),
