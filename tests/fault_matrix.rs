@@ -18,6 +18,12 @@
 //! The matrix is printed (`cargo test --test fault_matrix -- --nocapture`) and every cell must
 //! be green. Fault points: `PGSTEP_FAULT=<point>:pause` (waits to be killed) and
 //! `<point>:wait` with `PGSTEP_FAULT_GATE` (waits until the test opens the gate).
+//!
+//! While working on one cell: `PGSTEP_MATRIX_ONLY=<row label or point>[,…]` and
+//! `PGSTEP_MATRIX_FAULTS=kill,stop,crash,full` run part of the matrix. A cell that leaves the
+//! cluster unclean (or rolled forward) gives the next cell a fresh cluster; clean cells share one.
+//! The `full` column mounts a 32 MB tmpfs (root needed); where that fails, its cells are red
+//! and say why.
 
 mod common;
 
