@@ -9,6 +9,16 @@
 //! - `wait`: the process announces the point and waits until the file named by
 //!   `PGSTEP_FAULT_GATE` exists (two minutes at most), then goes on — so that a test can stop
 //!   or crash the server, or fill a disk, at exactly that point and watch what pgstep does next.
+//!
+//! Points: the end of every step (its `StepId` key: `connected_users` … `cut_over`, the last one
+//! before the cut-over declares itself done), and inside the long steps: `backup_written`
+//! (pg_dump has written the file, not yet verified), `backup_alongside` (the end of a backup
+//! taken alongside the upgrade), `clone_created` (the clone exists, its settings and access are
+//! not yet carried over), `upgrade_statement` (between the third and fourth statement of a
+//! script), `sanity_checks_fingerprint` (the clone's fingerprint and version are checked, the
+//! other checks not yet), `cut_over_banner_reset` (the new database's banner is reset, nothing
+//! renamed yet) and `cut_over_renamed` (fixed naming: the source is renamed aside, the new
+//! database not yet into place). `tests/fault_matrix.rs` drives them all.
 
 use crate::cancel::Cancel;
 use crate::checklist::StepId;
@@ -92,3 +102,14 @@ pub fn at_point(_key: &str, _title: &str, _fault: Option<&str>) -> Result<(), St
 
 #[cfg(not(feature = "fault-injection"))]
 pub fn hold_at(_key: &str, _fault: Option<&str>, _cancel: &Cancel) {}
+
+/// [`hold_at`] for code that has no run spec at hand (the script runner): the fault is read
+/// from `PGSTEP_FAULT` itself.
+#[cfg(feature = "fault-injection")]
+pub fn hold_at_env(key_here: &str, cancel: &Cancel) {
+    let fault = std::env::var("PGSTEP_FAULT").ok();
+    hold_at(key_here, fault.as_deref(), cancel);
+}
+
+#[cfg(not(feature = "fault-injection"))]
+pub fn hold_at_env(_key: &str, _cancel: &Cancel) {}

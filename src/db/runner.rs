@@ -209,6 +209,10 @@ impl Run<'_> {
         self.show_rows(&messages);
         self.track_transaction(st);
         self.stats.statements += 1;
+        if self.stats.statements == 3 {
+            // Between two statements of a script (the third and the fourth).
+            crate::faults::hold_at_env("upgrade_statement", self.cancel);
+        }
         self.obs.event(Event::Progress {
             unit: Unit::Statements,
             done: self.stats.statements,

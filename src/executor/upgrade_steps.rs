@@ -197,6 +197,8 @@ impl Run {
         create_closed_clone(&mut maint, &plan.source_db, &plan.work_db, strategy)
             .map_err(Run::db_error)?;
         self.journal_created(&mut maint, &plan.work_db);
+        // The clone exists; what the template copy does not carry is not yet carried over.
+        crate::faults::at_point("clone_created", "Clone", self.spec.fault.as_deref())?;
         let original = match self.access.clone() {
             Some(before_block) => before_block,
             None => access::snapshot(&mut maint, &plan.source_db).map_err(Run::db_error)?,
@@ -293,6 +295,11 @@ impl Run {
             checks::version_marker(&mut work.client, &bundle.version_query, plan.to),
         ];
         laps.lap("fingerprint and version");
+        crate::faults::at_point(
+            "sanity_checks_fingerprint",
+            "Sanity checks",
+            self.spec.fault.as_deref(),
+        )?;
         let (pairs, read_before) = self.plausibility_checks(plan);
         results.extend(pairs);
         laps.lap(if read_before {
@@ -394,6 +401,12 @@ impl Run {
             )
             .map_err(Run::db_error)?;
         }
+        // The new database's banner is reset; nothing is renamed yet.
+        crate::faults::at_point(
+            "cut_over_banner_reset",
+            "Banner reset and cut-over",
+            self.spec.fault.as_deref(),
+        )?;
         let mut maint = self.maintenance()?;
         let old = match &plan.aside_db {
             None => plan.source_db.clone(),
@@ -404,6 +417,12 @@ impl Run {
                 })?;
                 rename_database(&mut maint, &plan.source_db, aside).map_err(Run::db_error)?;
                 self.journal_confirm(id);
+                // Between the renames: the source is aside, the new database not yet in place.
+                crate::faults::at_point(
+                    "cut_over_renamed",
+                    "Banner reset and cut-over",
+                    self.spec.fault.as_deref(),
+                )?;
                 let id = self.journal_change(Change::Renamed {
                     from: plan.work_db.clone(),
                     to: plan.final_db.clone(),

@@ -242,3 +242,35 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     }
     s
 }
+
+/// Entry points for the property tests of `tests/fuzz.rs` into what is otherwise private to
+/// this module (the directive parser, the placeholder substitution). Test builds only; not an
+/// API.
+#[cfg(feature = "fault-injection")]
+#[doc(hidden)]
+pub mod fuzz {
+    use super::{Condition, LineMap, Placeholders, Pos, RawStatement};
+
+    /// Parses one directive line (`name` without the `#`): `Ok(None)` is `#EndIf`.
+    pub fn parse_directive(
+        name: &str,
+        args: &str,
+        at: Pos,
+        args_at: Pos,
+    ) -> Result<Option<Condition>, (Pos, String)> {
+        match super::directive::parse(name, args, at, args_at)? {
+            super::directive::Directive::If(c) => Ok(Some(c)),
+            super::directive::Directive::EndIf => Ok(None),
+        }
+    }
+
+    /// The substituted SQL, its line map and the warnings.
+    #[allow(clippy::type_complexity)]
+    pub fn substitute(
+        raw: &RawStatement,
+        placeholders: &Placeholders,
+    ) -> Result<(String, LineMap, Vec<(Pos, String)>), (Pos, String)> {
+        let s = super::placeholder::substitute(raw, placeholders)?;
+        Ok((s.sql, s.line_map, s.warnings))
+    }
+}
