@@ -194,9 +194,15 @@ fn summary(
             ));
         }
     }
-    if let Some(StepOutput::CutOver { new_db, old_db }) = out(StepId::CutOver) {
+    if let Some(StepOutput::CutOver {
+        new_db,
+        old_db,
+        old_open,
+    }) = out(StepId::CutOver)
+    {
         lines.push(format!(
-            "  users now use \"{new_db}\"; \"{old_db}\" is kept read-only and closed"
+            "  users now use \"{new_db}\"; {}",
+            crate::checklist::old_database_sentence(&old_db, old_open.as_deref())
         ));
     }
     if let Some((md, _)) = report {

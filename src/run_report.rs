@@ -224,14 +224,22 @@ fn script_location(what: &str) -> Option<String> {
 fn next_steps(c: &Checklist, outcome: &Outcome) -> Vec<String> {
     match (outcome, c.kind) {
         (Outcome::Success, PlanKind::Upgrade) => {
-            let (new, old) = match c.step(StepId::CutOver).and_then(|s| s.output.clone()) {
-                Some(StepOutput::CutOver { new_db, old_db }) => (new_db, old_db),
+            let (new, old, old_open) = match c.step(StepId::CutOver).and_then(|s| s.output.clone())
+            {
+                Some(StepOutput::CutOver {
+                    new_db,
+                    old_db,
+                    old_open,
+                }) => (new_db, old_db, old_open),
                 _ => (
                     String::from("the new database"),
                     String::from("the old database"),
+                    None,
                 ),
             };
-            vec![
+            let first =
+                old_open.map(|why| crate::checklist::old_database_sentence(&old, Some(&why)));
+            first.into_iter().chain([
                 format!(
                     "Point clients, importers and backup jobs to \"{new}\", then restart importers and backup jobs."
                 ),
@@ -239,7 +247,8 @@ fn next_steps(c: &Checklist, outcome: &Outcome) -> Vec<String> {
                 format!(
                     "Keep \"{old}\" (read-only, closed to users) for a while, perhaps until the next major version."
                 ),
-            ]
+            ])
+            .collect()
         }
         (Outcome::Success, _) => {
             vec!["Restart importers and backup jobs; tell users the database is back.".into()]

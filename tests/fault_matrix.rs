@@ -544,7 +544,7 @@ fn run_cell(s: &Setup<'_>, point: &str, fault: Fault) -> Outcome {
     }
     let said = run.tail();
     match code {
-        Some(0) => check_rolled_forward(s, &said),
+        Some(0) => check_rolled_forward(s, &run.seen.join(" | ")),
         _ => check_undone(s, code, &said),
     }
 }
@@ -693,6 +693,23 @@ fn check_undone(s: &Setup<'_>, code: Option<i32>, said: &str) -> Outcome {
 fn check_rolled_forward(s: &Setup<'_>, said: &str) -> Outcome {
     let pg = s.pg;
     let mut problems = Vec::new();
+    // A cut-over whose tidying the fault cut short (the old database not yet retired) says
+    // so, and its run stays listed until recover has finished it.
+    let (_, status) = pgstep_says(pg, &["status"]);
+    let mut note = "completed: rolled forward".to_owned();
+    if !status.contains("No interrupted run") {
+        if !said.contains("still open to users") {
+            problems.push(format!(
+                "pgstep exit 0 left a run pending without saying the old database is still open: {}",
+                first_line(said)
+            ));
+        }
+        let (rc, recovered) = pgstep_says(pg, &["recover"]);
+        if rc != 0 {
+            problems.push(format!("recover exit {rc}: {}", first_line(&recovered)));
+        }
+        note.push_str(", old database retired by recover");
+    }
     let (new, old) = if s.fixed {
         ("clinic_v1", "clinic_v1_old1")
     } else {
@@ -760,7 +777,7 @@ fn check_rolled_forward(s: &Setup<'_>, said: &str) -> Outcome {
     problems.extend(nothing_pending(pg));
     Outcome {
         result: if problems.is_empty() {
-            Ok("completed: rolled forward".into())
+            Ok(note)
         } else {
             Err(problems.join("; "))
         },

@@ -568,6 +568,7 @@ fn finish_step(r: &mut Run, step: StepId) {
                 StepOutput::CutOver {
                     new_db: "clinic_v3".into(),
                     old_db: "clinic".into(),
+                    old_open: None,
                 },
             );
         }

@@ -17,7 +17,7 @@ use serde::Serialize;
 pub use source::{SourceReading, SourceVerdict, TableWrites, verdict as source_verdict};
 pub use step::{
     BackupChoice, BackupOutput, ManualItem, PlanSummary, SpaceLine, StepId, StepOutput, StepStatus,
-    StepView, manual_items,
+    StepView, manual_items, old_database_sentence,
 };
 
 use crate::db::sessions::SessionInfo;

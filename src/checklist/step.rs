@@ -230,6 +230,9 @@ pub enum StepOutput {
     CutOver {
         new_db: String,
         old_db: String,
+        /// Why the old database is not (yet) read-only and closed to users, when it is not:
+        /// the run stays pending until `pgstep recover` has closed it.
+        old_open: Option<String>,
     },
     Fixups {
         applied: Vec<String>,
@@ -290,5 +293,16 @@ impl StepView {
             note: None,
             background_took: None,
         }
+    }
+}
+
+/// What became of the old database after a cut-over, in one sentence for every front end:
+/// "kept, read-only and closed" only when pgstep made it so and read it back.
+pub fn old_database_sentence(old_db: &str, old_open: Option<&str>) -> String {
+    match old_open {
+        None => format!("\"{old_db}\" is kept, read-only and closed to users."),
+        Some(why) => format!(
+            "\"{old_db}\" is still open to users ({why}): run `pgstep recover` once the server is reachable to make it read-only and close it; `pgstep status` lists the run until then."
+        ),
     }
 }

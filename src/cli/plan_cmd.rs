@@ -363,9 +363,21 @@ fn success_summary(c: &Checklist) -> String {
         output_of(StepId::CutOver),
         output_of(StepId::ApplyFixups),
     ) {
-        (PlanKind::Upgrade, Some(p), Some(StepOutput::CutOver { new_db, old_db }), _) => format!(
-            "\nUpgraded \"{}\" from version {} to {} in {total:.1} s. Users now use \"{new_db}\"; \"{old_db}\" is kept read-only and closed to users.",
-            p.source_db, p.from, p.to
+        (
+            PlanKind::Upgrade,
+            Some(p),
+            Some(StepOutput::CutOver {
+                new_db,
+                old_db,
+                old_open,
+            }),
+            _,
+        ) => format!(
+            "\nUpgraded \"{}\" from version {} to {} in {total:.1} s. Users now use \"{new_db}\"; {}",
+            p.source_db,
+            p.from,
+            p.to,
+            crate::checklist::old_database_sentence(&old_db, old_open.as_deref())
         ),
         (
             PlanKind::Fixup,

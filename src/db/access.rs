@@ -481,6 +481,38 @@ pub fn close_for_good(client: &mut Client, db: &str) -> Result<(), DbError> {
     )
 }
 
+/// Retires the old database after a cut-over: new sessions start read-only and only its owner
+/// may connect; then reads both back, so that "kept read-only and closed" is said only when it
+/// holds. Idempotent: recovery calls it again after a cut-over the run could not finish.
+pub fn retire(client: &mut Client, db: &str) -> Result<(), DbError> {
+    super::clone::set_read_only(client, db)?;
+    close_for_good(client, db)?;
+    let read_only: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting s \
+               JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase \
+              WHERE d.datname = $1 AND s.setrole = 0 \
+                AND 'default_transaction_read_only=on' = ANY (s.setconfig))",
+            &[&db],
+        )
+        .map_err(|e| DbError::query(format!("read back whether \"{db}\" is read-only"), e))?
+        .get(0);
+    let now = snapshot(client, db)?;
+    let open_to: Vec<&str> = connect_grantees(&now.effective)
+        .filter(|g| *g != now.owner)
+        .collect();
+    match (read_only, open_to.is_empty()) {
+        (true, true) => Ok(()),
+        (false, _) => Err(DbError::Refused(format!(
+            "\"{db}\" is not read-only after ALTER DATABASE … SET default_transaction_read_only"
+        ))),
+        (true, false) => Err(DbError::Refused(format!(
+            "\"{db}\" can still be connected to by {}",
+            open_to.join(", ")
+        ))),
+    }
+}
+
 /// Ends the sessions `pids` with `pg_terminate_backend`, but only those that really are client
 /// sessions on `db` (never one on another database, nor pgstep's own). Returns, for each pid,
 /// whether it was signalled: false for a pid not on `db` (already gone, or elsewhere). The

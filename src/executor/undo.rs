@@ -121,6 +121,13 @@ pub fn undo_run(
             report.pending.push(still_pending(&change));
         }
     }
+    say_what_is_pending(&mut report);
+    report
+}
+
+/// The plain sentence for what is still pending, if anything: what to run, and that `status`
+/// keeps listing the run until then.
+fn say_what_is_pending(report: &mut UndoReport) {
     if !report.pending.is_empty() {
         report.advice.push(format!(
             "Not undone yet: {}. Run `pgstep recover` (with the same connection options) once \
@@ -128,7 +135,6 @@ pub fn undo_run(
             report.pending.join("; ")
         ));
     }
-    report
 }
 
 /// What a change still pending means for users, in the present tense.
@@ -147,9 +153,9 @@ pub fn still_pending(change: &Change) -> String {
         Change::CutOverStarted { old, new } => {
             format!("the cut-over from \"{old}\" to \"{new}\" had begun")
         }
-        Change::CutOverDone { old, new } => {
-            format!("the cut-over from \"{old}\" to \"{new}\" was done")
-        }
+        Change::CutOverDone { old, new } => format!(
+            "the cut-over to \"{new}\" was done, but \"{old}\" may still be open to users (not yet made read-only and closed)"
+        ),
         Change::FixupStarted { db, version } => format!("fixup {version} of \"{db}\" had begun"),
         Change::BackupWriting { path } => {
             format!("the unfinished backup {path} may still be on disk")
@@ -345,10 +351,30 @@ fn roll_forward(
         _ => None,
     });
     report.undone.push(format!(
-        "the upgrade had finished its cut-over: \"{}\" is the new database; \"{}\" stays closed",
+        "the upgrade had finished its cut-over: \"{}\" is the new database",
         new.as_deref().unwrap_or("?"),
-        old.as_deref().unwrap_or("?")
     ));
+    // The old database is retired (read-only, closed to users) and that is read back; a cut-over
+    // that could not do it (server gone) left it open, and the run stays pending until it is.
+    let old_left = match &old {
+        Some(old) => match maintenance(server)
+            .and_then(|mut m| access::retire(&mut m, old).map_err(|e| e.to_string()))
+        {
+            Ok(()) => {
+                report.undone.push(format!(
+                    "\"{old}\" is kept, read-only and closed to users (read back)"
+                ));
+                false
+            }
+            Err(e) => {
+                report.advice.push(format!(
+                    "\"{old}\" could not be made read-only and closed to users yet: {e}"
+                ));
+                true
+            }
+        },
+        None => false,
+    };
     let mut banner_left = false;
     if let (Some(new), Some(b)) = (&new, banner_sql) {
         let previous = pending.iter().find_map(|(_, c)| match c {
@@ -383,7 +409,12 @@ fn roll_forward(
         }
     }
     for (id, change) in pending {
-        if banner_left && matches!(change, Change::BannerSet { .. }) {
+        let left = match change {
+            Change::BannerSet { .. } => banner_left,
+            Change::CutOverDone { .. } => old_left,
+            _ => false,
+        };
+        if left {
             report.pending.push(still_pending(change));
             continue;
         }
@@ -392,6 +423,7 @@ fn roll_forward(
             how: "rolled forward".into(),
         });
     }
+    say_what_is_pending(&mut report);
     log(
         obs,
         Level::Info,

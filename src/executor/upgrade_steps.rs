@@ -12,7 +12,7 @@ use crate::db::bookkeeping::{HistoryEntry, record_history};
 use crate::db::checks::{self, CheckResult};
 use crate::db::clone::{
     CloneStrategy, allow_connections, carry_over, create_closed_clone, database_exists,
-    rename_database, set_read_only,
+    rename_database,
 };
 use crate::db::version::read_version;
 use crate::db::{access, banner};
@@ -468,39 +468,39 @@ impl Run {
             new: plan.final_db.clone(),
         })?;
         self.journal_confirm(done);
-        // The upgrade has succeeded: what follows is tidying, and a failure there is a warning.
-        if let Err(e) = set_read_only(&mut maint, &old) {
-            log(
-                &mut self.sink,
-                Level::Warning,
-                format!("\"{old}\" could not be made read-only: {e}"),
-            );
-        }
-        if let Err(e) = access::close_for_good(&mut maint, &old) {
-            log(
-                &mut self.sink,
-                Level::Warning,
-                format!("\"{old}\" could not be closed to users: {e}"),
-            );
-        }
+        // The upgrade has succeeded. The old database is retired (read-only, closed) and that
+        // is read back; until it is, the run is not finished: `status` lists it and `recover`
+        // retires it (its journal's CutOverDone is still pending).
+        let old_open = access::retire(&mut maint, &old)
+            .err()
+            .map(|e| e.to_string());
+        let (level, status) = match &old_open {
+            None => (Level::Info, StepStatus::Done),
+            Some(_) => (Level::Warning, StepStatus::Warning),
+        };
         log(
             &mut self.sink,
-            Level::Info,
+            level,
             format!(
-                "\"{old}\" is kept, read-only and closed to users; users now use \"{}\" (version {})",
-                plan.final_db, plan.to
+                "users now use \"{}\" (version {}); {}",
+                plan.final_db,
+                plan.to,
+                crate::checklist::old_database_sentence(&old, old_open.as_deref())
             ),
         );
-        self.journal_entry(Entry::Finished {
-            outcome: "success".into(),
-            detail: Some(format!("{} is at version {}", plan.final_db, plan.to)),
-        });
+        if old_open.is_none() {
+            self.journal_entry(Entry::Finished {
+                outcome: "success".into(),
+                detail: Some(format!("{} is at version {}", plan.final_db, plan.to)),
+            });
+        }
         self.lock = None;
         Ok((
-            StepStatus::Done,
+            status,
             StepOutput::CutOver {
                 new_db: plan.final_db.clone(),
                 old_db: old,
+                old_open,
             },
         ))
     }

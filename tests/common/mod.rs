@@ -266,8 +266,15 @@ impl Ran {
     /// (new database, old database) after a cut-over.
     pub fn cut_over(&self) -> (String, String) {
         match self.output(StepId::CutOver) {
-            Some(StepOutput::CutOver { new_db, old_db }) => (new_db, old_db),
-            other => panic!("no cut-over: {other:?}\n{}", self.explain()),
+            Some(StepOutput::CutOver {
+                new_db,
+                old_db,
+                old_open: None,
+            }) => (new_db, old_db),
+            other => panic!(
+                "no cut-over, or the old database left open: {other:?}\n{}",
+                self.explain()
+            ),
         }
     }
 

@@ -17,7 +17,14 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &The
         .unwrap_or_default();
     let items = match (question_here(app, view), &view.output) {
         (Some(Question::CutOver), _) => asking(&old, &new, theme),
-        (_, Some(StepOutput::CutOver { new_db, old_db })) => done(old_db, new_db, theme),
+        (
+            _,
+            Some(StepOutput::CutOver {
+                new_db,
+                old_db,
+                old_open,
+            }),
+        ) => done(old_db, new_db, old_open.as_deref(), theme),
         (_, Some(StepOutput::Rehearsed { note, .. })) => vec![Item::plain(note.clone())],
         _ if running_here(app, view) => vec![Item::styled(
             format!("Removing the banner from \"{new}\", then pointing users at it…"),
@@ -46,13 +53,17 @@ fn asking(old: &str, new: &str, theme: &Theme) -> Vec<Item> {
     ]
 }
 
-fn done(old: &str, new: &str, theme: &Theme) -> Vec<Item> {
+fn done(old: &str, new: &str, old_open: Option<&str>, theme: &Theme) -> Vec<Item> {
+    let (mark, style) = match old_open {
+        None => ("✓", theme.ok()),
+        Some(_) => ("!", theme.warn()),
+    };
     vec![
         Item::marked("✓", theme.ok(), format!("Users now use \"{new}\".")),
         Item::marked(
-            "✓",
-            theme.ok(),
-            format!("\"{old}\" is kept, read-only and closed to users."),
+            mark,
+            style,
+            crate::checklist::old_database_sentence(old, old_open),
         ),
         Item::marked(
             "✓",

@@ -97,19 +97,34 @@ fn verdict(app: &App, theme: &Theme) -> Vec<Item> {
                 ..
             }),
         ) => rehearsed(*downtime, problems, record, theme),
-        (Some(p), Some(StepOutput::CutOver { new_db, old_db })) => vec![
+        (
+            Some(p),
+            Some(StepOutput::CutOver {
+                new_db,
+                old_db,
+                old_open,
+            }),
+        ) => vec![
             ok(format!(
                 "Upgraded to version {}: users now use \"{new_db}\".",
                 p.to
             )),
-            Item::marked(
-                "✓",
-                theme.ok(),
-                format!(
-                    "\"{old_db}\" (version {}) is kept, read-only and closed to users.",
-                    p.from
+            match old_open {
+                None => Item::marked(
+                    "✓",
+                    theme.ok(),
+                    format!(
+                        "\"{old_db}\" (version {}) is kept, read-only and closed to users.",
+                        p.from
+                    ),
                 ),
-            ),
+                Some(why) => Item::marked(
+                    "!",
+                    theme.warn(),
+                    crate::checklist::old_database_sentence(old_db, Some(why)),
+                )
+                .style(theme.warn()),
+            },
         ],
         (Some(p), _) => vec![ok(format!(
             "Done: \"{}\" is at version {}.",
