@@ -109,7 +109,11 @@ pub fn undo_run(
             }
             Undo::Pending(advice) => {
                 log(obs, Level::Error, advice.clone());
-                report.advice.push(advice);
+                // A reason of its own (an error) is advice; the bare "still pending" sentence
+                // is said once, in the summary below.
+                if advice != still_pending(&change) {
+                    report.advice.push(advice);
+                }
                 report.pending.push(still_pending(&change));
                 continue;
             }
