@@ -805,3 +805,41 @@ fn check_manifest(root: &Path, text: &str) -> Result<(), TestCaseError> {
     }
     Ok(())
 }
+
+/// Found by the long run of `fuzz_placeholder_substitution` (seed 2145221085581002166): a
+/// literal value written right before a string (`@DB_NAME@'\'`) ran into it — `E'\\''\'` is
+/// one unterminated string — and a value right after a quote or a name merged with it
+/// (`'x''v'` is one string, `b'v'` a bit string). A substituted value stays a token of its own.
+#[test]
+fn regression_a_placeholder_next_to_a_quote_or_a_name_stays_a_token_of_its_own() {
+    let mut placeholders = Placeholders::new();
+    placeholders.insert(
+        "DB_NAME".into(),
+        Placeholder {
+            kind: PlaceholderKind::Literal,
+            value: "\\".into(),
+        },
+    );
+    placeholders.insert(
+        "APP_ROLE".into(),
+        Placeholder {
+            kind: PlaceholderKind::Identifier,
+            value: "a".into(),
+        },
+    );
+    for text in [
+        "$1*/\"\"@DB_NAME@'\\'",
+        "SELECT 'x'@DB_NAME@",
+        "SELECT b@DB_NAME@",
+        "SELECT @DB_NAME@@DB_NAME@",
+        "SELECT \"x\"@APP_ROLE@\"y\"",
+    ] {
+        let pieces = script::split(text).expect("split");
+        let s = statements(&pieces)[0];
+        let (sql, _, _) = script::fuzz::substitute(s, &placeholders).expect("substitute");
+        let again = script::split(&format!(" {sql}\n;")).unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        assert_eq!(statements(&again).len(), 1, "{text} became {sql}");
+        let uses_before = s.uses.len();
+        assert!(uses_before > 0, "{text}");
+    }
+}

@@ -94,12 +94,34 @@ pub(crate) fn substitute(
     let mut warnings = Vec::new();
     let mut copied = 0usize; // characters of `raw.text` already handled
     for u in &raw.uses {
-        let Some(replacement) = replacement(u, placeholders, &mut warnings)? else {
+        let Some(mut replacement) = replacement(u, placeholders, &mut warnings)? else {
             continue;
         };
         let verbatim = &chars[copied..u.offset];
         sql.extend(verbatim);
         sql_len += verbatim.len();
+        if u.context == PlaceholderContext::Code {
+            // A quoted value must stay a token of its own: `'a'` right after a quote, a name or
+            // `U&` would be read as part of it (`'x''a'` is one string, `x'a'` a bit string),
+            // and a quote right after it would continue it.
+            if sql.chars().last().is_some_and(|c| {
+                c == '\''
+                    || c == '"'
+                    || c == '&'
+                    || c == '_'
+                    || c == '$'
+                    || c.is_ascii_alphanumeric()
+                    || !c.is_ascii()
+            }) {
+                replacement.insert(0, ' ');
+            }
+            if chars
+                .get(u.offset + u.len)
+                .is_some_and(|&c| c == '\'' || c == '"')
+            {
+                replacement.push(' ');
+            }
+        }
         segments.push(Segment {
             sql_start: sql_len,
             line: u.at.line,
