@@ -370,11 +370,17 @@ fn check_server(
     }
 }
 
-/// Why no new run may start on `server_display`: an earlier run there did not finish and left
+/// Why no new run may start on this server: an earlier run there did not finish and left
 /// changes pending (a source still blocked, a leftover clone that a new run could take for the
-/// application's database). None when there is none. Unreadable journals are skipped here
-/// (`pgstep status` reports them).
-pub fn pending_on_server(data_dir: &Path, server_display: &str) -> Option<String> {
+/// application's database). None when there is none. A run is on this server when its
+/// journalled system identifier is `system_identifier` (whatever name reached it), or, for a
+/// journal or a role without one, when it was reached as `server_display`. Unreadable journals
+/// are skipped here (`pgstep status` reports them).
+pub fn pending_on_server(
+    data_dir: &Path,
+    server_display: &str,
+    system_identifier: Option<&str>,
+) -> Option<String> {
     let paths = journal::run_paths(&data_dir.join("journal")).ok()?;
     let mut runs = Vec::new();
     for path in paths {
@@ -382,8 +388,13 @@ pub fn pending_on_server(data_dir: &Path, server_display: &str) -> Option<String
             continue;
         };
         let pending = r.pending_changes();
+        let journalled = r.context().and_then(|c| c.system_identifier.clone());
+        let same_server = match (journalled.as_deref(), system_identifier) {
+            (Some(theirs), Some(ours)) => theirs == ours,
+            _ => r.info.server == server_display,
+        };
         if !r.is_interrupted()
-            || r.info.server != server_display
+            || !same_server
             || pending.is_empty()
             || live_holder(data_dir, &r).is_some()
         {
@@ -471,24 +482,53 @@ mod tests {
         let dir = data.path().join("journal");
         let info = RunInfo::new(RunKind::Upgrade, "db1:5432", "clinic_v1");
         let mut j = Journal::create_in(&dir, info).expect("journal");
-        assert_eq!(pending_on_server(data.path(), "db1:5432"), None);
+        assert_eq!(pending_on_server(data.path(), "db1:5432", None), None);
         let id = j
             .change(Change::CloneCreating {
                 name: "clinic_v2".into(),
                 source: "clinic_v1".into(),
             })
             .expect("change");
-        let why = pending_on_server(data.path(), "db1:5432").expect("refused");
+        let why = pending_on_server(data.path(), "db1:5432", None).expect("refused");
         assert!(
             why.contains("\"clinic_v2\" may still exist") && why.contains("pgstep recover"),
             "{why}"
         );
-        assert_eq!(pending_on_server(data.path(), "db2:5432"), None);
+        assert_eq!(pending_on_server(data.path(), "db2:5432", None), None);
         j.append(Entry::Undone {
             id,
             how: "dropped".into(),
         })
         .expect("undone");
-        assert_eq!(pending_on_server(data.path(), "db1:5432"), None);
+        assert_eq!(pending_on_server(data.path(), "db1:5432", None), None);
+    }
+
+    #[test]
+    fn recover_a_pending_run_is_found_by_its_system_identifier_under_any_name() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let dir = data.path().join("journal");
+        let info = RunInfo::new(RunKind::Upgrade, "localhost:5432", "clinic_v1");
+        let mut j = Journal::create_in(&dir, info).expect("journal");
+        j.append(Entry::Context(crate::journal::RunContext {
+            system_identifier: Some("7300000000000000001".into()),
+            ..Default::default()
+        }))
+        .expect("context");
+        j.change(Change::CloneCreating {
+            name: "clinic_v2".into(),
+            source: "clinic_v1".into(),
+        })
+        .expect("change");
+        // The same cluster reached by another name: still refused.
+        assert!(
+            pending_on_server(data.path(), "127.0.0.1:5432", Some("7300000000000000001")).is_some()
+        );
+        // Another cluster reached by the same name: not this run's server.
+        assert_eq!(
+            pending_on_server(data.path(), "localhost:5432", Some("7300000000000000002")),
+            None
+        );
+        // A role that cannot read the identifier: the name decides.
+        assert!(pending_on_server(data.path(), "localhost:5432", None).is_some());
     }
 }

@@ -222,6 +222,13 @@ impl Run {
         }
     }
 
+    /// This server's system identifier, when it can be read: the same for every name the
+    /// cluster is reached by (`localhost`, `127.0.0.1`, its socket).
+    fn system_identifier(&self) -> Option<String> {
+        let mut maint = self.maintenance().ok()?;
+        crate::recover::server_identity(&mut maint, "").0
+    }
+
     fn step(&mut self, step: StepId) -> StepResult {
         // Before anything is decided: a leftover of an unfinished run (a blocked source, a
         // half-upgraded clone) must not be taken for the application's database.
@@ -229,6 +236,7 @@ impl Run {
             && let Some(why) = crate::recover::pending_on_server(
                 &self.spec.data_dir,
                 &self.spec.server.host_display(),
+                self.system_identifier().as_deref(),
             )
         {
             return Err(refused(why));
