@@ -7,17 +7,21 @@ use crate::checklist::{BackupOutput, PlanKind, SourceVerdict, source_verdict};
 use crate::db::{banner, source_check};
 
 impl Run {
+    /// The schemas the application owns (the bundle's), where the reading looks.
+    fn app_schemas(&self) -> Vec<String> {
+        self.spec
+            .bundle
+            .as_ref()
+            .map(|b| b.schemas.clone())
+            .unwrap_or_default()
+    }
+
     /// Reads the source before anything runs on it (an upgrade's plan step).
     pub(super) fn read_source_before(&mut self, db: &str) {
         if self.spec.kind != PlanKind::Upgrade {
             return;
         }
-        let schemas = self
-            .spec
-            .bundle
-            .as_ref()
-            .map(|b| b.schemas.clone())
-            .unwrap_or_default();
+        let schemas = self.app_schemas();
         let reading = source_check::read(&self.spec.server, db, &schemas);
         self.source_before = Some((db.to_owned(), reading));
     }
@@ -36,12 +40,7 @@ impl Run {
                 });
             }
         };
-        let schemas = self
-            .spec
-            .bundle
-            .as_ref()
-            .map(|b| b.schemas.clone())
-            .unwrap_or_default();
+        let schemas = self.app_schemas();
         let after = match source_check::read(&self.spec.server, &db, &schemas) {
             Ok(a) => a,
             Err(why) => {
