@@ -459,6 +459,15 @@ fn upgrade_waiting_at(pg: &Pg, data: &Path, step: &str) -> (Running, PathBuf) {
     (run, gate)
 }
 
+/// A whole headless upgrade by the binary with `bundle`, confirmed with --yes.
+fn upgrade_headless(pg: &Pg, data: &Path, bundle: &str) -> common::BinRun {
+    common::run_pgstep(
+        pg,
+        data,
+        &["upgrade", "--bundle", bundle, "--headless", "--yes"],
+    )
+}
+
 fn open_gate(gate: &Path) {
     std::fs::write(gate, "").expect("open the gate");
 }
@@ -539,11 +548,7 @@ fn a_null_acl_is_null_again_after_the_failure_path_and_after_recover() {
     assert_eq!(datacl(&pg, "clinic_v1"), None, "after recover");
 
     // And a successful run: the new database's ACL is the source's, NULL.
-    let out = common::run_pgstep(
-        &pg,
-        data.path(),
-        &["upgrade", "--bundle", &sample_arg(), "--headless", "--yes"],
-    );
+    let out = upgrade_headless(&pg, data.path(), &sample_arg());
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert_eq!(datacl(&pg, "clinic_v2"), None, "the new database");
 }
@@ -776,17 +781,7 @@ fn the_report_of_a_fixed_name_upgrade_says_what_was_confirmed_when_and_what_is_n
     })
     .unwrap_or_else(|e| panic!("{e}"));
     let data = tempfile::tempdir().expect("tempdir");
-    let out = common::run_pgstep(
-        &pg,
-        data.path(),
-        &[
-            "upgrade",
-            "--bundle",
-            &copy.path().to_string_lossy(),
-            "--headless",
-            "--yes",
-        ],
-    );
+    let out = upgrade_headless(&pg, data.path(), &copy.path().to_string_lossy());
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let (report, md) = report_of(data.path());
 
@@ -835,17 +830,7 @@ fn a_failed_sanity_check_exits_1_as_readme_and_help_say() {
     let pg = common::clinic_v1(&common::sample_bundle(), 0);
     let before = common::source_state(&pg, "clinic_v1");
     let data = tempfile::tempdir().expect("tempdir");
-    let out = common::run_pgstep(
-        &pg,
-        data.path(),
-        &[
-            "upgrade",
-            "--bundle",
-            &copy.path().to_string_lossy(),
-            "--headless",
-            "--yes",
-        ],
-    );
+    let out = upgrade_headless(&pg, data.path(), &copy.path().to_string_lossy());
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(
         out.stderr.contains("sanity check(s) failed"),

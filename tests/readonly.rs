@@ -120,6 +120,14 @@ fn a_precheck_that_commits_and_deletes_is_refused_with_its_file_and_line() {
     assert_eq!(after, encounters, "every encounter is still there");
 }
 
+/// A READ ONLY transaction on `c`, as the runner starts one.
+fn read_only_tx(c: &mut postgres::Client) -> postgres::Transaction<'_> {
+    c.build_transaction()
+        .read_only(true)
+        .start()
+        .expect("begin")
+}
+
 /// What slips past validation cannot write either: the runner's READ ONLY transaction has
 /// taken its snapshot before the bundle's statement runs, so PostgreSQL refuses to make it
 /// read-write; the extended protocol refuses more than one statement.
@@ -148,37 +156,26 @@ fn the_read_only_runner_cannot_be_made_to_write() {
     // Past the lexer: a SET that would make the transaction writable, sent to the runner's
     // transaction directly. PostgreSQL allows it before the first query…
     {
-        let mut tx = c
-            .build_transaction()
-            .read_only(true)
-            .start()
-            .expect("begin");
+        let mut tx = read_only_tx(&mut c);
         readonly::rows_as_text(&mut tx, "SET transaction_read_only = off")
             .expect("before any query PostgreSQL lets a transaction become read-write");
         tx.rollback().expect("rollback");
     }
     // … and refuses it once the snapshot is taken, which is what the runner does first.
-    {
-        let mut tx = c
-            .build_transaction()
-            .read_only(true)
-            .start()
-            .expect("begin");
+    for (sql, refusal) in [
+        (
+            "SET transaction_read_only = off",
+            "must be set before any query",
+        ),
+        (
+            "SELECT 1; DELETE FROM clinic.encounter",
+            "multiple commands",
+        ),
+    ] {
+        let mut tx = read_only_tx(&mut c);
         readonly::pin_read_only(&mut tx).expect("first query");
-        let e = readonly::rows_as_text(&mut tx, "SET transaction_read_only = off")
-            .expect_err("refused after the snapshot");
-        assert!(e.contains("must be set before any query"), "{e}");
-    }
-    {
-        let mut tx = c
-            .build_transaction()
-            .read_only(true)
-            .start()
-            .expect("begin");
-        readonly::pin_read_only(&mut tx).expect("first query");
-        let e = readonly::rows_as_text(&mut tx, "SELECT 1; DELETE FROM clinic.encounter")
-            .expect_err("one statement only");
-        assert!(e.contains("multiple commands"), "{e}");
+        let e = readonly::rows_as_text(&mut tx, sql).expect_err("refused after the snapshot");
+        assert!(e.contains(refusal), "{sql}: {e}");
     }
     let after: i64 = pg.query_one("clinic_v1", ENCOUNTERS);
     assert_eq!(after, encounters);

@@ -93,7 +93,9 @@ pub fn undo_run(
             (Change::BackupWriting { path }, _) => {
                 remove_unfinished_backup(std::path::Path::new(path))
             }
-            (_, Some(m)) => undo_one(server, m, banner_sql, &change, keep_clone, &record),
+            // An undo that fails, or reads back wrong, stays pending.
+            (_, Some(m)) => undo_server_change(server, m, banner_sql, &change, keep_clone, &record)
+                .unwrap_or_else(Undo::Pending),
             (_, None) => Undo::Pending(still_pending(&change)),
         };
         let how = match outcome {
@@ -167,21 +169,7 @@ pub fn still_pending(change: &Change) -> String {
     }
 }
 
-/// Undoes one change and reads the result back.
-fn undo_one(
-    server: &ConnSettings,
-    maint: &mut Client,
-    banner_sql: Option<&Banner>,
-    change: &Change,
-    keep_clone: bool,
-    record: &RunRecord,
-) -> Undo {
-    match undo_server_change(server, maint, banner_sql, change, keep_clone, record) {
-        Ok(u) => u,
-        Err(e) => Undo::Pending(e),
-    }
-}
-
+/// Undoes one change on the server and reads the result back.
 fn undo_server_change(
     server: &ConnSettings,
     maint: &mut Client,
