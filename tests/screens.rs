@@ -600,6 +600,31 @@ fn finished_upgrade() -> Run {
     r
 }
 
+/// The cut-over went through, but the server went away before the old database was made
+/// read-only and closed: the screen must not say it was.
+fn finished_upgrade_old_left_open() -> App {
+    let mut r = upgrade_until(StepId::CutOver);
+    r.wait(5_000)
+        .key(KeyCode::Enter)
+        .type_text("clinic_v3")
+        .key(KeyCode::Enter);
+    r.started(StepId::CutOver);
+    r.finished(
+        StepId::CutOver,
+        StepStatus::Warning,
+        900,
+        StepOutput::CutOver {
+            new_db: "clinic_v3".into(),
+            old_db: "clinic".into(),
+            old_open: Some("the server could not be reached".into()),
+        },
+    );
+    r.app.report = Some(PathBuf::from(
+        "/var/lib/pgstep/runs/20261121-2203-clinic/report.md",
+    ));
+    r.app
+}
+
 /// A rehearsal that got through with one failed check: nothing users see changed.
 fn finished_rehearsal() -> App {
     use StepId::*;
@@ -1087,6 +1112,10 @@ fn states() -> Vec<State> {
         }),
         // The final screen.
         ("final_success", || finished_upgrade().app),
+        (
+            "final_success_old_left_open",
+            finished_upgrade_old_left_open,
+        ),
         ("final_rehearsal", finished_rehearsal),
         ("final_failure", || {
             let mut r = failed_at_clone();
