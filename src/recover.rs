@@ -15,7 +15,7 @@ use crate::bundle;
 use crate::conn::ConnSettings;
 use crate::events::Observer;
 use crate::executor::undo::{still_pending, undo_run};
-use crate::journal::{self, Change, Entry, Journal, RunRecord, SetAside};
+use crate::journal::{self, Change, Entry, Journal, RunOutcome, RunRecord, SetAside};
 use crate::lock::LockError;
 
 /// How long a killed run's server session may take to end (and free its lock).
@@ -204,7 +204,7 @@ fn recover_run(
     if out.pending.is_empty() {
         let detail = format!("{} change(s) undone by pgstep recover", out.undone.len());
         if let Err(e) = journal.append(Entry::Finished {
-            outcome: "recovered".into(),
+            outcome: RunOutcome::Recovered,
             detail: Some(detail),
         }) {
             out.advice.push(format!(

@@ -8,7 +8,7 @@ use crate::checklist::{
     BackupOutput, Checklist, Outcome, PlanKind, StepId, StepOutput, StepStatus,
 };
 use crate::db::sessions::SessionInfo;
-use crate::journal::{RunInfo, RunKind, read_run};
+use crate::journal::{RunInfo, RunKind, StepState, read_run};
 use crate::report::{self, BackupRecord, Confirmation, Failure, Report, StepTiming};
 
 /// What the front end knows about the run before it starts, for a report of a run that was
@@ -103,12 +103,24 @@ fn steps_from_checklist(c: &Checklist) -> Vec<StepTiming> {
         .filter(|s| s.status != StepStatus::Pending)
         .map(|s| StepTiming {
             step: s.id.title().to_owned(),
-            state: format!("{:?}", s.status).to_lowercase(),
+            state: step_state(s.status),
             started_at: String::new(),
             seconds: s.elapsed.unwrap_or_default().as_secs_f64(),
             detail: s.error.clone().or_else(|| s.note.clone()),
         })
         .collect()
+}
+
+/// A checklist step's status in the words the journal uses for a step's state.
+fn step_state(status: StepStatus) -> StepState {
+    match status {
+        StepStatus::Pending => StepState::Pending,
+        StepStatus::Running => StepState::Running,
+        StepStatus::Done => StepState::Done,
+        StepStatus::Warning => StepState::Warning,
+        StepStatus::Failed => StepState::Failed,
+        StepStatus::Skipped => StepState::Skipped,
+    }
 }
 
 /// Beside each step, what the latest rehearsal expected; and the downtime, expected and actual.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::RunInfo;
+use super::{RunInfo, RunOutcome, StepState};
 
 /// One line of the journal (its time is kept beside it, see [`RunRecord::entries`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,8 +11,7 @@ pub enum Entry {
     Started(RunInfo),
     Step {
         step: String,
-        /// started | done | failed | skipped
-        state: String,
+        state: StepState,
         detail: Option<String>,
     },
     /// Written *before* the change is made: the change may or may not have happened.
@@ -32,8 +31,7 @@ pub enum Entry {
     /// Written only when nothing the run changed is still pending: every undo done and
     /// verified (or the run succeeded). Until then `pgstep status` lists the run.
     Finished {
-        /// success | failed | cancelled | recovered
-        outcome: String,
+        outcome: RunOutcome,
         detail: Option<String>,
     },
     /// A database the run created, with its oid, written just after `CREATE DATABASE`: undoing

@@ -19,6 +19,7 @@ mod ids;
 mod mask;
 mod read;
 mod run_log;
+mod states;
 mod writer;
 
 use std::io;
@@ -31,6 +32,7 @@ pub use ids::{file_component, hostname, new_run_id, operator};
 pub use mask::mask_secrets;
 pub use read::{RunRecord, SetAside, read_run, run_paths, runs, runs_setting_aside_damaged};
 pub use run_log::RunLog;
+pub use states::{RunOutcome, StepState};
 pub use writer::Journal;
 pub(crate) use writer::sync_dir;
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::entry::Line;
 use super::writer::sync_dir;
-use super::{Change, Entry, JournalError, RunContext, RunInfo};
+use super::{Change, Entry, JournalError, RunContext, RunInfo, RunOutcome};
 
 /// An interrupted or finished run, as its journal tells it.
 #[derive(Debug, Clone)]
@@ -17,7 +17,7 @@ pub struct RunRecord {
     /// Every entry after `Started`, with its time.
     pub entries: Vec<(String, Entry)>,
     /// The outcome of the `Finished` entry, if the run got that far.
-    pub finished: Option<String>,
+    pub finished: Option<RunOutcome>,
     /// What the reader had to overlook (a torn last line).
     pub warnings: Vec<String>,
 }

@@ -32,7 +32,7 @@ fn banner(db: &str) -> Change {
 fn step(step: &str, state: &str) -> Entry {
     Entry::Step {
         step: step.to_owned(),
-        state: state.to_owned(),
+        state: state.into(),
         detail: None,
     }
 }
@@ -77,7 +77,7 @@ fn journal_round_trips_every_entry() {
     })
     .expect("undone");
     j.append(Entry::Finished {
-        outcome: "success".to_owned(),
+        outcome: RunOutcome::Success,
         detail: Some("all good".to_owned()),
     })
     .expect("finished");
@@ -86,7 +86,7 @@ fn journal_round_trips_every_entry() {
 
     let record = read_run(j.path()).expect("read");
     assert_eq!(record.info, info("r1"));
-    assert_eq!(record.finished.as_deref(), Some("success"));
+    assert_eq!(record.finished, Some(RunOutcome::Success));
     assert!(!record.is_interrupted());
     assert!(record.warnings.is_empty());
     let entries: Vec<Entry> = record.entries.iter().map(|(_, e)| e.clone()).collect();
@@ -111,7 +111,7 @@ fn journal_round_trips_every_entry() {
                 how: "access restored".to_owned()
             },
             Entry::Finished {
-                outcome: "success".to_owned(),
+                outcome: RunOutcome::Success,
                 detail: Some("all good".to_owned())
             },
         ]

@@ -2,7 +2,7 @@
 
 use super::units::seconds_between;
 use super::{ChangeRecord, Outcome, Report, StepTiming, Undo};
-use crate::journal::{Entry, RunRecord};
+use crate::journal::{Entry, RunRecord, StepState};
 
 impl Report {
     /// A report from what a journal recorded: steps, changes and the finish time (the rest,
@@ -66,17 +66,18 @@ pub fn steps_from_journal(record: &RunRecord) -> Vec<StepTiming> {
         else {
             continue;
         };
+        let timing = || StepTiming {
+            step: step.clone(),
+            state: state.clone(),
+            started_at: at.clone(),
+            seconds: 0.0,
+            detail: detail.clone(),
+        };
         let started = open.iter().position(|(name, _)| name == step);
-        match (state.as_str(), started) {
-            ("started", _) => {
+        match (state, started) {
+            (StepState::Started, _) => {
                 open.push((step.clone(), steps.len()));
-                steps.push(StepTiming {
-                    step: step.clone(),
-                    state: state.clone(),
-                    started_at: at.clone(),
-                    seconds: 0.0,
-                    detail: detail.clone(),
-                });
+                steps.push(timing());
             }
             (_, Some(k)) => {
                 let (_, index) = open.remove(k);
@@ -87,13 +88,7 @@ pub fn steps_from_journal(record: &RunRecord) -> Vec<StepTiming> {
                     timing.detail = detail.clone();
                 }
             }
-            (_, None) => steps.push(StepTiming {
-                step: step.clone(),
-                state: state.clone(),
-                started_at: at.clone(),
-                seconds: 0.0,
-                detail: detail.clone(),
-            }),
+            (_, None) => steps.push(timing()),
         }
     }
     if let Some((last, _)) = record.entries.last() {

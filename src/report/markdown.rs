@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::units::{clock, duration, parse_time, size_text, when};
 use super::{BackupRecord, Outcome, Report};
-use crate::journal::{Change, mask_secrets};
+use crate::journal::{Change, StepState, mask_secrets};
 
 impl Outcome {
     fn title(self) -> &'static str {
@@ -289,7 +289,7 @@ impl Report {
             .map(|s| {
                 vec![
                     s.step.clone(),
-                    step_state(&s.state).to_owned(),
+                    step_result(&s.state).to_owned(),
                     clock(&s.started_at),
                     duration(s.seconds),
                     s.detail.clone().unwrap_or_default(),
@@ -483,11 +483,12 @@ fn table(md: &mut String, header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn step_state(state: &str) -> &str {
+/// A step's state in the Steps table.
+fn step_result(state: &StepState) -> &str {
     match state {
-        "started" => "did not finish",
-        "failed" => "FAILED",
-        other => other,
+        StepState::Started => "did not finish",
+        StepState::Failed => "FAILED",
+        other => other.as_str(),
     }
 }
 

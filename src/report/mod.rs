@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::db::sessions::SessionInfo;
-use crate::journal::{Change, RunInfo, mask_secrets, sync_dir};
+use crate::journal::{Change, RunInfo, StepState, mask_secrets, sync_dir};
 
 pub use from_journal::{changes_from_journal, steps_from_journal};
 
@@ -45,8 +45,8 @@ pub struct Failure {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepTiming {
     pub step: String,
-    /// started (did not finish) | done | failed | skipped
-    pub state: String,
+    /// Stored as the journal's word: started (did not finish), done, failed, skipped, …
+    pub state: StepState,
     pub started_at: String,
     pub seconds: f64,
     pub detail: Option<String>,

@@ -24,7 +24,7 @@ fn info() -> RunInfo {
 fn timing(step: &str, state: &str, at: &str, seconds: f64, detail: Option<&str>) -> StepTiming {
     StepTiming {
         step: step.to_owned(),
-        state: state.to_owned(),
+        state: state.into(),
         started_at: at.to_owned(),
         seconds,
         detail: detail.map(str::to_owned),
@@ -246,7 +246,7 @@ fn report_from_journal_times_steps_and_lists_changes() {
     let mut j = Journal::create_in(dir.path(), info()).expect("journal");
     let step = |name: &str, state: &str| Entry::Step {
         step: name.to_owned(),
-        state: state.to_owned(),
+        state: state.into(),
         detail: None,
     };
     j.append(step("backup", "started")).expect("append");
