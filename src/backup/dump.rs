@@ -17,6 +17,11 @@ use crate::cancel::Cancel;
 use crate::conn::ConnSettings;
 use crate::events::{Level, Observer, log};
 
+/// What a backup's errors call it: `backup of "clinic"`.
+fn backup_of(req: &BackupRequest) -> String {
+    format!("backup of \"{}\"", req.db)
+}
+
 /// What `pg_dump --verbose` prints as it starts copying a table's rows.
 pub(super) const DUMP_TABLE_LINE: &str = "dumping contents of table";
 
@@ -27,66 +32,26 @@ pub fn take_backup(
     cancel: &Cancel,
     obs: &mut dyn Observer,
 ) -> Result<Backup, BackupError> {
-    let what = format!("backup of \"{}\"", req.db);
-    let fail = |message: String| BackupError::Failed {
-        what: what.clone(),
-        message,
-    };
-    let pg_dump = find_client_tool("pg_dump", req.server_version_num).map_err(fail)?;
-    let pg_restore = find_client_tool("pg_restore", req.server_version_num).map_err(fail)?;
+    let fail = |message: String| BackupError::failed(&backup_of(req), message);
+    let pg_dump =
+        find_client_tool("pg_dump", req.server_version_num).map_err(|e| fail(e.to_string()))?;
+    let pg_restore =
+        find_client_tool("pg_restore", req.server_version_num).map_err(|e| fail(e.to_string()))?;
     crate::paths::private_dir(req.dir).map_err(|e| {
         fail(format!(
             "cannot create the backup directory {}: {e}; choose another one with --backup-dir",
             req.dir.display()
         ))
     })?;
-    let source = source_facts(req.server, req.db).map_err(fail)?;
-    let tables = source.tables;
+    let source = source_facts(req.server, req.db).map_err(|e| fail(e.to_string()))?;
     let path = req.path.map_or_else(
         || new_backup_path(req.dir, req.db, req.version, req.format),
         Path::to_path_buf,
     );
     let partial = partial_path_of(&path);
     let mut cleanup = RemoveOnDrop::new(&partial);
-    log(
-        obs,
-        Level::Info,
-        format!(
-            "pg_dump of \"{}\" ({} format, {} table(s)) into {}",
-            req.db,
-            req.format.name(),
-            tables,
-            path.display()
-        ),
-    );
-    if req.format == BackupFormat::Custom {
-        // pg_dump opens an existing file without changing its mode: it is private from its
-        // first byte. (A directory-format dump is made private below.)
-        crate::paths::create_private(&partial)
-            .map_err(|e| fail(format!("cannot create {}: {e}", partial.display())))?;
-    }
-    let dumped = run_pg_dump(req, &pg_dump.0, &partial, tables, cancel, obs)?;
-    crate::faults::hold_at("backup_written", req.fault, cancel);
-    if cancel.requested() {
-        // Stopped after pg_dump ended but before the backup was verified: never half-kept.
-        return Err(BackupError::Cancelled { what });
-    }
-    crate::paths::make_private(&partial)
-        .map_err(|e| fail(format!("cannot make {} private: {e}", partial.display())))?;
-    sync_output(&partial)
-        .map_err(|e| fail(format!("cannot flush {} to disk: {e}", partial.display())))?;
-    let entries = verify_archive(&pg_restore.0, &partial).map_err(fail)?;
-    let (size, sha256) = checksum_backup(&partial, req.format)
-        .map_err(|e| fail(format!("cannot read {} back: {e}", partial.display())))?;
-    fs::rename(&partial, &path).map_err(|e| {
-        fail(format!(
-            "cannot rename {} to {}: {e}",
-            partial.display(),
-            path.display()
-        ))
-    })?;
-    cleanup.replace(&path);
-    sync_dir(req.dir).map_err(|e| fail(format!("cannot flush {}: {e}", req.dir.display())))?;
+    let dumped = dump_into(req, &pg_dump.0, &partial, &path, source.tables, cancel, obs)?;
+    let (entries, size, sha256) = seal(req, &pg_restore.0, &partial, &path, &mut cleanup)?;
     let metadata = BackupMetadata {
         file: file_name(&path),
         size,
@@ -97,7 +62,7 @@ pub fn take_backup(
     let metadata_path = metadata_path_of(&path);
     // Metadata without its backup would describe nothing: both go, or both stay.
     cleanup.add(&metadata_path);
-    write_metadata(&metadata_path, &metadata).map_err(fail)?;
+    write_metadata(&metadata_path, &metadata).map_err(|e| fail(e.to_string()))?;
     cleanup.disarm();
     log(
         obs,
@@ -117,6 +82,77 @@ pub fn take_backup(
     })
 }
 
+/// pg_dump writes the backup into `partial` (to become `path`); returns the tables it copied.
+fn dump_into(
+    req: &BackupRequest,
+    pg_dump: &Path,
+    partial: &Path,
+    path: &Path,
+    tables: u64,
+    cancel: &Cancel,
+    obs: &mut dyn Observer,
+) -> Result<u64, BackupError> {
+    log(
+        obs,
+        Level::Info,
+        format!(
+            "pg_dump of \"{}\" ({} format, {} table(s)) into {}",
+            req.db,
+            req.format.name(),
+            tables,
+            path.display()
+        ),
+    );
+    if req.format == BackupFormat::Custom {
+        // pg_dump opens an existing file without changing its mode: it is private from its
+        // first byte. (A directory-format dump is made private below.)
+        crate::paths::create_private(partial).map_err(|e| {
+            BackupError::failed(
+                &backup_of(req),
+                format!("cannot create {}: {e}", partial.display()),
+            )
+        })?;
+    }
+    let dumped = run_pg_dump(req, pg_dump, partial, tables, cancel, obs)?;
+    crate::faults::hold_at("backup_written", req.fault, cancel);
+    if cancel.requested() {
+        // Stopped after pg_dump ended but before the backup was verified: never half-kept.
+        return Err(BackupError::Cancelled {
+            what: backup_of(req),
+        });
+    }
+    Ok(dumped)
+}
+
+/// Makes the written backup private, durable and verified, then gives it its name `path`:
+/// returns its archive entries, size and sha256.
+fn seal(
+    req: &BackupRequest,
+    pg_restore: &Path,
+    partial: &Path,
+    path: &Path,
+    cleanup: &mut RemoveOnDrop,
+) -> Result<(usize, u64, String), BackupError> {
+    let fail = |message: String| BackupError::failed(&backup_of(req), message);
+    crate::paths::make_private(partial)
+        .map_err(|e| fail(format!("cannot make {} private: {e}", partial.display())))?;
+    sync_output(partial)
+        .map_err(|e| fail(format!("cannot flush {} to disk: {e}", partial.display())))?;
+    let entries = verify_archive(pg_restore, partial).map_err(|e| fail(e.to_string()))?;
+    let (size, sha256) = checksum_backup(partial, req.format)
+        .map_err(|e| fail(format!("cannot read {} back: {e}", partial.display())))?;
+    fs::rename(partial, path).map_err(|e| {
+        fail(format!(
+            "cannot rename {} to {}: {e}",
+            partial.display(),
+            path.display()
+        ))
+    })?;
+    cleanup.replace(path);
+    sync_dir(req.dir).map_err(|e| fail(format!("cannot flush {}: {e}", req.dir.display())))?;
+    Ok((entries, size, sha256))
+}
+
 /// Runs pg_dump into `partial`; returns the tables it copied.
 pub(super) fn run_pg_dump(
     req: &BackupRequest,
@@ -126,11 +162,7 @@ pub(super) fn run_pg_dump(
     cancel: &Cancel,
     obs: &mut dyn Observer,
 ) -> Result<u64, BackupError> {
-    let what = format!("backup of \"{}\"", req.db);
-    let fail = |message: String| BackupError::Failed {
-        what: what.clone(),
-        message,
-    };
+    let fail = |message: String| BackupError::failed(&backup_of(req), message);
     let mut cmd = Command::new(pg_dump);
     cmd.args(dump_args(req.format)).arg("--file").arg(partial);
     if let Some(id) = req.snapshot {
@@ -153,7 +185,9 @@ pub(super) fn run_pg_dump(
     };
     match run_tool(cmd, &run, cancel, obs).map_err(|e| fail(e.to_string()))? {
         ToolEnd::Done { tables } => Ok(tables),
-        ToolEnd::Cancelled => Err(BackupError::Cancelled { what }),
+        ToolEnd::Cancelled => Err(BackupError::Cancelled {
+            what: backup_of(req),
+        }),
         ToolEnd::Failed { status, tail } => Err(fail(format!(
             "pg_dump ended with {status}:\n{}\nThe partial backup was removed; nothing else was changed. \
              If the disk is full, free space in {} or choose another directory with --backup-dir.",
@@ -175,12 +209,12 @@ pub fn read_through(
     obs: &mut dyn Observer,
 ) -> Result<u64, BackupError> {
     let what = format!("read-through of \"{db}\"");
-    let fail = |message: String| BackupError::Failed {
-        what: what.clone(),
-        message,
-    };
-    let pg_dump = find_client_tool("pg_dump", server_version_num).map_err(fail)?;
-    let tables = source_facts(server, db).map_err(fail)?.tables;
+    let fail = |message: String| BackupError::failed(&what, message);
+    let pg_dump =
+        find_client_tool("pg_dump", server_version_num).map_err(|e| fail(e.to_string()))?;
+    let tables = source_facts(server, db)
+        .map_err(|e| fail(e.to_string()))?
+        .tables;
     log(
         obs,
         Level::Info,
@@ -202,19 +236,8 @@ pub fn read_through(
         .map_err(|e| fail(e.to_string()))?;
     env.apply(&mut cmd);
     let counter = Arc::new(AtomicU64::new(0));
-    let seen = Arc::clone(&counter);
-    let size = move || Some(seen.load(Ordering::Relaxed));
-    let run = ToolRun {
-        tool: "pg_dump",
-        counted: DUMP_TABLE_LINE,
-        tables: Some(tables),
-        bytes: &size,
-        stdout_counter: Some(Arc::clone(&counter)),
-        // A read-through is taken alongside the upgrade only as an upgrade's backup step, and
-        // nothing waits for its speed before the cut-over: it always yields.
-        yield_cpu: true,
-    };
-    match run_tool(cmd, &run, cancel, obs).map_err(|e| fail(e.to_string()))? {
+    let end = read_all(cmd, tables, &counter, cancel, obs).map_err(|e| fail(e.to_string()))?;
+    match end {
         ToolEnd::Done { tables } => {
             let bytes = counter.load(Ordering::Relaxed);
             log(
@@ -233,6 +256,29 @@ pub fn read_through(
             indent_lines(&tail)
         ))),
     }
+}
+
+/// Runs the read-through's pg_dump, counting the bytes of its output in `counter`.
+fn read_all(
+    cmd: Command,
+    tables: u64,
+    counter: &Arc<AtomicU64>,
+    cancel: &Cancel,
+    obs: &mut dyn Observer,
+) -> std::io::Result<ToolEnd> {
+    let seen = Arc::clone(counter);
+    let size = move || Some(seen.load(Ordering::Relaxed));
+    let run = ToolRun {
+        tool: "pg_dump",
+        counted: DUMP_TABLE_LINE,
+        tables: Some(tables),
+        bytes: &size,
+        stdout_counter: Some(Arc::clone(counter)),
+        // A read-through is taken alongside the upgrade only as an upgrade's backup step, and
+        // nothing waits for its speed before the cut-over: it always yields.
+        yield_cpu: true,
+    };
+    run_tool(cmd, &run, cancel, obs)
 }
 
 pub(super) fn dump_args(format: BackupFormat) -> Vec<String> {
@@ -260,7 +306,7 @@ pub(super) const DUMPED_TABLES: &str = "FROM pg_catalog.pg_class c \
 
 /// The size (bytes, TOAST included) of each table whose rows pg_dump copies, largest first:
 /// what the choice of the backup's format (`choice`) weighs.
-pub fn dumped_table_sizes(client: &mut postgres::Client) -> Result<Vec<u64>, String> {
+pub fn dumped_table_sizes(client: &mut postgres::Client) -> Result<Vec<u64>, SourceError> {
     let rows = client
         .query(
             &format!(
@@ -268,16 +314,22 @@ pub fn dumped_table_sizes(client: &mut postgres::Client) -> Result<Vec<u64>, Str
             ),
             &[],
         )
-        .map_err(|e| {
-            format!(
-                "cannot read the sizes of the tables to back up: {}",
-                crate::db::describe(&e)
-            )
-        })?;
+        .map_err(SourceError::TableSizes)?;
     Ok(rows
         .iter()
         .map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0))
         .collect())
+}
+
+/// What could not be read of the database to back up.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Connect(#[from] crate::conn::ConnError),
+    #[error("cannot read the sizes of the tables to back up: {}", crate::db::describe(.0))]
+    TableSizes(postgres::Error),
+    #[error("cannot read the tables and encoding of \"{db}\": {}", crate::db::describe(.source))]
+    Facts { db: String, source: postgres::Error },
 }
 
 /// What a backup records about its source besides the dump, read in one statement.
@@ -291,11 +343,8 @@ pub(super) struct SourceFacts {
     pub(super) lc_ctype: String,
 }
 
-pub(super) fn source_facts(server: &ConnSettings, db: &str) -> Result<SourceFacts, String> {
-    let mut client = server
-        .with_dbname(db)
-        .connect(None)
-        .map_err(|e| e.to_string())?;
+pub(super) fn source_facts(server: &ConnSettings, db: &str) -> Result<SourceFacts, SourceError> {
+    let mut client = server.with_dbname(db).connect(None)?;
     let row = client
         .query_one(
             &format!(
@@ -305,11 +354,9 @@ pub(super) fn source_facts(server: &ConnSettings, db: &str) -> Result<SourceFact
             ),
             &[],
         )
-        .map_err(|e| {
-            format!(
-                "cannot read the tables and encoding of \"{db}\": {}",
-                crate::db::describe(&e)
-            )
+        .map_err(|source| SourceError::Facts {
+            db: db.to_owned(),
+            source,
         })?;
     Ok(SourceFacts {
         tables: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),

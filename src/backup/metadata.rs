@@ -144,10 +144,10 @@ pub fn archive_version_num(meta: &BackupMetadata) -> u32 {
 }
 
 /// Writes the metadata under a temporary name, flushes it, then gives it its name.
-pub(super) fn write_metadata(path: &Path, meta: &BackupMetadata) -> Result<(), String> {
+pub(super) fn write_metadata(path: &Path, meta: &BackupMetadata) -> Result<(), MetadataWriteError> {
     let tmp = with_suffix(path, ".partial");
     let mut cleanup = RemoveOnDrop::new(&tmp);
-    let json = serde_json::to_string_pretty(meta).map_err(|e| e.to_string())? + "\n";
+    let json = serde_json::to_string_pretty(meta).map_err(MetadataWriteError::Encode)? + "\n";
     let written = (|| -> io::Result<()> {
         crate::paths::write_private(&tmp, json)?;
         File::open(&tmp)?.sync_all()?;
@@ -158,7 +158,19 @@ pub(super) fn write_metadata(path: &Path, meta: &BackupMetadata) -> Result<(), S
         }
         Ok(())
     })();
-    written.map_err(|e| format!("cannot write {}: {e}", path.display()))
+    written.map_err(|source| MetadataWriteError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Why a backup's metadata file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum MetadataWriteError {
+    #[error("{0}")]
+    Encode(serde_json::Error),
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
 }
 
 /// Where pg_dump writes a backup until it is complete and verified (then it is renamed).

@@ -42,12 +42,12 @@ use serde::Serialize;
 use crate::bundle::Version;
 use crate::conn::ConnSettings;
 
-pub use dump::{dumped_table_sizes, read_through, take_backup};
+pub use dump::{SourceError, dumped_table_sizes, read_through, take_backup};
 pub use metadata::{
     BackupMetadata, archive_version_num, backup_path_of, metadata_path_of, new_backup_path,
     partial_path_of, read_metadata,
 };
-pub use tool::{POLL, find_client_tool};
+pub use tool::{POLL, ToolError, find_client_tool};
 pub(crate) use tool::{ToolEnd, ToolRun, indent_lines, run_tool};
 pub(crate) use verify::list_archive;
 pub use verify::{checksum, checksum_directory, verify};
@@ -151,6 +151,13 @@ pub enum BackupError {
 impl BackupError {
     pub fn is_cancelled(&self) -> bool {
         matches!(self, BackupError::Cancelled { .. })
+    }
+
+    pub(super) fn failed(what: &str, message: impl Into<String>) -> Self {
+        BackupError::Failed {
+            what: what.to_owned(),
+            message: message.into(),
+        }
     }
 
     pub(super) fn invalid(path: &Path, message: impl Into<String>) -> Self {

@@ -320,9 +320,40 @@ pub(crate) fn indent_lines(lines: &[String]) -> String {
         .join("\n")
 }
 
+/// What went wrong with a PostgreSQL client program itself.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error(
+        "no {name} for PostgreSQL {server_major} or later was found ({}); install the client programs of version {server_major} \
+         (Debian/Ubuntu: apt-get install postgresql-client-{server_major})",
+        found_only(found)
+    )]
+    NotFound {
+        name: String,
+        server_major: u32,
+        /// The version lines of the programs found, all too old.
+        found: Vec<String>,
+    },
+    #[error("cannot run {}: {source}", tool.display())]
+    CannotRun { tool: PathBuf, source: io::Error },
+    #[error("the archive {} does not verify (pg_restore --list): {stderr}", path.display())]
+    ArchiveUnreadable { path: PathBuf, stderr: String },
+}
+
+fn found_only(found: &[String]) -> String {
+    if found.is_empty() {
+        "none at all".to_owned()
+    } else {
+        format!("found only: {}", found.join(", "))
+    }
+}
+
 /// A PostgreSQL client program at least as new as the server (pg_dump refuses newer servers),
 /// and its version line.
-pub fn find_client_tool(name: &str, server_version_num: u32) -> Result<(PathBuf, String), String> {
+pub fn find_client_tool(
+    name: &str,
+    server_version_num: u32,
+) -> Result<(PathBuf, String), ToolError> {
     let server_major = server_version_num / 10_000;
     let mut candidates = vec![PathBuf::from(format!(
         "/usr/lib/postgresql/{server_major}/bin/{name}"
@@ -351,13 +382,9 @@ pub fn find_client_tool(name: &str, server_version_num: u32) -> Result<(PathBuf,
         }
         found.push(line);
     }
-    Err(format!(
-        "no {name} for PostgreSQL {server_major} or later was found ({}); install the client programs of version {server_major} \
-         (Debian/Ubuntu: apt-get install postgresql-client-{server_major})",
-        if found.is_empty() {
-            "none at all".to_owned()
-        } else {
-            format!("found only: {}", found.join(", "))
-        }
-    ))
+    Err(ToolError::NotFound {
+        name: name.to_owned(),
+        server_major,
+        found,
+    })
 }

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use sha2::{Digest, Sha256};
 
 use super::metadata::archive_version_num;
-use super::tool::find_client_tool;
+use super::tool::{ToolError, find_client_tool};
 use super::{BackupError, BackupFormat, BackupMetadata};
 use crate::hex;
 
@@ -42,9 +42,9 @@ pub fn verify(backup: &Path, meta: &BackupMetadata) -> Result<usize, BackupError
         ));
     }
     let pg_restore = find_client_tool("pg_restore", archive_version_num(meta))
-        .map_err(|m| BackupError::invalid(backup, m))?;
-    let entries =
-        verify_archive(&pg_restore.0, backup).map_err(|m| BackupError::invalid(backup, m))?;
+        .map_err(|e| BackupError::invalid(backup, e.to_string()))?;
+    let entries = verify_archive(&pg_restore.0, backup)
+        .map_err(|e| BackupError::invalid(backup, e.to_string()))?;
     if meta.entries != 0 && entries != meta.entries {
         return Err(BackupError::invalid(
             backup,
@@ -58,7 +58,7 @@ pub fn verify(backup: &Path, meta: &BackupMetadata) -> Result<usize, BackupError
 }
 
 /// `pg_restore --list` must read the whole table of contents; returns its entries.
-pub(super) fn verify_archive(pg_restore: &Path, path: &Path) -> Result<usize, String> {
+pub(super) fn verify_archive(pg_restore: &Path, path: &Path) -> Result<usize, ToolError> {
     let listing = list_archive(pg_restore, path)?;
     Ok(listing
         .lines()
@@ -67,20 +67,22 @@ pub(super) fn verify_archive(pg_restore: &Path, path: &Path) -> Result<usize, St
 }
 
 /// The output of `pg_restore --list`.
-pub(crate) fn list_archive(pg_restore: &Path, path: &Path) -> Result<String, String> {
+pub(crate) fn list_archive(pg_restore: &Path, path: &Path) -> Result<String, ToolError> {
     let out = Command::new(pg_restore)
         .arg("--list")
         .arg(path)
         .env("LC_ALL", "C")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", pg_restore.display()))?;
+        .map_err(|source| ToolError::CannotRun {
+            tool: pg_restore.to_path_buf(),
+            source,
+        })?;
     if !out.status.success() {
-        return Err(format!(
-            "the archive {} does not verify (pg_restore --list): {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(ToolError::ArchiveUnreadable {
+            path: path.to_path_buf(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
