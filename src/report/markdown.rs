@@ -233,7 +233,7 @@ impl Report {
             let _ = writeln!(md, "- Step: {}", text(step));
         }
         if let Some(location) = &f.location {
-            let _ = writeln!(md, "- Where: {}", text(location));
+            let _ = writeln!(md, "- Where: {}", text(&location.to_string()));
         }
         md.push_str("- Error:\n\n");
         // A code block (indented 4 past the list item's 2) keeps the server's lines as they

@@ -36,10 +36,59 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     pub step: Option<String>,
-    /// `file:line` of the failing statement, when a script failed.
-    pub location: Option<String>,
+    /// Where in the scripts, when a script failed.
+    pub location: Option<ScriptPosition>,
     /// The error as the operator must see it (SQLSTATE, message, DETAIL, HINT).
     pub error: String,
+}
+
+/// A line of a bundle's script: where a failing statement is. Written `file:line` in both
+/// reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct ScriptPosition {
+    /// Relative to the bundle's root.
+    pub file: String,
+    /// 1-based.
+    pub line: u32,
+}
+
+impl ScriptPosition {
+    pub fn new(file: impl Into<String>, line: u32) -> ScriptPosition {
+        ScriptPosition {
+            file: file.into(),
+            line,
+        }
+    }
+}
+
+impl From<&crate::script::Location> for ScriptPosition {
+    fn from(at: &crate::script::Location) -> Self {
+        ScriptPosition::new(at.file.display().to_string(), at.line)
+    }
+}
+
+impl std::fmt::Display for ScriptPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+impl From<ScriptPosition> for String {
+    fn from(p: ScriptPosition) -> String {
+        p.to_string()
+    }
+}
+
+impl TryFrom<String> for ScriptPosition {
+    type Error = String;
+
+    /// A JSON report read back.
+    fn try_from(text: String) -> Result<Self, String> {
+        text.rsplit_once(':')
+            .and_then(|(file, line)| Some(ScriptPosition::new(file, line.parse().ok()?)))
+            .ok_or_else(|| format!("not a script position (file:line): {text}"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -144,7 +144,7 @@ fn failed() -> Report {
     r.finished_at = Some("2026-05-01T00:16:30Z".to_owned());
     r.failure = Some(Failure {
         step: Some("clone and upgrade".to_owned()),
-        location: Some("002_encounters.sql:17".to_owned()),
+        location: Some(ScriptPosition::new("002_encounters.sql", 17)),
         error: "ERROR 42703: column \"visit_ts\" does not exist\n  HINT: Perhaps you meant \"visit_at\".".to_owned(),
     });
     r.steps = vec![
@@ -449,3 +449,14 @@ The upgrade of "clinic_v1" from version 1 to 2 on db1.example:5432 FAILED at the
 
 1. Users can go on working with "clinic_v1".
 "##;
+
+#[test]
+fn report_script_position_is_written_as_file_and_line() {
+    let at = ScriptPosition::new("v1-v2/002_encounters.sql", 17);
+    let json = serde_json::to_string(&at).expect("to json");
+    assert_eq!(json, "\"v1-v2/002_encounters.sql:17\"");
+    assert_eq!(
+        serde_json::from_str::<ScriptPosition>(&json).expect("from json"),
+        at
+    );
+}
