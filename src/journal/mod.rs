@@ -118,5 +118,24 @@ pub fn journal_dir() -> PathBuf {
     crate::paths::data_dir().join("journal")
 }
 
+/// Alice's upgrade of clinic_v1 from version 1 to 2 on db1, started at `started_at`: the run
+/// the journal's and the report's tests describe.
+#[cfg(test)]
+pub(crate) fn sample_info(run_id: &str, started_at: &str) -> RunInfo {
+    RunInfo {
+        run_id: run_id.to_owned(),
+        kind: RunKind::Upgrade,
+        server: "db1.example:5432".to_owned(),
+        source_db: "clinic_v1".to_owned(),
+        bundle: Some("clinic".to_owned()),
+        from: Some("1".to_owned()),
+        to: Some("2".to_owned()),
+        operator: "alice".to_owned(),
+        host: "db1".to_owned(),
+        pid: 4242,
+        started_at: started_at.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests;

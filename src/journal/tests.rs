@@ -7,19 +7,7 @@ use std::path::Path;
 use super::*;
 
 fn info(run_id: &str) -> RunInfo {
-    RunInfo {
-        run_id: run_id.to_owned(),
-        kind: RunKind::Upgrade,
-        server: "db1.example:5432".to_owned(),
-        source_db: "clinic_v1".to_owned(),
-        bundle: Some("clinic".to_owned()),
-        from: Some("1".to_owned()),
-        to: Some("2".to_owned()),
-        operator: "alice".to_owned(),
-        host: "db1".to_owned(),
-        pid: 4242,
-        started_at: "2026-05-01T02:15:00Z".to_owned(),
-    }
+    sample_info(run_id, "2026-05-01T02:15:00Z")
 }
 
 fn banner(db: &str) -> Change {

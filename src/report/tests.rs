@@ -3,22 +3,10 @@ use std::path::PathBuf;
 
 use super::units::{duration, size_text};
 use super::*;
-use crate::journal::{Entry, RunKind};
+use crate::journal::Entry;
 
 fn info() -> RunInfo {
-    RunInfo {
-        run_id: "20260501T001500Z-clinic_v1-4242".to_owned(),
-        kind: RunKind::Upgrade,
-        server: "db1.example:5432".to_owned(),
-        source_db: "clinic_v1".to_owned(),
-        bundle: Some("clinic".to_owned()),
-        from: Some("1".to_owned()),
-        to: Some("2".to_owned()),
-        operator: "alice".to_owned(),
-        host: "db1".to_owned(),
-        pid: 4242,
-        started_at: "2026-05-01T00:15:00Z".to_owned(),
-    }
+    crate::journal::sample_info("20260501T001500Z-clinic_v1-4242", "2026-05-01T00:15:00Z")
 }
 
 fn timing(step: &str, state: &str, at: &str, seconds: f64, detail: Option<&str>) -> StepTiming {
@@ -328,7 +316,52 @@ fn report_durations_and_sizes_read_naturally() {
     );
 }
 
-const SUCCESS_MD: &str = r##"# Upgrade of clinic_v1, version 1 → 2: succeeded
+#[test]
+fn report_script_position_is_written_as_file_and_line() {
+    let at = ScriptPosition::new("v1-v2/002_encounters.sql", 17);
+    let json = serde_json::to_string(&at).expect("to json");
+    assert_eq!(json, "\"v1-v2/002_encounters.sql:17\"");
+    assert_eq!(
+        serde_json::from_str::<ScriptPosition>(&json).expect("from json"),
+        at
+    );
+}
+
+/// What both expected reports say of who ran them (the fixture's `info()`).
+macro_rules! run_by_md {
+    () => {
+        r##"- Run by: alice on host db1, pid 4242
+- Run id: 20260501T001500Z-clinic_v1-4242
+- pgstep: 0.1.0
+"##
+    };
+}
+
+/// What both expected reports say of the backup and the confirmations (the fixture's
+/// `common()`), and the head of their Changes table.
+macro_rules! backup_to_changes_md {
+    () => {
+        r##"## Backup
+
+- File: /var/lib/pgstep/backups/clinic_v1-v1-20260501T021530.dump
+- Size: 12.3 MiB (12,912,345 bytes)
+- SHA-256: ab12
+
+## Manual confirmations
+
+- 00:15:10 users informed
+- 00:15:12 importers and backup jobs stopped
+
+## Changes made on the server
+
+| # | Change                                                | At       | Result                             |
+|---|-------------------------------------------------------|----------|------------------------------------|
+"##
+    };
+}
+
+const SUCCESS_MD: &str = concat!(
+    r##"# Upgrade of clinic_v1, version 1 → 2: succeeded
 
 The upgrade of "clinic_v1" from version 1 to 2 on db1.example:5432 succeeded. It took 3 min 12 s. pgstep made 3 changes on the server. Clients now use "clinic_v2"; "clinic_v1" was kept. See "What to do next" at the end.
 
@@ -338,10 +371,9 @@ The upgrade of "clinic_v1" from version 1 to 2 on db1.example:5432 succeeded. It
 - Versions: 1 → 2
 - Started: 2026-05-01 00:15:00 UTC
 - Finished: 2026-05-01 00:18:12 UTC (3 min 12 s)
-- Run by: alice on host db1, pid 4242
-- Run id: 20260501T001500Z-clinic_v1-4242
-- pgstep: 0.1.0
-
+"##,
+    run_by_md!(),
+    r##"
 ## Steps
 
 | Step              | Result | Started  | Duration   | Notes    |
@@ -361,22 +393,9 @@ The upgrade of "clinic_v1" from version 1 to 2 on db1.example:5432 succeeded. It
 - Before: sha256:1111
 - After: sha256:2222
 
-## Backup
-
-- File: /var/lib/pgstep/backups/clinic_v1-v1-20260501T021530.dump
-- Size: 12.3 MiB (12,912,345 bytes)
-- SHA-256: ab12
-
-## Manual confirmations
-
-- 00:15:10 users informed
-- 00:15:12 importers and backup jobs stopped
-
-## Changes made on the server
-
-| # | Change                                                | At       | Result                             |
-|---|-------------------------------------------------------|----------|------------------------------------|
-| 1 | logon banner set on "clinic_v1"                       | 00:15:59 | undone at 00:18:10: banner removed |
+"##,
+    backup_to_changes_md!(),
+    r##"| 1 | logon banner set on "clinic_v1"                       | 00:15:59 | undone at 00:18:10: banner removed |
 | 2 | database "clinic_v2" created as a copy of "clinic_v1" | 00:16:00 | in place                           |
 | 3 | cut-over from "clinic_v1" to "clinic_v2" done         | 00:18:11 | in place                           |
 
@@ -384,9 +403,11 @@ The upgrade of "clinic_v1" from version 1 to 2 on db1.example:5432 succeeded. It
 
 1. Point the clients at "clinic_v2".
 2. Tell the users they can work again.
-"##;
+"##
+);
 
-const FAILED_MD: &str = r##"# Upgrade of clinic_v1, version 1 → 2: FAILED
+const FAILED_MD: &str = concat!(
+    r##"# Upgrade of clinic_v1, version 1 → 2: FAILED
 
 The upgrade of "clinic_v1" from version 1 to 2 on db1.example:5432 FAILED at the step "clone and upgrade": 002_encounters.sql:17: ERROR 42703: column "visit_ts" does not exist. It took 1 min 30 s. Every change pgstep made on the server was undone. 1 check failed (see Checks). See "What to do next" at the end.
 
@@ -396,10 +417,9 @@ The upgrade of "clinic_v1" from version 1 to 2 on db1.example:5432 FAILED at the
 - Versions: 1 → 2
 - Started: 2026-05-01 00:15:00 UTC
 - Finished: 2026-05-01 00:16:30 UTC (1 min 30 s)
-- Run by: alice on host db1, pid 4242
-- Run id: 20260501T001500Z-clinic_v1-4242
-- pgstep: 0.1.0
-
+"##,
+    run_by_md!(),
+    r##"
 ## What failed
 
 - Step: clone and upgrade
@@ -427,36 +447,13 @@ The upgrade of "clinic_v1" from version 1 to 2 on db1.example:5432 FAILED at the
 - Before: sha256:1111
 - After: (not taken)
 
-## Backup
-
-- File: /var/lib/pgstep/backups/clinic_v1-v1-20260501T021530.dump
-- Size: 12.3 MiB (12,912,345 bytes)
-- SHA-256: ab12
-
-## Manual confirmations
-
-- 00:15:10 users informed
-- 00:15:12 importers and backup jobs stopped
-
-## Changes made on the server
-
-| # | Change                                                | At       | Result                             |
-|---|-------------------------------------------------------|----------|------------------------------------|
-| 1 | logon banner set on "clinic_v1"                       | 00:15:59 | undone at 00:16:29: banner removed |
+"##,
+    backup_to_changes_md!(),
+    r##"| 1 | logon banner set on "clinic_v1"                       | 00:15:59 | undone at 00:16:29: banner removed |
 | 2 | database "clinic_v2" created as a copy of "clinic_v1" | 00:16:00 | undone at 00:16:30: clone dropped  |
 
 ## What to do next
 
 1. Users can go on working with "clinic_v1".
-"##;
-
-#[test]
-fn report_script_position_is_written_as_file_and_line() {
-    let at = ScriptPosition::new("v1-v2/002_encounters.sql", 17);
-    let json = serde_json::to_string(&at).expect("to json");
-    assert_eq!(json, "\"v1-v2/002_encounters.sql:17\"");
-    assert_eq!(
-        serde_json::from_str::<ScriptPosition>(&json).expect("from json"),
-        at
-    );
-}
+"##
+);
