@@ -166,9 +166,9 @@ fn take_over(
         ))
     })?;
     // Never act on another server than the run's own.
-    check_server(&mut maint, record, server).map_err(|why| LeftAlone {
+    check_server(&mut maint, record, server).map_err(|e| LeftAlone {
         other_server: true,
-        ..LeftAlone::because(why)
+        ..LeftAlone::because(e.to_string())
     })?;
     // A run that still holds its lock is alive: never undo under its feet.
     let mut lock = acquire_settled(server, data_dir, record).map_err(|e| match e {
@@ -273,19 +273,17 @@ fn end_run_sessions(
     maint: &mut Client,
     application_name: &str,
     keep: Option<i32>,
-) -> Result<usize, String> {
+) -> Result<usize, EndSessionsError> {
     let me: i32 = maint
-        .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
-        .map_err(|e| crate::db::describe(&e))?
+        .query_one("SELECT pg_catalog.pg_backend_pid()", &[])?
         .get(0);
     let keep = keep.unwrap_or(me);
-    let list = |m: &mut Client| -> Result<Vec<i32>, String> {
+    let list = |m: &mut Client| -> Result<Vec<i32>, postgres::Error> {
         Ok(m.query(
             "SELECT pid FROM pg_catalog.pg_stat_activity \
              WHERE application_name = $1 AND pid <> pg_catalog.pg_backend_pid() AND pid <> $2",
             &[&application_name, &keep],
-        )
-        .map_err(|e| crate::db::describe(&e))?
+        )?
         .iter()
         .map(|r| r.get(0))
         .collect())
@@ -295,20 +293,25 @@ fn end_run_sessions(
         return Ok(0);
     }
     for pid in &pids {
-        maint
-            .execute("SELECT pg_catalog.pg_terminate_backend($1)", &[pid])
-            .map_err(|e| crate::db::describe(&e))?;
+        maint.execute("SELECT pg_catalog.pg_terminate_backend($1)", &[pid])?;
     }
     let deadline = Instant::now() + SESSION_GRACE;
     while !list(maint)?.is_empty() {
         if Instant::now() >= deadline {
-            return Err(format!(
-                "sessions {pids:?} were told to end and are still there"
-            ));
+            return Err(EndSessionsError::StillThere(pids));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(pids.len())
+}
+
+/// Why the sessions of a killed run could not be ended.
+#[derive(Debug, thiserror::Error)]
+enum EndSessionsError {
+    #[error("{}", crate::db::describe(.0))]
+    Query(#[from] postgres::Error),
+    #[error("sessions {0:?} were told to end and are still there")]
+    StillThere(Vec<i32>),
 }
 
 /// The server's system identifier (None when this role may not read it) and the oid of `db`
@@ -342,7 +345,7 @@ fn check_server(
     maint: &mut Client,
     record: &RunRecord,
     server: &ConnSettings,
-) -> Result<(), String> {
+) -> Result<(), NotTheRunServer> {
     let here = server.host_display();
     let info = &record.info;
     let (id_here, _) = server_identity(maint, &info.source_db);
@@ -360,10 +363,29 @@ fn check_server(
         Some(id) => format!("{here} (system identifier {id})"),
         None => here.clone(),
     };
-    Err(format!(
-        "run {} belongs to the server {theirs}, not to the server the connection options point at, {ours} ({why}); it was not touched. Run `pgstep recover` with the connection options of {}",
-        info.run_id, info.server
-    ))
+    Err(NotTheRunServer {
+        run_id: info.run_id.clone(),
+        server: info.server.clone(),
+        theirs,
+        ours,
+        why,
+    })
+}
+
+/// A run found through another server than its own: it is left alone.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "run {run_id} belongs to the server {theirs}, not to the server the connection options point at, {ours} ({why}); it was not touched. Run `pgstep recover` with the connection options of {server}"
+)]
+struct NotTheRunServer {
+    run_id: String,
+    /// The run's server as it displayed it.
+    server: String,
+    /// The run's server, with its system identifier when journalled.
+    theirs: String,
+    /// The server the connection options reach, with its system identifier when readable.
+    ours: String,
+    why: String,
 }
 
 /// Why the server reached as `here` (system identifier `id_here`) is not the run's, or None
