@@ -80,14 +80,20 @@ impl From<ScriptPosition> for String {
     }
 }
 
+/// A JSON report whose failure position is not `file:line`.
+#[derive(Debug, thiserror::Error)]
+#[error("not a script position (file:line): {0}")]
+pub struct NotAPosition(String);
+
 impl TryFrom<String> for ScriptPosition {
-    type Error = String;
+    type Error = NotAPosition;
 
     /// A JSON report read back.
-    fn try_from(text: String) -> Result<Self, String> {
-        text.rsplit_once(':')
-            .and_then(|(file, line)| Some(ScriptPosition::new(file, line.parse().ok()?)))
-            .ok_or_else(|| format!("not a script position (file:line): {text}"))
+    fn try_from(text: String) -> Result<Self, NotAPosition> {
+        let position = text
+            .rsplit_once(':')
+            .and_then(|(file, line)| Some(ScriptPosition::new(file, line.parse().ok()?)));
+        position.ok_or(NotAPosition(text))
     }
 }
 
