@@ -24,9 +24,10 @@
 //! Connection settings reach the tools through their environment (a private password file),
 //! never their command line.
 //!
-//! The parts: taking a backup or a read-through with pg_dump ([`take_backup`], [`read_through`]),
-//! the metadata and names of the files, verifying and checksumming a backup, following a client
-//! tool as it runs, and the files a backup leaves while it is written.
+//! The parts: `dump` (a backup or a read-through with pg_dump: [`take_backup`],
+//! [`read_through`]), `metadata` (the metadata file and the names of a backup's files),
+//! `verify` (checks and checksums), `tool` (following a client program as it runs; finding one),
+//! `output` (the files a backup leaves while it is written), `choice` (which format).
 
 pub mod choice;
 mod dump;

@@ -11,8 +11,9 @@
 //! can tear only the last line (each entry is written with one `write` and fsynced before the
 //! next), so a reader ignores an unparsable last line and refuses one in the middle.
 //!
-//! The parts: [`entry`] (what a line says), the writer ([`Journal`]), the reader
-//! ([`read_run`], [`RunRecord`]), run ids and this machine's facts, the run log, secret masking.
+//! The parts: `entry` (what a line says) and `states` (a step's state, a run's outcome), the
+//! `writer` ([`Journal`]), the reader `read` ([`read_run`], [`RunRecord`]), `ids` (run ids and
+//! this machine's facts), `run_log`, `mask` (secret masking).
 
 mod entry;
 mod ids;

@@ -5,8 +5,8 @@
 //! advice comes from the caller as "what to do next" lines. Every text passes through
 //! [`mask_secrets`] on its way out, in both files.
 //!
-//! The parts: the report's data (here), its Markdown ([`markdown`]), what a journal tells of a
-//! run ([`from_journal`]), and how times and sizes are written ([`units`]).
+//! The parts: the report's data and its files (here), its Markdown (`markdown`), what a
+//! journal tells of a run (`from_journal`), and how times and sizes are written (`units`).
 
 mod from_journal;
 mod markdown;
