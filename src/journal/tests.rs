@@ -446,3 +446,42 @@ fn journal_run_ids_are_sortable_sanitised_and_unique() {
     assert!(chrono::DateTime::parse_from_rfc3339(&info.started_at).is_ok());
     assert!(!info.host.is_empty() && !info.operator.is_empty());
 }
+
+#[test]
+fn journal_step_states_and_outcomes_read_and_write_as_the_same_words() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let j = Journal::create_in(dir.path(), info("r1")).expect("create");
+    let lines = [
+        r#"{"at":"2026-05-01T02:16:00Z","entry":"step","step":"backup","state":"going on alongside","detail":null}"#,
+        r#"{"at":"2026-05-01T02:16:01Z","entry":"step","step":"backup","state":"paused by a newer pgstep","detail":null}"#,
+        r#"{"at":"2026-05-01T02:16:02Z","entry":"finished","outcome":"recovered","detail":"1 change(s) undone by pgstep recover"}"#,
+    ];
+    for line in lines {
+        append_raw(j.path(), format!("{line}\n").as_bytes());
+    }
+    let record = read_run(j.path()).expect("read");
+    assert_eq!(record.finished, Some(RunOutcome::Recovered));
+    let states: Vec<StepState> = record
+        .entries
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Entry::Step { state, .. } => Some(state.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            StepState::GoingOnAlongside,
+            StepState::Other("paused by a newer pgstep".into())
+        ]
+    );
+    for ((at, entry), line) in record.entries.iter().zip(lines) {
+        let again = serde_json::to_string(&super::entry::Line {
+            at: at.clone(),
+            entry: entry.clone(),
+        })
+        .expect("encode");
+        assert_eq!(again, line);
+    }
+}
