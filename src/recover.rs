@@ -15,7 +15,7 @@ use crate::bundle;
 use crate::conn::ConnSettings;
 use crate::events::Observer;
 use crate::executor::undo::{still_pending, undo_run};
-use crate::journal::{self, Change, Entry, Journal, RunRecord, SetAside};
+use crate::journal::{self, Change, Entry, Journal, RunOutcome, RunRecord, SetAside};
 use crate::lock::LockError;
 
 /// How long a killed run's server session may take to end (and free its lock).
@@ -107,57 +107,79 @@ fn recover_run(
     keep_failed: bool,
     obs: &mut dyn Observer,
 ) -> Recovered {
-    let info = &record.info;
     let mut out = Recovered {
-        run_id: info.run_id.clone(),
+        run_id: record.info.run_id.clone(),
         undone: vec![],
         advice: vec![],
         still_running: false,
         other_server: false,
         pending: vec![],
     };
-    let all_pending = |out: &mut Recovered| {
+    let undone = take_over(server, data_dir, record, obs, &mut out).and_then(|lock| {
+        undo_and_finish(server, record, bundle_dir, keep_failed, obs, &mut out)?;
+        drop(lock);
+        Ok(())
+    });
+    if let Err(left) = undone {
         out.pending = record
             .pending_changes()
             .iter()
             .map(|(_, c)| still_pending(c))
             .collect();
-    };
-    let mut maint = match crate::db::maintenance(server) {
-        Ok(m) => m,
-        Err(e) => {
-            all_pending(&mut out);
-            out.advice.push(format!(
-                "cannot reach the server {}: {e}; nothing was undone. Run `pgstep recover` again once it is reachable",
-                server.host_display()
-            ));
-            return out;
-        }
-    };
-    // Never act on another server than the run's own.
-    if let Err(why) = check_server(&mut maint, record, server) {
-        all_pending(&mut out);
-        out.other_server = true;
-        out.advice.push(why);
-        return out;
+        out.still_running = left.still_running;
+        out.other_server = left.other_server;
+        out.advice.push(left.why);
     }
+    out
+}
+
+/// Why recovery left a run alone: every change stays pending.
+struct LeftAlone {
+    why: String,
+    still_running: bool,
+    other_server: bool,
+}
+
+impl LeftAlone {
+    fn because(why: String) -> Self {
+        LeftAlone {
+            why,
+            still_running: false,
+            other_server: false,
+        }
+    }
+}
+
+/// Makes sure the run is the server's, is dead, and has no session left working; returns its
+/// lock, held until the undo is done.
+fn take_over(
+    server: &ConnSettings,
+    data_dir: &Path,
+    record: &RunRecord,
+    obs: &mut dyn Observer,
+    out: &mut Recovered,
+) -> Result<crate::lock::RunLock, LeftAlone> {
+    let mut maint = crate::db::maintenance(server).map_err(|e| {
+        LeftAlone::because(format!(
+            "cannot reach the server {}: {e}; nothing was undone. Run `pgstep recover` again once it is reachable",
+            server.host_display()
+        ))
+    })?;
+    // Never act on another server than the run's own.
+    check_server(&mut maint, record, server).map_err(|e| LeftAlone {
+        other_server: true,
+        ..LeftAlone::because(e.to_string())
+    })?;
     // A run that still holds its lock is alive: never undo under its feet.
-    let mut lock = match acquire_settled(server, data_dir, record) {
-        Ok(l) => l,
-        Err(LockError::Held { by, .. }) => {
-            all_pending(&mut out);
-            out.still_running = true;
-            out.advice.push(format!(
+    let mut lock = acquire_settled(server, data_dir, record).map_err(|e| match e {
+        LockError::Held { by, .. } => LeftAlone {
+            still_running: true,
+            ..LeftAlone::because(format!(
                 "the run is still working ({by}); it was not touched"
-            ));
-            return out;
-        }
-        Err(e) => {
-            all_pending(&mut out);
-            out.advice.push(e.to_string());
-            return out;
-        }
-    };
+            ))
+        },
+        e => LeftAlone::because(e.to_string()),
+    })?;
     // The run is dead, but a session of it may still be executing a statement: end them all.
     let own_pid: Option<i32> = lock
         .client()
@@ -175,28 +197,26 @@ fn recover_run(
             "could not end the killed run's server sessions: {e}"
         )),
     }
-    drop(maint);
-    // The banner statements come from the journal itself; a bundle only for older journals.
-    let banner = if record.context().and_then(|c| c.banner.as_ref()).is_some() {
-        None
-    } else {
-        bundle_dir
-            .map(Path::to_path_buf)
-            .or_else(|| info.bundle.as_ref().map(std::path::PathBuf::from))
-            .and_then(|p| bundle::load(&p).ok())
-            .and_then(|b| b.banner)
-    };
-    let mut journal = match Journal::open_existing(&record.path) {
-        Ok(j) => j,
-        Err(e) => {
-            all_pending(&mut out);
-            out.advice.push(format!(
-                "cannot open the journal {}: {e}",
-                record.path.display()
-            ));
-            return out;
-        }
-    };
+    Ok(lock)
+}
+
+/// Undoes what the journal lists as pending and, when nothing is left, records the run as
+/// recovered.
+fn undo_and_finish(
+    server: &ConnSettings,
+    record: &RunRecord,
+    bundle_dir: Option<&Path>,
+    keep_failed: bool,
+    obs: &mut dyn Observer,
+    out: &mut Recovered,
+) -> Result<(), LeftAlone> {
+    let banner = banner_without_journal(record, bundle_dir);
+    let mut journal = Journal::open_existing(&record.path).map_err(|e| {
+        LeftAlone::because(format!(
+            "cannot open the journal {}: {e}",
+            record.path.display()
+        ))
+    })?;
     let report = undo_run(server, banner.as_ref(), &mut journal, keep_failed, obs);
     out.undone.extend(report.undone);
     out.advice.extend(report.advice);
@@ -204,7 +224,7 @@ fn recover_run(
     if out.pending.is_empty() {
         let detail = format!("{} change(s) undone by pgstep recover", out.undone.len());
         if let Err(e) = journal.append(Entry::Finished {
-            outcome: "recovered".into(),
+            outcome: RunOutcome::Recovered,
             detail: Some(detail),
         }) {
             out.advice.push(format!(
@@ -213,8 +233,20 @@ fn recover_run(
             ));
         }
     }
-    drop(lock);
-    out
+    Ok(())
+}
+
+/// The banner statements from the run's bundle, for older journals that do not carry them
+/// (None when the journal has them: undoing takes them from there).
+fn banner_without_journal(record: &RunRecord, bundle_dir: Option<&Path>) -> Option<bundle::Banner> {
+    if record.context().and_then(|c| c.banner.as_ref()).is_some() {
+        return None;
+    }
+    bundle_dir
+        .map(Path::to_path_buf)
+        .or_else(|| record.info.bundle.as_ref().map(std::path::PathBuf::from))
+        .and_then(|p| bundle::load(&p).ok())
+        .and_then(|b| b.banner)
 }
 
 /// The `application_name` every session of the run had, as the server keeps it.
@@ -241,19 +273,17 @@ fn end_run_sessions(
     maint: &mut Client,
     application_name: &str,
     keep: Option<i32>,
-) -> Result<usize, String> {
+) -> Result<usize, EndSessionsError> {
     let me: i32 = maint
-        .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
-        .map_err(|e| crate::db::describe(&e))?
+        .query_one("SELECT pg_catalog.pg_backend_pid()", &[])?
         .get(0);
     let keep = keep.unwrap_or(me);
-    let list = |m: &mut Client| -> Result<Vec<i32>, String> {
+    let list = |m: &mut Client| -> Result<Vec<i32>, postgres::Error> {
         Ok(m.query(
             "SELECT pid FROM pg_catalog.pg_stat_activity \
              WHERE application_name = $1 AND pid <> pg_catalog.pg_backend_pid() AND pid <> $2",
             &[&application_name, &keep],
-        )
-        .map_err(|e| crate::db::describe(&e))?
+        )?
         .iter()
         .map(|r| r.get(0))
         .collect())
@@ -263,20 +293,25 @@ fn end_run_sessions(
         return Ok(0);
     }
     for pid in &pids {
-        maint
-            .execute("SELECT pg_catalog.pg_terminate_backend($1)", &[pid])
-            .map_err(|e| crate::db::describe(&e))?;
+        maint.execute("SELECT pg_catalog.pg_terminate_backend($1)", &[pid])?;
     }
     let deadline = Instant::now() + SESSION_GRACE;
     while !list(maint)?.is_empty() {
         if Instant::now() >= deadline {
-            return Err(format!(
-                "sessions {pids:?} were told to end and are still there"
-            ));
+            return Err(EndSessionsError::StillThere(pids));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(pids.len())
+}
+
+/// Why the sessions of a killed run could not be ended.
+#[derive(Debug, thiserror::Error)]
+enum EndSessionsError {
+    #[error("{}", crate::db::describe(.0))]
+    Query(#[from] postgres::Error),
+    #[error("sessions {0:?} were told to end and are still there")]
+    StillThere(Vec<i32>),
 }
 
 /// The server's system identifier (None when this role may not read it) and the oid of `db`
@@ -310,12 +345,17 @@ fn check_server(
     maint: &mut Client,
     record: &RunRecord,
     server: &ConnSettings,
-) -> Result<(), String> {
+) -> Result<(), NotTheRunServer> {
     let here = server.host_display();
     let info = &record.info;
-    let ctx = record.context();
     let (id_here, _) = server_identity(maint, &info.source_db);
-    let theirs = match ctx.and_then(|c| c.system_identifier.as_deref()) {
+    let Some(why) = not_the_run_server(maint, record, &here, id_here.as_deref()) else {
+        return Ok(());
+    };
+    let theirs = match record
+        .context()
+        .and_then(|c| c.system_identifier.as_deref())
+    {
         Some(id) => format!("{} (system identifier {id})", info.server),
         None => info.server.clone(),
     };
@@ -323,51 +363,74 @@ fn check_server(
         Some(id) => format!("{here} (system identifier {id})"),
         None => here.clone(),
     };
-    let refuse = |why: &str| {
-        Err(format!(
-            "run {} belongs to the server {theirs}, not to the server the connection options point at, {ours} ({why}); it was not touched. Run `pgstep recover` with the connection options of {}",
-            info.run_id, info.server
-        ))
-    };
-    if let Some(c) = ctx {
-        if let (Some(a), Some(b)) = (&c.system_identifier, &id_here) {
-            return if a == b {
-                Ok(())
-            } else {
-                refuse("another cluster")
-            };
+    Err(NotTheRunServer {
+        run_id: info.run_id.clone(),
+        server: info.server.clone(),
+        theirs,
+        ours,
+        why,
+    })
+}
+
+/// A run found through another server than its own: it is left alone.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "run {run_id} belongs to the server {theirs}, not to the server the connection options point at, {ours} ({why}); it was not touched. Run `pgstep recover` with the connection options of {server}"
+)]
+struct NotTheRunServer {
+    run_id: String,
+    /// The run's server as it displayed it.
+    server: String,
+    /// The run's server, with its system identifier when journalled.
+    theirs: String,
+    /// The server the connection options reach, with its system identifier when readable.
+    ours: String,
+    why: String,
+}
+
+/// Why the server reached as `here` (system identifier `id_here`) is not the run's, or None
+/// when it is.
+fn not_the_run_server(
+    maint: &mut Client,
+    record: &RunRecord,
+    here: &str,
+    id_here: Option<&str>,
+) -> Option<String> {
+    if let Some(c) = record.context() {
+        if let (Some(a), Some(b)) = (&c.system_identifier, id_here) {
+            return (a != b).then(|| "another cluster".to_owned());
         }
         if let Some(oid) = c.source_oid {
-            // The source, or the name a fixed-name cut-over renamed it to.
-            let mut names = vec![info.source_db.clone()];
-            names.extend(
-                record
-                    .pending_changes()
-                    .into_iter()
-                    .filter_map(|(_, ch)| match ch {
-                        Change::Renamed { from, to } if from == info.source_db => Some(to),
-                        _ => None,
-                    }),
-            );
-            for name in names {
-                if let Some(found) = database_oid(maint, &name) {
-                    return if found == oid {
-                        Ok(())
-                    } else {
-                        refuse(&format!(
-                            "its \"{name}\" is another database: oid {found}, the run's was {oid}"
-                        ))
-                    };
-                }
-            }
-            return refuse(&format!("\"{}\" is not on this server", info.source_db));
+            return not_the_run_source(maint, record, oid);
         }
     }
-    if info.server == here {
-        Ok(())
-    } else {
-        refuse("another server name, and the run's journal does not identify its server")
+    (record.info.server != here).then(|| {
+        "another server name, and the run's journal does not identify its server".to_owned()
+    })
+}
+
+/// Why this server's source database (or the name a fixed-name cut-over renamed it to) is not
+/// the run's, whose oid was `oid`; None when it is.
+fn not_the_run_source(maint: &mut Client, record: &RunRecord, oid: u32) -> Option<String> {
+    let source = &record.info.source_db;
+    let mut names = vec![source.clone()];
+    names.extend(
+        record
+            .pending_changes()
+            .into_iter()
+            .filter_map(|(_, ch)| match ch {
+                Change::Renamed { from, to } if from == *source => Some(to),
+                _ => None,
+            }),
+    );
+    for name in names {
+        if let Some(found) = database_oid(maint, &name) {
+            return (found != oid).then(|| {
+                format!("its \"{name}\" is another database: oid {found}, the run's was {oid}")
+            });
+        }
     }
+    Some(format!("\"{source}\" is not on this server"))
 }
 
 /// Why no new run may start on this server: an earlier run there did not finish and left

@@ -8,8 +8,10 @@ use crate::checklist::{
     BackupOutput, Checklist, Outcome, PlanKind, StepId, StepOutput, StepStatus,
 };
 use crate::db::sessions::SessionInfo;
-use crate::journal::{RunInfo, RunKind, read_run};
-use crate::report::{self, BackupRecord, Confirmation, Failure, Report, StepTiming};
+use crate::journal::{RunInfo, RunKind, StepState, read_run};
+use crate::report::{
+    self, BackupRecord, Confirmation, Failure, Report, ScriptPosition, StepTiming,
+};
 
 /// What the front end knows about the run before it starts, for a report of a run that was
 /// refused before its journal existed.
@@ -103,12 +105,24 @@ fn steps_from_checklist(c: &Checklist) -> Vec<StepTiming> {
         .filter(|s| s.status != StepStatus::Pending)
         .map(|s| StepTiming {
             step: s.id.title().to_owned(),
-            state: format!("{:?}", s.status).to_lowercase(),
+            state: step_state(s.status),
             started_at: String::new(),
             seconds: s.elapsed.unwrap_or_default().as_secs_f64(),
             detail: s.error.clone().or_else(|| s.note.clone()),
         })
         .collect()
+}
+
+/// A checklist step's status in the words the journal uses for a step's state.
+fn step_state(status: StepStatus) -> StepState {
+    match status {
+        StepStatus::Pending => StepState::Pending,
+        StepStatus::Running => StepState::Running,
+        StepStatus::Done => StepState::Done,
+        StepStatus::Warning => StepState::Warning,
+        StepStatus::Failed => StepState::Failed,
+        StepStatus::Skipped => StepState::Skipped,
+    }
 }
 
 /// Beside each step, what the latest rehearsal expected; and the downtime, expected and actual.
@@ -210,13 +224,20 @@ pub fn still_connected(c: &Checklist, outcome: &Outcome) -> Vec<SessionInfo> {
 }
 
 /// `file.sql:12` from an error text, when a script failed.
-fn script_location(what: &str) -> Option<String> {
+///
+/// The checklist's outcome carries the failure as text only (`db::runner::RunError::location`
+/// has it as data, but the engine and the executor pass errors on as text): until the
+/// position travels with the outcome, it is read back from the text here.
+fn script_location(what: &str) -> Option<ScriptPosition> {
     what.split_whitespace().find_map(|w| {
         let (file, rest) = w.split_once(".sql:")?;
         // "cancelled by the operator (v1-v2/02.sql:91:1: …": not the bracket.
         let file = file.trim_start_matches(['(', '"', '\'']);
         let line: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        (!line.is_empty()).then(|| format!("{file}.sql:{line}"))
+        Some(ScriptPosition::new(
+            format!("{file}.sql"),
+            line.parse().ok()?,
+        ))
     })
 }
 
@@ -284,12 +305,14 @@ mod tests {
     #[test]
     fn finds_the_script_position_in_an_error() {
         assert_eq!(
-            script_location("step failed: v1-v2/02_functions.sql:31:5: ERROR 22012"),
+            script_location("step failed: v1-v2/02_functions.sql:31:5: ERROR 22012")
+                .map(|p| p.to_string()),
             Some("v1-v2/02_functions.sql:31".into())
         );
         assert_eq!(script_location("database does not exist"), None);
         assert_eq!(
-            script_location("cancelled by the operator (v1-v2/02_functions.sql:91:1: ERROR 57014"),
+            script_location("cancelled by the operator (v1-v2/02_functions.sql:91:1: ERROR 57014")
+                .map(|p| p.to_string()),
             Some("v1-v2/02_functions.sql:91".into())
         );
     }

@@ -106,6 +106,18 @@ pub fn choose(facts: &Facts) -> Choice {
             r.beside_seconds
         ));
     }
+    parallel(facts, total, spare, most, best, rehearsed)
+}
+
+/// The directory format with as few workers as come close to the best of `most`.
+fn parallel(
+    facts: &Facts,
+    total: u64,
+    spare: u32,
+    most: u32,
+    best: u64,
+    rehearsed: Option<&DumpTime>,
+) -> Choice {
     let jobs = (2..=most)
         .find(|&j| makespan(&facts.table_sizes, j) as f64 <= GOOD_ENOUGH * best as f64)
         .unwrap_or(most);

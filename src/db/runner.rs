@@ -27,7 +27,10 @@ pub struct RunStats {
 /// A statement the server refused: everything the operator needs to find and fix it.
 #[derive(Debug, Clone)]
 pub struct SqlFailure {
+    /// Where the server says the error is: the position it names, else the statement's start.
     pub at: Location,
+    /// Where the failing statement starts.
+    pub statement_at: Location,
     pub sqlstate: String,
     pub message: String,
     pub detail: Option<String>,
@@ -55,6 +58,7 @@ impl fmt::Display for RunError {
             RunError::Sql(failure) => {
                 let SqlFailure {
                     at,
+                    statement_at: _,
                     sqlstate,
                     message,
                     detail,
@@ -89,6 +93,19 @@ impl fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
+
+impl RunError {
+    /// Where in the script it happened, as data: the failing statement's position, the
+    /// statement that was not run, the BEGIN left open.
+    pub fn location(&self) -> &Location {
+        match self {
+            RunError::Sql(failure) => &failure.at,
+            RunError::Connection { at, .. } => at,
+            RunError::OpenTransaction { begun_at } => begun_at,
+            RunError::Cancelled { before } => before,
+        }
+    }
+}
 
 /// Runs every statement of `script` in `session`, reporting progress and the server's notices.
 pub fn run_script(
@@ -281,12 +298,14 @@ fn to_run_error(e: &postgres::Error, at: Location, sql: &str, st: Option<&Statem
         };
         return RunError::Connection { at, message };
     };
+    let statement_at = at.clone();
     let at = match (db.position(), st) {
         (Some(postgres::error::ErrorPosition::Original(pos)), Some(st)) => st.location_of(*pos),
         _ => at,
     };
     RunError::Sql(Box::new(SqlFailure {
         at,
+        statement_at,
         sqlstate: db.code().code().to_owned(),
         message: db.message().to_owned(),
         detail: db.detail().map(str::to_owned),

@@ -74,8 +74,9 @@ pub fn restore(
     let server_version = fingerprint::server_version_num(&mut maint)
         .map_err(|e| DbError::query("read the server version", e))?;
     let pg_restore = find_client_tool("pg_restore", server_version.max(archive_version_num(&meta)))
-        .map_err(EngineError::Refused)?;
-    let listing = list_archive(&pg_restore.0, &archive).map_err(EngineError::Refused)?;
+        .map_err(|e| EngineError::Refused(e.to_string()))?;
+    let listing =
+        list_archive(&pg_restore.0, &archive).map_err(|e| EngineError::Refused(e.to_string()))?;
     let tables = table_data_entries(&listing);
     if database_exists(&mut maint, db)? {
         return Err(EngineError::Refused(format!(

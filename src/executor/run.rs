@@ -817,7 +817,7 @@ impl Run {
                 .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
             server_local: is_local(&self.spec.server),
             alongside,
-            table_sizes: crate::backup::dumped_table_sizes(source)?,
+            table_sizes: crate::backup::dumped_table_sizes(source).map_err(|e| e.to_string())?,
             max_jobs: *max_jobs,
             rehearsed: rehearsed.and_then(|r| r.dump.clone()),
         };
