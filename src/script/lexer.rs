@@ -294,12 +294,7 @@ impl<'a> Lexer<'a> {
                     self.head_other();
                     self.string(i, i, StrKind::Standard)?;
                 }
-                '"' => {
-                    self.begin_token(i);
-                    self.quoted_ident(i, i)?;
-                    let name = self.text(i + 1, self.i - 1).replace("\"\"", "\"");
-                    self.head_token(HeadToken::Quoted(name));
-                }
+                '"' => self.plain_quoted_ident(i)?,
                 '$' => self.dollar()?,
                 '\\' => return Err(self.backslash_in_code(i)),
                 '@' => {
@@ -316,18 +311,31 @@ impl<'a> Lexer<'a> {
                 '#' if self.stmt.is_none() => return Err(self.hash_mid_line(i)),
                 c if is_ident_start(c) => self.word()?,
                 c if c.is_ascii_digit() => self.number(),
-                _ => {
-                    self.begin_token(i);
-                    self.head_token(match ch {
-                        '.' => HeadToken::Dot,
-                        ',' => HeadToken::Comma,
-                        _ => HeadToken::Other,
-                    });
-                    self.i += 1;
-                }
+                _ => self.punctuation(i, ch),
             }
         }
         self.finish()
+    }
+
+    /// A one-character token that is not a parenthesis: `.` and `,` (which name lists need
+    /// in the head), an operator, ….
+    fn punctuation(&mut self, i: usize, ch: char) {
+        self.begin_token(i);
+        self.head_token(match ch {
+            '.' => HeadToken::Dot,
+            ',' => HeadToken::Comma,
+            _ => HeadToken::Other,
+        });
+        self.i += 1;
+    }
+
+    /// A `"quoted identifier"` at `i`, recorded in the head resolved (`""` read as `"`).
+    fn plain_quoted_ident(&mut self, i: usize) -> Result<(), SplitError> {
+        self.begin_token(i);
+        self.quoted_ident(i, i)?;
+        let name = self.text(i + 1, self.i - 1).replace("\"\"", "\"");
+        self.head_token(HeadToken::Quoted(name));
+        Ok(())
     }
 
     /// Marks `idx` as part of a statement, starting one if none is pending.
