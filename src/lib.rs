@@ -41,4 +41,5 @@ pub mod run_report;
 pub mod sample;
 pub mod script;
 pub mod signals;
+pub mod survey;
 pub mod ui;

@@ -1,8 +1,8 @@
 //! The command line: raw flags (clap) turned into validated requests before anything connects.
 
 mod fingerprint_cmd;
+mod plan;
 mod plan_cmd;
-mod preview_cmd;
 mod status_cmd;
 
 use std::path::PathBuf;
@@ -325,7 +325,7 @@ pub fn run() -> i32 {
             output,
         } => plan_cmd::bootstrap(&conn, &target, keep_failed, &output),
         Command::Precheck { target, output } => plan_cmd::precheck(&conn, &target, &output),
-        Command::Plan { target, output } => preview_cmd::plan(&conn, &target, output.as_deref()),
+        Command::Plan { target, output } => plan::plan(&conn, &target, output.as_deref()),
         Command::Status { json } => status_cmd::status(json),
         Command::Recover {
             bundle,

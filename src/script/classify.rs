@@ -2,9 +2,10 @@
 //!
 //! The lexer records the first top-level tokens of each statement ([`HeadToken`]): keywords
 //! upper-cased, each top-level parenthesised group as one token carrying its first words (enough
-//! for `REINDEX (CONCURRENTLY) …` and `COPY t (a, b, …) FROM STDIN`). Strings, quoted
-//! identifiers, numbers, operators and placeholders are [`HeadToken::Other`], so a keyword inside
-//! a string or a comment never counts.
+//! for `REINDEX (CONCURRENTLY) …` and `COPY t (a, b, …) FROM STDIN`), quoted identifiers, dots
+//! and commas as their own tokens (for [`super::changes`]). Strings, numbers, other operators and
+//! placeholders are [`HeadToken::Other`], so a keyword inside a string, a quoted identifier or a
+//! comment never counts.
 //!
 //! Statements PostgreSQL (13 to 18) refuses inside a transaction block
 //! (`PreventInTransactionBlock` in its source):
@@ -27,11 +28,18 @@ use super::StatementKind;
 /// One top-level token at the start of a statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeadToken {
-    /// A keyword or unquoted identifier, upper-cased.
+    /// A keyword or unquoted identifier, upper-cased (ASCII letters only, as PostgreSQL folds
+    /// names in a UTF-8 database).
     Word(String),
+    /// A `"quoted identifier"`, resolved (`""` read as `"`). `U&"…"` is [`HeadToken::Other`].
+    Quoted(String),
+    /// `.` (between the parts of a qualified name).
+    Dot,
+    /// `,` (between the names of a list).
+    Comma,
     /// A parenthesised group, with the first (upper-cased) words found inside it.
     Group(Vec<String>),
-    /// Anything else.
+    /// Anything else: strings, numbers, operators, placeholders.
     Other,
 }
 
@@ -46,7 +54,7 @@ fn has_word(head: &[HeadToken], w: &str) -> bool {
     head.iter().any(|t| match t {
         HeadToken::Word(x) => x == w,
         HeadToken::Group(words) => words.iter().any(|x| x == w),
-        HeadToken::Other => false,
+        HeadToken::Quoted(_) | HeadToken::Dot | HeadToken::Comma | HeadToken::Other => false,
     })
 }
 

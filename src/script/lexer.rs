@@ -109,6 +109,23 @@ pub fn split(text: &str) -> Result<Vec<RawPiece>, SplitError> {
     Ok(lx.out)
 }
 
+/// The head of one statement's text (the first top-level tokens, as [`split`] records them in
+/// [`RawStatement::head`]), for readers of a statement already split and substituted: the plan
+/// preview reads from it what the statement changes. A text the lexer cannot read to its end
+/// gives the tokens before the problem; a text of several statements, the first one's.
+pub fn statement_head(sql: &str) -> Vec<HeadToken> {
+    let chars: Vec<char> = sql.chars().collect();
+    let mut lx = Lexer::new(&chars);
+    let _ = lx.run();
+    let first = lx.out.into_iter().find_map(|piece| match piece {
+        RawPiece::Statement(s) => Some(s.head),
+        _ => None,
+    });
+    first
+        .or_else(|| lx.stmt.map(|p| p.head))
+        .unwrap_or_default()
+}
+
 /// Words that make a `-- #…` comment (or a `#` line inside a statement) count as a directive,
 /// possibly misspelt: those starting with `If` or being `EndIf`, in any case, ignoring what
 /// follows the letters (so that `-- #EndIf;` is reported rather than ignored).
@@ -277,11 +294,7 @@ impl<'a> Lexer<'a> {
                     self.head_other();
                     self.string(i, i, StrKind::Standard)?;
                 }
-                '"' => {
-                    self.begin_token(i);
-                    self.head_other();
-                    self.quoted_ident(i, i)?;
-                }
+                '"' => self.plain_quoted_ident(i)?,
                 '$' => self.dollar()?,
                 '\\' => return Err(self.backslash_in_code(i)),
                 '@' => {
@@ -298,14 +311,31 @@ impl<'a> Lexer<'a> {
                 '#' if self.stmt.is_none() => return Err(self.hash_mid_line(i)),
                 c if is_ident_start(c) => self.word()?,
                 c if c.is_ascii_digit() => self.number(),
-                _ => {
-                    self.begin_token(i);
-                    self.head_other();
-                    self.i += 1;
-                }
+                _ => self.punctuation(i, ch),
             }
         }
         self.finish()
+    }
+
+    /// A one-character token that is not a parenthesis: `.` and `,` (which name lists need
+    /// in the head), an operator, ….
+    fn punctuation(&mut self, i: usize, ch: char) {
+        self.begin_token(i);
+        self.head_token(match ch {
+            '.' => HeadToken::Dot,
+            ',' => HeadToken::Comma,
+            _ => HeadToken::Other,
+        });
+        self.i += 1;
+    }
+
+    /// A `"quoted identifier"` at `i`, recorded in the head resolved (`""` read as `"`).
+    fn plain_quoted_ident(&mut self, i: usize) -> Result<(), SplitError> {
+        self.begin_token(i);
+        self.quoted_ident(i, i)?;
+        let name = self.text(i + 1, self.i - 1).replace("\"\"", "\"");
+        self.head_token(HeadToken::Quoted(name));
+        Ok(())
     }
 
     /// Marks `idx` as part of a statement, starting one if none is pending.
@@ -325,11 +355,16 @@ impl<'a> Lexer<'a> {
     }
 
     fn head_other(&mut self) {
+        self.head_token(HeadToken::Other);
+    }
+
+    /// Records a top-level token of the statement's head (a word has its own, [`Self::head_word`]).
+    fn head_token(&mut self, token: HeadToken) {
         if let Some(p) = self.stmt.as_mut()
             && p.parens.is_empty()
             && p.head.len() < HEAD_MAX
         {
-            p.head.push(HeadToken::Other);
+            p.head.push(token);
         }
     }
 
@@ -400,15 +435,19 @@ impl<'a> Lexer<'a> {
     }
 
     fn end_statement(&mut self, end: usize, terminated: bool) -> Result<(), SplitError> {
+        // Checked before the statement is taken, so that a refused one stays pending (its head
+        // is still read by [`statement_head`]).
+        if let Some(p) = &self.stmt
+            && let Some(problem) = classify::unsupported(&p.head)
+        {
+            return Err(self.err(p.start, problem));
+        }
         let Some(p) = self.stmt.take() else {
             return Ok(());
         };
         let mut e = end;
         while e > p.start && is_space(self.c[e - 1]) {
             e -= 1;
-        }
-        if let Some(problem) = classify::unsupported(&p.head) {
-            return Err(self.err(p.start, problem));
         }
         let uses = p
             .uses

@@ -12,10 +12,12 @@
 //!   stand in (`placeholder.rs`), and every statement keeps a map back to the file so that
 //!   PostgreSQL's error position can be shown as `file:line:column`;
 //! * each statement is classified ([`StatementKind`]) so that the executor knows which ones
-//!   manage transactions or cannot run inside one.
+//!   manage transactions or cannot run inside one; [`changes`] reads which tables and indexes
+//!   it changes (for the plan preview).
 //!
 //! Nothing here touches a database or a terminal: the result is a tree of [`Node`]s.
 
+mod changes;
 mod classify;
 mod condition;
 mod directive;
@@ -41,10 +43,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use changes::{Change, changes};
 pub use classify::HeadToken;
 pub use condition::{Condition, QualName};
 pub use lexer::{
     PlaceholderContext, PlaceholderUse, Pos, RawPiece, RawStatement, SplitError, split,
+    statement_head,
 };
 pub use load::load_script;
 pub use placeholder::LineMap;

@@ -513,3 +513,30 @@ fn random_concatenations_split_back_into_the_same_statements() {
         assert_eq!(stmts(&text), chosen, "text:\n{text}");
     }
 }
+
+#[test]
+fn a_statements_head_keeps_quoted_names_dots_and_commas() {
+    use super::{HeadToken as T, statement_head};
+    let w = |s: &str| T::Word(s.into());
+    assert_eq!(
+        statement_head("drop table /* x */ \"A\"\"b\".c, d (x) 'e'"),
+        [
+            w("DROP"),
+            w("TABLE"),
+            T::Quoted("A\"b".into()),
+            T::Dot,
+            w("C"),
+            T::Comma,
+            w("D"),
+            T::Group(vec!["X".into()]),
+            T::Other,
+        ]
+    );
+    // A text that cannot be read to its end gives the tokens before the problem (`=`, then
+    // the string that never closes).
+    assert_eq!(
+        statement_head("UPDATE t SET x = 'open"),
+        [w("UPDATE"), w("T"), w("SET"), w("X"), T::Other, T::Other]
+    );
+    assert_eq!(statement_head(""), []);
+}

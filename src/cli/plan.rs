@@ -1,4 +1,5 @@
-//! `pgstep plan`: the plan preview (see [`crate::preview`]), written for review before the night.
+//! `pgstep plan`: the plan preview (see [`crate::preview`]), written for review before the night,
+//! from a [`crate::survey`] of the server.
 //!
 //! Everything it does on the server is a read, and the server enforces it: every connection is
 //! opened with `default_transaction_read_only` on (a startup option, so it holds from the first
@@ -17,15 +18,14 @@ use super::{Target, fail};
 use crate::bundle::Bundle;
 use crate::checklist::PlanKind;
 use crate::conn::{ConnArgs, ConnSettings};
-use crate::db::clone::database_exists;
-use crate::db::describe;
-use crate::db::version::read_version;
-use crate::engine::plan::{Mode, UpgradePlan, plan_upgrade};
-use crate::engine::{Context, check_server_version, find_source, show_server_version};
+use crate::db::{DbError, describe};
+use crate::engine::Context;
+use crate::engine::plan::{Mode, UpgradePlan};
 use crate::events::Event;
 use crate::exit;
 use crate::preview::{self, Facts};
 use crate::script::{Condition, Script};
+use crate::survey::{self, Request, SurveyError};
 
 /// The preview and what the caller says about it.
 struct Built {
@@ -50,7 +50,7 @@ pub(super) fn plan(conn: &ConnArgs, target: &Target, output: Option<&Path>) -> i
         &spec.data_dir,
     ) {
         Ok(b) => b,
-        Err(message) => return fail(exit::REFUSED, &message),
+        Err(e) => return fail(exit::REFUSED, &e.to_string()),
     };
     if built.undecided > 0 {
         errln!(
@@ -84,6 +84,28 @@ fn read_only(server: &ConnSettings) -> ConnSettings {
     s
 }
 
+/// Why `pgstep plan` wrote no preview (every case is a refusal: nothing was changed).
+#[derive(Debug, thiserror::Error)]
+enum PlanFailure {
+    #[error(transparent)]
+    Survey(#[from] SurveyError),
+    /// A statement of the read-only session failed.
+    #[error("{0}")]
+    Server(String),
+}
+
+impl From<DbError> for PlanFailure {
+    fn from(e: DbError) -> Self {
+        PlanFailure::Survey(e.into())
+    }
+}
+
+impl From<postgres::Error> for PlanFailure {
+    fn from(e: postgres::Error) -> Self {
+        PlanFailure::Server(describe(&e))
+    }
+}
+
 /// Everything read from the server, then the text built from it.
 fn build(
     bundle: &Bundle,
@@ -92,7 +114,7 @@ fn build(
     database: Option<&str>,
     to: Option<crate::bundle::Version>,
     data_dir: &Path,
-) -> Result<Built, String> {
+) -> Result<Built, PlanFailure> {
     // Nothing here reports progress: loading and deciding is quick, and with `--output -`
     // stdout must carry the preview alone.
     let mut quiet = |_: Event| {};
@@ -102,38 +124,31 @@ fn build(
         overrides,
         obs: &mut quiet,
     };
-    let mut maint = ctx.maintenance().map_err(|e| e.to_string())?;
-    let version_num = check_server_version(&mut maint, bundle).map_err(|e| e.to_string())?;
-    let source = match database {
-        Some(d) => d.to_owned(),
-        None => find_source(&mut maint, bundle).map_err(|e| e.to_string())?,
-    };
-    if !database_exists(&mut maint, &source).map_err(|e| e.to_string())? {
-        return Err(format!(
-            "database \"{source}\" does not exist on {}: check the name (psql -l lists them)",
-            server.host_display()
-        ));
-    }
-    let mut session = ctx.session(&source).map_err(|e| e.to_string())?;
+    let mut maint = ctx.maintenance()?;
+    let located = survey::locate(&mut maint, bundle, server, database)?;
+    let mut session = ctx.session(&located.source)?;
     // The bundle's [session] settings were applied after the startup options: make sure none
     // of them turned read-only off.
     session
         .client
-        .batch_execute("SET default_transaction_read_only = on")
-        .map_err(|e| describe(&e))?;
-    let current = read_version(&mut session.client, &bundle.version_query, &source)
-        .map_err(|e| e.to_string())?;
-    let plan =
-        plan_upgrade(bundle, &source, current, to, Mode::Production).map_err(|e| e.to_string())?;
-    let notes = in_the_way(&mut maint, &plan)?;
-    let size = crate::db::clone::database_size(&mut maint, &source).map_err(|e| e.to_string())?;
-    let downtime = expected_downtime(data_dir, bundle, &plan, u64::try_from(size).unwrap_or(0));
+        .batch_execute("SET default_transaction_read_only = on")?;
+    let survey = located.read_version(&mut session.client, bundle)?;
+    let request = Request {
+        to,
+        mode: Mode::Production,
+    };
+    let plan = survey::plan_upgrade(bundle, &survey, &request)?;
+    let notes = survey::in_the_way(&mut maint, &plan, false)?
+        .iter()
+        .map(|name| in_the_way_note(name))
+        .collect();
+    let downtime = expected_downtime(data_dir, bundle, &plan, survey.size);
     drop(maint);
-    let scripts = load_scripts(&ctx, &plan)?;
+    let scripts = survey::load_scripts(&ctx, &plan)?;
     let facts = Facts {
         server: server.host_display(),
         user: server.user().to_owned(),
-        server_version: show_server_version(version_num),
+        server_version: survey.server_version(),
         pgstep_version: env!("CARGO_PKG_VERSION").to_owned(),
         generated_at: chrono::Utc::now(),
         notes,
@@ -169,37 +184,13 @@ fn expected_downtime(data_dir: &Path, bundle: &Bundle, plan: &UpgradePlan, size:
     }
 }
 
-/// Every script of every step, loaded with the values of the real run: `@DB_NAME@` is the
-/// clone, where the scripts run.
-fn load_scripts(ctx: &Context<'_>, plan: &UpgradePlan) -> Result<Vec<Vec<Script>>, String> {
-    let placeholders = ctx.placeholders(&plan.work_db).map_err(|e| e.to_string())?;
-    plan.steps
-        .iter()
-        .map(|&i| {
-            ctx.reload(&ctx.bundle.steps[i].scripts, &placeholders)
-                .map_err(|e| e.to_string())
-        })
-        .collect()
-}
-
-/// The databases the upgrade would create or rename into, where one exists already: the real
-/// run refuses to start then, and the reader should know before the night.
-fn in_the_way(maint: &mut Client, plan: &UpgradePlan) -> Result<Vec<String>, String> {
-    let mut notes = Vec::new();
-    let names = [
-        Some(&plan.work_db),
-        Some(&plan.final_db).filter(|f| **f != plan.source_db && **f != plan.work_db),
-        plan.aside_db.as_ref(),
-    ];
-    for name in names.into_iter().flatten() {
-        if database_exists(maint, name).map_err(|e| e.to_string())? {
-            notes.push(format!(
-                "database \"{name}\" already exists: `pgstep upgrade` will refuse to start until \
-                 it is dropped or renamed (pgstep never overwrites a database)"
-            ));
-        }
-    }
-    Ok(notes)
+/// A database the upgrade would create or rename into exists already: the real run refuses
+/// to start then, and the reader should know before the night.
+fn in_the_way_note(name: &str) -> String {
+    format!(
+        "database \"{name}\" already exists: `pgstep upgrade` will refuse to start until \
+         it is dropped or renamed (pgstep never overwrites a database)"
+    )
 }
 
 /// Renders the preview, deciding every condition in one read-only snapshot of the source.
@@ -209,13 +200,12 @@ fn render_deciding(
     plan: &UpgradePlan,
     scripts: &[Vec<Script>],
     facts: &Facts,
-) -> Result<(String, usize), String> {
+) -> Result<(String, usize), PlanFailure> {
     let mut tx = client
         .build_transaction()
         .read_only(true)
         .isolation_level(IsolationLevel::RepeatableRead)
-        .start()
-        .map_err(|e| describe(&e))?;
+        .start()?;
     let mut undecided = 0;
     let text = preview::render(bundle, plan, scripts, facts, &mut |c| {
         let decided = decide(&mut tx, c);
