@@ -387,6 +387,7 @@ fn check(name: &str, ok: bool, detail: &str) -> CheckResult {
         name: name.into(),
         ok,
         detail: detail.into(),
+        fingerprint: None,
     }
 }
 

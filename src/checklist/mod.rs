@@ -5,6 +5,7 @@
 //! carries out [`Effect`]s. Every path — success, refusal, failure at any step, cancellation —
 //! is therefore tested by feeding messages (see `tests.rs`).
 
+pub mod model;
 mod source;
 mod step;
 #[cfg(test)]
@@ -14,13 +15,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use model::{CheckResult, SessionInfo, StepReport};
 pub use source::{SourceReading, SourceVerdict, TableWrites, verdict as source_verdict};
 pub use step::{
     BackupChoice, BackupOutput, ManualItem, PlanSummary, SpaceLine, StepId, StepOutput, StepStatus,
     StepView, manual_items, old_database_sentence,
 };
 
-use crate::db::sessions::SessionInfo;
 use crate::events::Event;
 
 /// Which checklist: each is a plan in the same machine.

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use super::*;
-use crate::db::sessions::SessionInfo;
 use crate::events::Unit;
 
 const T: Duration = Duration::from_millis(10);

@@ -12,15 +12,8 @@ use super::session::{DbError, describe};
 use super::version::read_version;
 use crate::bundle::{Plausibility, Version};
 
-/// The result of one check.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CheckResult {
-    pub name: String,
-    pub ok: bool,
-    pub detail: String,
-}
-
 pub use super::readonly::Rows;
+pub use crate::checklist::model::CheckResult;
 
 /// Runs a pair's old query on the old database and its new query on the new one; they must
 /// return the same rows (compared as text).
@@ -53,11 +46,7 @@ pub fn compare_pair(
         ),
         (Err(e), _) | (_, Err(e)) => (false, format!("the query failed: {e}")),
     };
-    CheckResult {
-        name: format!("plausibility: {}", pair.name),
-        ok,
-        detail,
-    }
+    CheckResult::new(format!("plausibility: {}", pair.name), ok, detail)
 }
 
 /// Runs a query (one statement) in a READ ONLY transaction and returns its rows as text; see
@@ -216,11 +205,7 @@ pub fn version_marker(client: &mut Client, query: &str, expected: Version) -> Ch
         ),
         Err(e) => (false, e.to_string()),
     };
-    CheckResult {
-        name: "version marker".to_owned(),
-        ok,
-        detail,
-    }
+    CheckResult::new("version marker", ok, detail)
 }
 
 /// The tables (relkind `r`, partitions included) of the application's schemas in the old and
@@ -328,11 +313,7 @@ pub fn row_counts(old: &mut Client, new: &mut Client, schemas: &[String]) -> Vec
     let sets = match table_sets(old, new, schemas) {
         Ok(s) => s,
         Err(e) => {
-            return vec![CheckResult {
-                name: "row counts".to_owned(),
-                ok: false,
-                detail: e.to_string(),
-            }];
+            return vec![CheckResult::new("row counts", false, e.to_string())];
         }
     };
     let counts: Vec<TableCount> = sets
@@ -387,11 +368,11 @@ pub fn row_count_results(sets: &TableSets, counts: &[TableCount]) -> Vec<CheckRe
                 (false, format!("{}: new database: {e}", c.table))
             }
         };
-        out.push(CheckResult {
-            name: format!("row count: {}", c.table),
+        out.push(CheckResult::new(
+            format!("row count: {}", c.table),
             ok,
             detail,
-        });
+        ));
     }
     let mut detail = if failed.is_empty() {
         format!(
@@ -421,11 +402,7 @@ pub fn row_count_results(sets: &TableSets, counts: &[TableCount]) -> Vec<CheckRe
             detail.push_str(&format!("; {what}: {}", name_list(list)));
         }
     }
-    out.push(CheckResult {
-        name: "row counts".to_owned(),
-        ok: failed.is_empty(),
-        detail,
-    });
+    out.push(CheckResult::new("row counts", failed.is_empty(), detail));
     out
 }
 
@@ -498,11 +475,7 @@ pub fn privileges(old: &mut Client, new: &mut Client, schemas: &[String]) -> Vec
     let (old_acls, new_acls) = match read(old, "old").and_then(|o| Ok((o, read(new, "new")?))) {
         Ok(both) => both,
         Err(detail) => {
-            return vec![CheckResult {
-                name: "privileges".to_owned(),
-                ok: false,
-                detail,
-            }];
+            return vec![CheckResult::new("privileges", false, detail)];
         }
     };
     let mut out = Vec::new();
@@ -514,11 +487,11 @@ pub fn privileges(old: &mut Client, new: &mut Client, schemas: &[String]) -> Vec
         compared += 1;
         let changes = acl_changes(was, now);
         if !changes.is_empty() {
-            out.push(CheckResult {
-                name: format!("privileges: {name}"),
-                ok: false,
-                detail: format!("{name}: {}", changes.join("; ")),
-            });
+            out.push(CheckResult::new(
+                format!("privileges: {name}"),
+                false,
+                format!("{name}: {}", changes.join("; ")),
+            ));
         }
     }
     let changed: Vec<String> = out
@@ -538,11 +511,7 @@ pub fn privileges(old: &mut Client, new: &mut Client, schemas: &[String]) -> Vec
             name_list(&changed)
         )
     };
-    out.push(CheckResult {
-        name: "privileges".to_owned(),
-        ok: changed.is_empty(),
-        detail,
-    });
+    out.push(CheckResult::new("privileges", changed.is_empty(), detail));
     out
 }
 
@@ -685,11 +654,7 @@ pub fn amcheck(client: &mut Client, schemas: &[String]) -> CheckResult {
         ),
         Err(e) => (false, format!("amcheck could not run: {e}")),
     };
-    CheckResult {
-        name: "amcheck".to_owned(),
-        ok,
-        detail,
-    }
+    CheckResult::new("amcheck", ok, detail)
 }
 
 enum Amcheck {
@@ -822,11 +787,7 @@ pub fn analyze(client: &mut Client) -> CheckResult {
         ),
         Err(e) => (false, format!("ANALYZE failed: {}", describe(&e))),
     };
-    CheckResult {
-        name: "analyze".to_owned(),
-        ok,
-        detail,
-    }
+    CheckResult::new("analyze", ok, detail)
 }
 
 #[cfg(test)]

@@ -1,50 +1,10 @@
 //! Who else is connected to a database (pg_stat_activity).
 
-use std::fmt;
-
 use postgres::Client;
-use serde::{Deserialize, Serialize};
 
 use super::session::DbError;
 
-/// Another session on a database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionInfo {
-    pub pid: i32,
-    pub user: String,
-    pub application: String,
-    /// Client address, or "local socket".
-    pub client: String,
-    /// When the session began, as the server says it (ISO 8601).
-    pub since: String,
-    /// Seconds since the session began.
-    pub age_seconds: i64,
-    pub state: String,
-}
-
-impl fmt::Display for SessionInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "pid {} user {} application \"{}\" from {} since {} ({}), {}",
-            self.pid,
-            self.user,
-            self.application,
-            self.client,
-            self.since,
-            human_age(self.age_seconds),
-            self.state
-        )
-    }
-}
-
-fn human_age(s: i64) -> String {
-    match s {
-        s if s < 120 => format!("{s} s ago"),
-        s if s < 7200 => format!("{} min ago", s / 60),
-        s => format!("{} h ago", s / 3600),
-    }
-}
+pub use crate::checklist::model::SessionInfo;
 
 /// Sessions connected to `dbname`, other than the caller's own.
 pub fn other_sessions(client: &mut Client, dbname: &str) -> Result<Vec<SessionInfo>, DbError> {

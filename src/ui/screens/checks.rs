@@ -7,8 +7,8 @@ use ratatui::widgets::{Cell, Row, Table};
 
 use super::step::running_here;
 use super::text::{Item, ellipsize, height_of, render_items, verdict};
+use crate::checklist::CheckResult;
 use crate::checklist::{StepOutput, StepStatus, StepView};
-use crate::db::checks::CheckResult;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 

@@ -12,8 +12,8 @@ use ratatui::widgets::{HighlightSpacing, Row, Table, TableState};
 use super::step::{question_here, running_here};
 use super::table::{columns, row_of_two};
 use super::text::{Item, ellipsize, height_of, render_items, width};
+use crate::checklist::SessionInfo;
 use crate::checklist::{Question, StepOutput, StepView};
-use crate::db::sessions::SessionInfo;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 

@@ -8,8 +8,8 @@ use ratatui::widgets::{Row, Table};
 
 use super::step::running_here;
 use super::text::{Item, ellipsize_start, height_of, render_items};
+use crate::checklist::StepReport;
 use crate::checklist::{StepOutput, StepStatus, StepView};
-use crate::engine::StepReport;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 use crate::ui::view::short;
