@@ -424,8 +424,8 @@ impl Checklist {
                     view.background_took = Some(took);
                     view.note = Some(if ok {
                         format!(
-                            "finished alongside the upgrade in {:.1} s; the cut-over records it",
-                            took.as_secs_f64()
+                            "finished alongside the upgrade in {}; the cut-over records it",
+                            crate::format::seconds(took)
                         )
                     } else {
                         "failed alongside the upgrade: the run stops before the next step".into()

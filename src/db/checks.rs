@@ -781,8 +781,8 @@ pub fn analyze(client: &mut Client) -> CheckResult {
         Ok(()) => (
             true,
             format!(
-                "statistics gathered in {:.1} s",
-                started.elapsed().as_secs_f64()
+                "statistics gathered in {}",
+                crate::format::seconds(started.elapsed())
             ),
         ),
         Err(e) => (false, format!("ANALYZE failed: {}", describe(&e))),

@@ -12,9 +12,9 @@ use ratatui::widgets::Paragraph;
 
 use super::text::{Item, ellipsize, height_of, render_items};
 use crate::checklist::{BackupOutput, Outcome, PlanKind, SourceVerdict, StepId, StepOutput};
+use crate::format;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
-use crate::ui::view::short;
 
 /// Width of the labels column ("Report  ").
 const LABEL: usize = 8;
@@ -201,7 +201,7 @@ fn timeline(app: &App, theme: &Theme) -> Vec<Line<'static>> {
         };
         let cells = (share * 20.0).ceil() as usize;
         lines.push(Line::from(vec![
-            Span::raw(format!("{title:<25} {:>5} ", short(d))),
+            Span::raw(format!("{title:<25} {:>5} ", format::duration(d))),
             Span::styled("█".repeat(cells.max(1)), theme.gauge()),
         ]));
     }

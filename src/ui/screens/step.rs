@@ -10,9 +10,9 @@ use ratatui::widgets::Paragraph;
 use super::text::{Item, ellipsize, height_of, render_items, wrap_at_most};
 use super::{body, help_text};
 use crate::checklist::{Phase, Question, StepOutput, StepStatus, StepView};
+use crate::format;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
-use crate::ui::view::short;
 
 pub fn render(f: &mut Frame, area: Rect, app: &App, index: usize, theme: &Theme) {
     let Some(view) = app.checklist.steps.get(index) else {
@@ -183,7 +183,7 @@ fn status_item(app: &App, index: usize, view: &StepView, theme: &Theme) -> Item 
         StepStatus::Skipped => ("-", theme.dim(), "skipped"),
     };
     let text = match app.step_elapsed(index) {
-        Some(t) => format!("{word} · {}", short(t)),
+        Some(t) => format!("{word} · {}", format::duration(t)),
         None => word.to_owned(),
     };
     Item::marked(mark, style, text).style(style)
