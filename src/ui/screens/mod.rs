@@ -2,25 +2,25 @@
 //! assets/help), shows its live progress, and its result in detail. The final screen replaces
 //! the step screens when the run is over.
 
+mod apply_fixups;
 mod backup;
 mod banner;
 mod bootstrap;
-mod checks;
 mod clone;
+mod clone_upgrade;
 mod confirmations;
-mod cutover;
-mod disk;
+mod connected_users;
+mod cut_over;
+mod disk_space;
 mod fingerprint;
 mod finished;
-mod fixups;
 mod gauge;
 mod plan;
 mod restore;
-mod sessions;
+mod sanity_checks;
 mod step;
 mod table;
 pub(crate) mod text;
-mod upgrade;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -45,16 +45,16 @@ fn body(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &Theme) {
     let render = match view.id {
         StepId::Plan => plan::render,
         StepId::Confirmations => confirmations::render,
-        StepId::ConnectedUsers => sessions::render,
-        StepId::DiskSpace => disk::render,
+        StepId::ConnectedUsers => connected_users::render,
+        StepId::DiskSpace => disk_space::render,
         StepId::Fingerprint => fingerprint::render,
         StepId::Clone => clone::render,
         StepId::Backup => backup::render,
         StepId::Banner => banner::render,
-        StepId::CloneUpgrade => upgrade::render,
-        StepId::SanityChecks => checks::render,
-        StepId::CutOver => cutover::render,
-        StepId::ApplyFixups => fixups::render,
+        StepId::CloneUpgrade => clone_upgrade::render,
+        StepId::SanityChecks => sanity_checks::render,
+        StepId::CutOver => cut_over::render,
+        StepId::ApplyFixups => apply_fixups::render,
         StepId::Restore => restore::render,
         StepId::Bootstrap => bootstrap::render,
     };
