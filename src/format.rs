@@ -54,6 +54,43 @@ pub fn age(s: i64) -> String {
     }
 }
 
+/// 1234567 → "1,234,567".
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// A row count as people read it: exact below a million, then "5.2 M", "1.3 bn".
+pub fn rows(n: i64) -> String {
+    match n {
+        n if n < 1_000_000 => thousands(n),
+        n if n < 1_000_000_000 => format!("{:.1} M", n as f64 / 1e6),
+        n => format!("{:.1} bn", n as f64 / 1e9),
+    }
+}
+
+/// Names for a message: all of them up to ten, then "… and N more".
+pub fn name_list(names: &[String]) -> String {
+    const MAX: usize = 10;
+    let shown = names
+        .iter()
+        .take(MAX)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match names.len().saturating_sub(MAX) {
+        0 => shown,
+        more => format!("{shown} … and {more} more"),
+    }
+}
+
 /// Durations in JSON: seconds, to the millisecond.
 pub mod secs {
     use std::time::Duration;
@@ -98,5 +135,16 @@ mod tests {
         assert_eq!(age(45), "45 s ago");
         assert_eq!(age(720), "12 min ago");
         assert_eq!(age(3 * 3600 + 5), "3 h ago");
+    }
+
+    #[test]
+    fn numbers_read_like_numbers() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234), "1,234");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(rows(12_345), "12,345");
+        assert_eq!(rows(5_234_000), "5.2 M");
+        assert_eq!(rows(1_300_000_000), "1.3 bn");
     }
 }
