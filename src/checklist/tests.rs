@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::events::Unit;
+use crate::events::{Event, Unit};
 
 const T: Duration = Duration::from_millis(10);
 
