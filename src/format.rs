@@ -91,6 +91,17 @@ pub fn name_list(names: &[String]) -> String {
     }
 }
 
+/// How long a session has been connected: `45s`, `12m`, `3h05`, `2d04`.
+pub fn age_short(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h{:02}", s / 3600, s / 60 % 60),
+        _ => format!("{}d{:02}", s / 86_400, s / 3600 % 24),
+    }
+}
+
 /// Durations in JSON: seconds, to the millisecond.
 pub mod secs {
     use std::time::Duration;
@@ -146,5 +157,14 @@ mod tests {
         assert_eq!(rows(12_345), "12,345");
         assert_eq!(rows(5_234_000), "5.2 M");
         assert_eq!(rows(1_300_000_000), "1.3 bn");
+    }
+
+    #[test]
+    fn short_ages_read_at_a_glance() {
+        assert_eq!(age_short(-5), "0s");
+        assert_eq!(age_short(59), "59s");
+        assert_eq!(age_short(600), "10m");
+        assert_eq!(age_short(3600 + 5 * 60), "1h05");
+        assert_eq!(age_short(2 * 86_400 + 4 * 3600), "2d04");
     }
 }
