@@ -159,7 +159,7 @@ fn header_row<'a>(widths: &[usize], wide: bool) -> Row<'a> {
         )
     } else {
         row_of_two(
-            &widths,
+            widths,
             ["pid", "user", "application", "since"],
             ["", "client", "state", ""],
         )
