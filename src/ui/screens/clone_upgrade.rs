@@ -6,7 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Row, Table};
 
-use super::step::running_here;
+use super::here::running_here;
 use super::text::{Item, ellipsize_start, height_of, render_items};
 use crate::checklist::StepReport;
 use crate::checklist::{StepOutput, StepStatus, StepView};

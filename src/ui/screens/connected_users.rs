@@ -9,7 +9,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{HighlightSpacing, Row, Table, TableState};
 
-use super::step::{question_here, running_here};
+use super::here::{question_here, running_here};
 use super::table::{columns, row_of_two};
 use super::text::{Item, ellipsize, height_of, render_items, width};
 use crate::checklist::{Question, SessionInfo, StepOutput, StepView};

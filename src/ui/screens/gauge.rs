@@ -9,7 +9,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{LineGauge, Paragraph};
 
-use super::step::running_here;
+use super::here::running_here;
 use super::text::ellipsize;
 use crate::checklist::StepView;
 use crate::events::Unit;

@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Cell, Row, Table};
 
-use super::step::running_here;
+use super::here::running_here;
 use super::text::{Item, ellipsize, height_of, render_items, verdict};
 use crate::checklist::CheckResult;
 use crate::checklist::{StepOutput, StepStatus, StepView};
