@@ -76,3 +76,18 @@ pub struct StepReport {
     #[serde(with = "crate::format::secs")]
     pub elapsed: Duration,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_typed_fingerprint_stays_out_of_the_json() {
+        let mut c = CheckResult::new("target fingerprint", true, "sha256:ab matches version 2");
+        c.fingerprint = Some("sha256:ab".into());
+        assert_eq!(
+            serde_json::to_string(&c).unwrap_or_default(),
+            r#"{"name":"target fingerprint","ok":true,"detail":"sha256:ab matches version 2"}"#
+        );
+    }
+}
