@@ -70,7 +70,7 @@ impl SpaceItem {
             format!(" {}", self.path.display())
         };
         let free = match self.available {
-            Some(a) => format!("{} free", human_bytes(a)),
+            Some(a) => format!("{} free", crate::format::bytes(a)),
             None => "free space unknown".to_owned(),
         };
         let verdict = match self.ok {
@@ -85,7 +85,7 @@ impl SpaceItem {
         format!(
             "{}{place}: {} needed, {free}{verdict}{note}",
             self.what,
-            human_bytes(self.required)
+            crate::format::bytes(self.required)
         )
     }
 }
@@ -321,7 +321,7 @@ fn judge(items: &mut [SpaceItem]) {
             item.note = Some(format!(
                 "same filesystem as {}: {} needed together",
                 others.join(", "),
-                human_bytes(together)
+                crate::format::bytes(together)
             ));
         }
     }
@@ -335,20 +335,8 @@ fn non_negative(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-/// "1.2 GB", "640.0 MB", "512 bytes" (decimal units, as `df -H`).
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
-    if bytes < 1000 {
-        return format!("{bytes} bytes");
-    }
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+/// Sizes in words are [`crate::format::bytes`] now.
+pub use crate::format::bytes as human_bytes;
 
 #[cfg(test)]
 mod tests {
@@ -387,14 +375,6 @@ mod tests {
             "{:?}",
             items[0].note
         );
-    }
-
-    #[test]
-    fn sizes_read_like_df() {
-        assert_eq!(human_bytes(512), "512 bytes");
-        assert_eq!(human_bytes(1_200_000_000), "1.2 GB");
-        assert_eq!(human_bytes(40_300_000_000), "40.3 GB");
-        assert_eq!(human_bytes(64 << 20), "67.1 MB");
     }
 
     #[test]

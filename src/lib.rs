@@ -28,6 +28,7 @@ pub mod executor;
 pub mod exit;
 pub(crate) mod faults;
 pub mod fingerprint;
+pub mod format;
 pub mod headless;
 pub mod hex;
 pub mod journal;

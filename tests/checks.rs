@@ -5,9 +5,10 @@ mod common;
 
 use common::{Pg, Recorder, sample_bundle, with_ctx};
 use pgstep::bundle::{Bundle, Version};
+use pgstep::checklist::CheckResult;
 use pgstep::checklist::PlanKind;
 use pgstep::db::Session;
-use pgstep::db::checks::{self, CheckResult};
+use pgstep::db::checks;
 use pgstep::db::clone::{carry_over, create_clone};
 use pgstep::engine::bootstrap::bootstrap;
 

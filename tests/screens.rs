@@ -9,12 +9,9 @@ use std::time::Duration;
 
 use pgstep::bundle::Version;
 use pgstep::checklist::{
-    BackupOutput, ExecEvent, ManualItem, PlanKind, PlanSummary, SpaceLine, StepId, StepOutput,
-    StepStatus,
+    BackupOutput, CheckResult, ExecEvent, ManualItem, PlanKind, PlanSummary, SessionInfo,
+    SpaceLine, StepId, StepOutput, StepReport, StepStatus,
 };
-use pgstep::db::checks::CheckResult;
-use pgstep::db::sessions::SessionInfo;
-use pgstep::engine::StepReport;
 use pgstep::events::{Event, Level, Unit};
 use pgstep::ui::app::{App, Dialog};
 use pgstep::ui::theme::Theme;
@@ -383,11 +380,7 @@ fn upgraded() -> StepOutput {
 }
 
 fn check(name: &str, ok: bool, detail: &str) -> CheckResult {
-    CheckResult {
-        name: name.into(),
-        ok,
-        detail: detail.into(),
-    }
+    CheckResult::new(name, ok, detail)
 }
 
 fn checks_passed() -> Vec<CheckResult> {

@@ -66,7 +66,7 @@ pub fn choose(facts: &Facts) -> Choice {
     if total < MIN_PARALLEL_BYTES {
         return custom(format!(
             "{} of table data: a parallel dump would save seconds at most",
-            size_words(total)
+            crate::format::bytes_round(total)
         ));
     }
     let spare = spare_cores(facts);
@@ -89,7 +89,7 @@ pub fn choose(facts: &Facts) -> Choice {
         return custom(format!(
             "one table holds {:.0} % of the {} of table data: pg_dump's workers share out whole tables, so more of them would not be faster",
             100.0 * largest as f64 / total.max(1) as f64,
-            size_words(total)
+            crate::format::bytes_round(total)
         ));
     }
     let rehearsed = facts
@@ -135,7 +135,7 @@ fn parallel(
         format: BackupFormat::Directory { jobs },
         why: format!(
             "{} of table data over {} tables, {spare} spare core(s): {jobs} workers estimated {estimate:.1}× as fast as one file{evidence}",
-            size_words(total),
+            crate::format::bytes_round(total),
             facts.table_sizes.len()
         ),
     }
@@ -167,15 +167,6 @@ fn rehearsed_format(r: &DumpTime) -> String {
         format!("directory format, {} workers", r.jobs)
     } else {
         format!("{} format", r.format)
-    }
-}
-
-fn size_words(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1e9 {
-        format!("{:.1} GB", b / 1e9)
-    } else {
-        format!("{:.0} MB", b / 1e6)
     }
 }
 

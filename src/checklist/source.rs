@@ -87,35 +87,8 @@ pub fn verdict(
             ),
         };
     }
-    let mut tables_rewritten: Vec<String> = after
-        .tables
-        .iter()
-        .filter(|(t, node)| before.tables.get(*t) != Some(node))
-        .map(|(t, _)| t.clone())
-        .collect();
-    tables_rewritten.extend(
-        before
-            .tables
-            .keys()
-            .filter(|t| !after.tables.contains_key(*t))
-            .cloned(),
-    );
-    tables_rewritten.sort();
-    let tables_written: Vec<TableWrites> = after
-        .table_writes
-        .iter()
-        .filter_map(|(t, n)| {
-            let grew = n - before.table_writes.get(t).copied().unwrap_or(0);
-            let mine = i64::try_from(own.get(t).copied().unwrap_or(0)).unwrap_or(i64::MAX);
-            u64::try_from(grew - mine)
-                .ok()
-                .filter(|d| *d > 0)
-                .map(|rows| TableWrites {
-                    table: t.clone(),
-                    rows,
-                })
-        })
-        .collect();
+    let tables_rewritten = tables_rewritten(before, after);
+    let tables_written = tables_written(before, after, own);
     let fingerprint_changed = before.fingerprint != after.fingerprint;
     if others == 0 && !fingerprint_changed && tables_rewritten.is_empty() {
         SourceVerdict::Unchanged { db }
@@ -129,6 +102,50 @@ pub fn verdict(
             backup,
         }
     }
+}
+
+/// Tables whose storage changed between the readings (truncated, rewritten, added) or that
+/// went away: sorted.
+fn tables_rewritten(before: &SourceReading, after: &SourceReading) -> Vec<String> {
+    let mut rewritten: Vec<String> = after
+        .tables
+        .iter()
+        .filter(|(t, node)| before.tables.get(*t) != Some(node))
+        .map(|(t, _)| t.clone())
+        .collect();
+    rewritten.extend(
+        before
+            .tables
+            .keys()
+            .filter(|t| !after.tables.contains_key(*t))
+            .cloned(),
+    );
+    rewritten.sort();
+    rewritten
+}
+
+/// Rows written in each table between the readings, pgstep's own (`own`) not counted: the
+/// tables where some were.
+fn tables_written(
+    before: &SourceReading,
+    after: &SourceReading,
+    own: &BTreeMap<String, u64>,
+) -> Vec<TableWrites> {
+    after
+        .table_writes
+        .iter()
+        .filter_map(|(t, n)| {
+            let grew = n - before.table_writes.get(t).copied().unwrap_or(0);
+            let mine = i64::try_from(own.get(t).copied().unwrap_or(0)).unwrap_or(i64::MAX);
+            u64::try_from(grew - mine)
+                .ok()
+                .filter(|d| *d > 0)
+                .map(|rows| TableWrites {
+                    table: t.clone(),
+                    rows,
+                })
+        })
+        .collect()
 }
 
 impl SourceVerdict {

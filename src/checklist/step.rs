@@ -5,10 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::model::{CheckResult, SessionInfo, StepReport};
 use crate::bundle::Version;
-use crate::db::checks::CheckResult;
-use crate::db::sessions::SessionInfo;
-use crate::engine::StepReport;
 
 /// One step of a checklist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -270,7 +268,7 @@ pub enum StepOutput {
 pub struct StepView {
     pub id: StepId,
     pub status: StepStatus,
-    #[serde(with = "crate::engine::secs_opt")]
+    #[serde(with = "crate::format::secs_opt")]
     pub elapsed: Option<Duration>,
     pub output: Option<StepOutput>,
     pub error: Option<String>,
@@ -278,7 +276,7 @@ pub struct StepView {
     pub note: Option<String>,
     /// How long it took in all, for a step that went on in the background (its `elapsed` is
     /// only what the checklist spent on it: the start and the wait).
-    #[serde(with = "crate::engine::secs_opt")]
+    #[serde(with = "crate::format::secs_opt")]
     pub background_took: Option<Duration>,
 }
 

@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::db::sessions::SessionInfo;
-use crate::events::Unit;
+use crate::events::{Event, Unit};
 
 const T: Duration = Duration::from_millis(10);
 

@@ -1,5 +1,6 @@
 //! Who may connect to a database during the downtime: block new connections, restore exactly the
-//! access there was before, close the old database for good, end sessions, tell clients.
+//! access there was before. (Closing the old database for good is `retire.rs`; ending sessions
+//! and telling clients, `sessions.rs`; reading the ACL, `acl.rs`.)
 //!
 //! Access is the `CONNECT` privilege on the database (and its connection limit). [`block`] takes
 //! `CONNECT` from everyone but the operator and returns an [`AccessSnapshot`] of what there was,
@@ -21,6 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use super::clone::exec_format;
 use super::session::DbError;
+
+pub use super::retire::{close_for_good, retire};
+pub use super::sessions::{notify, terminate};
 
 /// The privileges a database can have (what `aclexplode` calls them).
 pub const DATABASE_PRIVILEGES: [&str; 3] = ["CONNECT", "CREATE", "TEMPORARY"];
@@ -160,7 +164,8 @@ pub fn snapshot(client: &mut Client, db: &str) -> Result<AccessSnapshot, DbError
         )
         .map_err(|e| DbError::query(action(), e))?
         .ok_or_else(|| DbError::Refused(format!("database \"{db}\" does not exist")))?;
-    let effective = effective_privileges(client, db).map_err(|e| DbError::query(action(), e))?;
+    let effective =
+        super::acl::one_per_privilege(client, db).map_err(|e| DbError::query(action(), e))?;
     Ok(AccessSnapshot {
         db: db.to_owned(),
         acl_was_null: row.get(0),
@@ -168,31 +173,6 @@ pub fn snapshot(client: &mut Client, db: &str) -> Result<AccessSnapshot, DbError
         connlimit: row.get(1),
         owner: row.get(2),
     })
-}
-
-/// (grantee, privilege, grantable) of a database, defaults included, one per grantee and
-/// privilege, sorted.
-fn effective_privileges(
-    client: &mut Client,
-    db: &str,
-) -> Result<Vec<(String, String, bool)>, postgres::Error> {
-    let rows = client.query(
-        "SELECT grantee, privilege, bool_or(grantable) FROM ( \
-           SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' \
-                       ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END, \
-                  a.privilege_type, a.is_grantable \
-           FROM pg_catalog.pg_database d, \
-                pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) a \
-           WHERE d.datname = $1 \
-         ) AS x (grantee, privilege, grantable) \
-         GROUP BY grantee, privilege \
-         ORDER BY grantee COLLATE \"C\", privilege COLLATE \"C\"",
-        &[&db],
-    )?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect())
 }
 
 /// Makes new connections to `db` impossible for every role but `operator` (and superusers, whom
@@ -230,7 +210,7 @@ pub fn block(
 }
 
 /// Grantees holding CONNECT directly (PUBLIC included).
-fn connect_grantees(effective: &[(String, String, bool)]) -> impl Iterator<Item = &str> {
+pub(super) fn connect_grantees(effective: &[(String, String, bool)]) -> impl Iterator<Item = &str> {
     effective
         .iter()
         .filter(|(_, p, _)| p == "CONNECT")
@@ -451,126 +431,10 @@ fn check_privilege_names(snapshot: &AccessSnapshot) -> Result<(), DbError> {
     }
 }
 
-/// After a successful upgrade the old database is kept, read-only (`default_transaction_read_only`,
-/// set by the clone step), but not open to users: CONNECT is revoked from everyone but its owner,
-/// and granted to the owner if it lacks it. Superusers can still connect.
-///
-/// To reopen it, as a superuser or its owner: `GRANT CONNECT ON DATABASE "old" TO PUBLIC` (or to
-/// the roles that need it), and for writing `ALTER DATABASE "old" RESET
-/// default_transaction_read_only`; or [`restore`] the snapshot [`block`] returned, which the
-/// journal keeps, for exactly the access it had before.
-pub fn close_for_good(client: &mut Client, db: &str) -> Result<(), DbError> {
-    in_transaction(
-        client,
-        &format!("close database \"{db}\" to users"),
-        |client| {
-            let now = snapshot(client, db)?;
-            let others: Vec<String> = connect_grantees(&now.effective)
-                .filter(|g| *g != now.owner)
-                .map(str::to_owned)
-                .collect();
-            for grantee in &others {
-                revoke(client, db, "CONNECT", grantee)?;
-            }
-            let owner_has_connect = connect_grantees(&now.effective).any(|g| g == now.owner);
-            if !owner_has_connect {
-                grant(client, db, &now.owner, "CONNECT", false)?;
-            }
-            Ok(())
-        },
-    )
-}
-
-/// Retires the old database after a cut-over: new sessions start read-only and only its owner
-/// may connect; then reads both back, so that "kept read-only and closed" is said only when it
-/// holds. Idempotent: recovery calls it again after a cut-over the run could not finish.
-pub fn retire(client: &mut Client, db: &str) -> Result<(), DbError> {
-    super::clone::set_read_only(client, db)?;
-    close_for_good(client, db)?;
-    let read_only: bool = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting s \
-               JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase \
-              WHERE d.datname = $1 AND s.setrole = 0 \
-                AND 'default_transaction_read_only=on' = ANY (s.setconfig))",
-            &[&db],
-        )
-        .map_err(|e| DbError::query(format!("read back whether \"{db}\" is read-only"), e))?
-        .get(0);
-    let now = snapshot(client, db)?;
-    let open_to: Vec<&str> = connect_grantees(&now.effective)
-        .filter(|g| *g != now.owner)
-        .collect();
-    match (read_only, open_to.is_empty()) {
-        (true, true) => Ok(()),
-        (false, _) => Err(DbError::Refused(format!(
-            "\"{db}\" is not read-only after ALTER DATABASE … SET default_transaction_read_only"
-        ))),
-        (true, false) => Err(DbError::Refused(format!(
-            "\"{db}\" can still be connected to by {}",
-            open_to.join(", ")
-        ))),
-    }
-}
-
-/// Ends the sessions `pids` with `pg_terminate_backend`, but only those that really are client
-/// sessions on `db` (never one on another database, nor pgstep's own). Returns, for each pid,
-/// whether it was signalled: false for a pid not on `db` (already gone, or elsewhere). The
-/// session may linger for a moment after the signal: wait with
-/// [`other_sessions_settled`](super::sessions::other_sessions_settled).
-pub fn terminate(client: &mut Client, db: &str, pids: &[i32]) -> Result<Vec<(i32, bool)>, DbError> {
-    let mut done = Vec::with_capacity(pids.len());
-    for &pid in pids {
-        // One statement checks and signals, so the check holds for the pid it signals.
-        let row = client
-            .query_opt(
-                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity \
-                 WHERE pid = $1 AND datname = $2 AND pid <> pg_catalog.pg_backend_pid() \
-                   AND backend_type = 'client backend'",
-                &[&pid, &db],
-            )
-            .map_err(|e| {
-                DbError::query(
-                    format!(
-                        "terminate session {pid} on \"{db}\" (terminated before it: {})",
-                        terminated_list(&done)
-                    ),
-                    e,
-                )
-            })?;
-        done.push((pid, row.is_some_and(|r| r.get::<_, bool>(0))));
-    }
-    Ok(done)
-}
-
-fn terminated_list(done: &[(i32, bool)]) -> String {
-    let pids: Vec<String> = done
-        .iter()
-        .filter(|(_, ok)| *ok)
-        .map(|(p, _)| p.to_string())
-        .collect();
-    if pids.is_empty() {
-        "none".to_owned()
-    } else {
-        pids.join(", ")
-    }
-}
-
-/// Sends `payload` on every channel the application's clients LISTEN on (`pg_notify`, bound).
-/// Notifications stay in their database: call it on a session on the application's database.
-pub fn notify(client: &mut Client, channels: &[String], payload: &str) -> Result<(), DbError> {
-    for channel in channels {
-        client
-            .execute("SELECT pg_catalog.pg_notify($1, $2)", &[channel, &payload])
-            .map_err(|e| DbError::query(format!("notify channel \"{channel}\""), e))?;
-    }
-    Ok(())
-}
-
 /// Runs `f` between BEGIN and COMMIT on `client`, rolling back when it fails. Plain statements
 /// because [`exec_format`] takes the client itself, not a `Transaction`. READ WRITE: the session
 /// may be on a database already made read-only for new sessions (the old one, in recovery).
-fn in_transaction<T>(
+pub(super) fn in_transaction<T>(
     client: &mut Client,
     action: &str,
     f: impl FnOnce(&mut Client) -> Result<T, DbError>,
@@ -596,7 +460,12 @@ fn in_transaction<T>(
 
 /// `REVOKE privilege ON DATABASE db FROM grantee CASCADE`: CASCADE also takes back what the
 /// grantee granted others with its grant option, or such grants would keep them in.
-fn revoke(client: &mut Client, db: &str, privilege: &str, grantee: &str) -> Result<(), DbError> {
+pub(super) fn revoke(
+    client: &mut Client,
+    db: &str,
+    privilege: &str,
+    grantee: &str,
+) -> Result<(), DbError> {
     let result = if grantee == PUBLIC {
         exec_format(
             client,
@@ -618,7 +487,7 @@ fn revoke(client: &mut Client, db: &str, privilege: &str, grantee: &str) -> Resu
     })
 }
 
-fn grant(
+pub(super) fn grant(
     client: &mut Client,
     db: &str,
     grantee: &str,

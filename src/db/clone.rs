@@ -7,6 +7,7 @@
 
 use postgres::Client;
 
+pub use super::acl::effective_acl;
 use super::session::{DbError, describe};
 use super::sessions::other_sessions;
 
@@ -330,28 +331,6 @@ fn carry_privileges(
     }
     done.actions.push(format!("{} privilege(s)", grants.len()));
     Ok(())
-}
-
-/// (grantee, privilege, grantable) of a database's effective ACL (the defaults where none was
-/// ever granted), sorted; grantors are not compared.
-pub fn effective_acl(
-    client: &mut Client,
-    db: &str,
-) -> Result<Vec<(String, String, bool)>, postgres::Error> {
-    let rows = client.query(
-        "SELECT grantee, privilege, grantable FROM ( \
-           SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END, \
-                  a.privilege_type, a.is_grantable \
-           FROM pg_catalog.pg_database d, pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) a \
-           WHERE d.datname = $1 \
-         ) AS x (grantee, privilege, grantable) \
-         ORDER BY grantee COLLATE \"C\", privilege COLLATE \"C\", grantable",
-        &[&db],
-    )?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect())
 }
 
 pub fn drop_database(client: &mut Client, name: &str) -> Result<(), DbError> {

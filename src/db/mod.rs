@@ -3,11 +3,13 @@
 //! here decides what to do next.
 
 pub mod access;
+pub mod acl;
 pub mod banner;
 pub mod bookkeeping;
 pub mod checks;
 pub mod clone;
 pub mod readonly;
+pub mod retire;
 pub mod runner;
 pub mod session;
 pub mod sessions;

@@ -1,50 +1,11 @@
-//! Who else is connected to a database (pg_stat_activity).
-
-use std::fmt;
+//! Who else is connected to a database (pg_stat_activity): list them, ask them to leave
+//! (NOTIFY), end them.
 
 use postgres::Client;
-use serde::{Deserialize, Serialize};
 
 use super::session::DbError;
 
-/// Another session on a database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionInfo {
-    pub pid: i32,
-    pub user: String,
-    pub application: String,
-    /// Client address, or "local socket".
-    pub client: String,
-    /// When the session began, as the server says it (ISO 8601).
-    pub since: String,
-    /// Seconds since the session began.
-    pub age_seconds: i64,
-    pub state: String,
-}
-
-impl fmt::Display for SessionInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "pid {} user {} application \"{}\" from {} since {} ({}), {}",
-            self.pid,
-            self.user,
-            self.application,
-            self.client,
-            self.since,
-            human_age(self.age_seconds),
-            self.state
-        )
-    }
-}
-
-fn human_age(s: i64) -> String {
-    match s {
-        s if s < 120 => format!("{s} s ago"),
-        s if s < 7200 => format!("{} min ago", s / 60),
-        s => format!("{} h ago", s / 3600),
-    }
-}
+pub use crate::checklist::model::SessionInfo;
 
 /// Sessions connected to `dbname`, other than the caller's own.
 pub fn other_sessions(client: &mut Client, dbname: &str) -> Result<Vec<SessionInfo>, DbError> {
@@ -91,4 +52,58 @@ pub fn other_sessions_settled(
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// Ends the sessions `pids` with `pg_terminate_backend`, but only those that really are client
+/// sessions on `db` (never one on another database, nor pgstep's own). Returns, for each pid,
+/// whether it was signalled: false for a pid not on `db` (already gone, or elsewhere). The
+/// session may linger for a moment after the signal: wait with
+/// [`other_sessions_settled`].
+pub fn terminate(client: &mut Client, db: &str, pids: &[i32]) -> Result<Vec<(i32, bool)>, DbError> {
+    let mut done = Vec::with_capacity(pids.len());
+    for &pid in pids {
+        // One statement checks and signals, so the check holds for the pid it signals.
+        let row = client
+            .query_opt(
+                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity \
+                 WHERE pid = $1 AND datname = $2 AND pid <> pg_catalog.pg_backend_pid() \
+                   AND backend_type = 'client backend'",
+                &[&pid, &db],
+            )
+            .map_err(|e| {
+                DbError::query(
+                    format!(
+                        "terminate session {pid} on \"{db}\" (terminated before it: {})",
+                        terminated_list(&done)
+                    ),
+                    e,
+                )
+            })?;
+        done.push((pid, row.is_some_and(|r| r.get::<_, bool>(0))));
+    }
+    Ok(done)
+}
+
+fn terminated_list(done: &[(i32, bool)]) -> String {
+    let pids: Vec<String> = done
+        .iter()
+        .filter(|(_, ok)| *ok)
+        .map(|(p, _)| p.to_string())
+        .collect();
+    if pids.is_empty() {
+        "none".to_owned()
+    } else {
+        pids.join(", ")
+    }
+}
+
+/// Sends `payload` on every channel the application's clients LISTEN on (`pg_notify`, bound).
+/// Notifications stay in their database: call it on a session on the application's database.
+pub fn notify(client: &mut Client, channels: &[String], payload: &str) -> Result<(), DbError> {
+    for channel in channels {
+        client
+            .execute("SELECT pg_catalog.pg_notify($1, $2)", &[channel, &payload])
+            .map_err(|e| DbError::query(format!("notify channel \"{channel}\""), e))?;
+    }
+    Ok(())
 }

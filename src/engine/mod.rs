@@ -229,17 +229,7 @@ pub fn run_prechecks(ctx: &mut Context<'_>, client: &mut Client) -> Result<(), E
     }
 }
 
-/// What one step did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct StepReport {
-    pub from: Version,
-    pub to: Version,
-    pub scripts: usize,
-    pub statements: u64,
-    pub skipped_blocks: u64,
-    #[serde(with = "secs")]
-    pub elapsed: Duration,
-}
+pub use crate::checklist::model::StepReport;
 
 /// Applies one major step to `db`, which must be at `step.from` before and at `step.to` after:
 /// an out-of-order or re-applied step is refused, a script that forgets the marker is caught.
@@ -333,23 +323,5 @@ fn expect_major(
     Ok(found)
 }
 
-/// Durations as seconds with millisecond precision in JSON.
-pub(crate) mod secs {
-    use std::time::Duration;
-
-    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
-    }
-}
-
-/// Optional durations as seconds in JSON.
-pub(crate) mod secs_opt {
-    use std::time::Duration;
-
-    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => super::secs::serialize(d, s),
-            None => s.serialize_none(),
-        }
-    }
-}
+// Durations as seconds in JSON: now in crate::format.
+pub(crate) use crate::format::secs;

@@ -179,6 +179,7 @@ impl Run {
                 name: "fingerprint after the fixups".into(),
                 ok: true,
                 detail: format!("{} matches version {v}", fp.display_hash()),
+                fingerprint: Some(fp.display_hash()),
             },
             Some((v, r)) => CheckResult {
                 name: "fingerprint after the fixups".into(),
@@ -188,11 +189,13 @@ impl Run {
                     fp.display_hash(),
                     fingerprint::diff(&r.text, &fp.text)
                 ),
+                fingerprint: Some(fp.display_hash()),
             },
             None => CheckResult {
                 name: "fingerprint after the fixups".into(),
                 ok: false,
                 detail: format!("no reference for version {now}"),
+                fingerprint: None,
             },
         };
         let marker = checks::version_marker(&mut session.client, &bundle.version_query, now);

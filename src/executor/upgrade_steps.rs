@@ -261,6 +261,7 @@ impl Run {
                     name: "analyze".into(),
                     ok: false,
                     detail: "the ANALYZE thread stopped unexpectedly".into(),
+                    fingerprint: None,
                 };
                 (failed, Duration::ZERO)
             });
@@ -325,6 +326,7 @@ impl Run {
                     name: "row counts".into(),
                     ok: false,
                     detail: e.to_string(),
+                    fingerprint: None,
                 }],
             },
         );
@@ -706,6 +708,7 @@ fn target_fingerprint(bundle: &Bundle, to: Version, fp: &fingerprint::Fingerprin
             name,
             ok: true,
             detail: format!("{} matches version {v}", fp.display_hash()),
+            fingerprint: Some(fp.display_hash()),
         },
         Some((v, r)) => {
             let d = fingerprint::diff(&r.text, &fp.text);
@@ -717,12 +720,14 @@ fn target_fingerprint(bundle: &Bundle, to: Version, fp: &fingerprint::Fingerprin
                     fp.display_hash(),
                     d.len()
                 ),
+                fingerprint: Some(fp.display_hash()),
             }
         }
         None => CheckResult {
             name,
             ok: false,
             detail: format!("the bundle has no reference for version {to}"),
+            fingerprint: None,
         },
     }
 }
@@ -736,6 +741,7 @@ fn analyze_alone(server: &crate::conn::ConnSettings) -> (CheckResult, Duration) 
             name: "analyze".into(),
             ok: false,
             detail: format!("cannot connect for ANALYZE: {e}"),
+            fingerprint: None,
         },
     };
     (result, started.elapsed())

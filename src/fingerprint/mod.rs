@@ -6,11 +6,13 @@
 
 mod diff;
 mod text;
+mod verdict;
 
 use postgres::Client;
 
 pub use diff::{Diff, diff};
 pub use text::{FORMAT_LINE, canonical_reference, canonical_text, hash_of, reference_problem};
+pub use verdict::{Verdict, verdict};
 
 const CATALOG_QUERY: &str = include_str!("catalog.sql");
 

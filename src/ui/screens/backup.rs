@@ -4,10 +4,10 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
-use super::step::running_here;
+use super::here::running_here;
 use super::text::{Item, render_items};
 use crate::checklist::{BackupOutput, StepOutput, StepStatus, StepView};
-use crate::diskspace::human_bytes;
+use crate::format;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 
@@ -24,7 +24,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &The
         })) => vec![
             Item::marked("✓", theme.ok(), "Backup taken, verified and checksummed."),
             field("File", path),
-            field("Size", &human_bytes(*size)),
+            field("Size", &format::bytes(*size)),
             field(
                 "Entries",
                 &format!("{entries}, listed by pg_restore --list"),
@@ -42,7 +42,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &The
                 "Instead",
                 &format!(
                     "the database was read once ({}) to find damaged pages",
-                    human_bytes(*bytes_read)
+                    format::bytes(*bytes_read)
                 ),
             ),
         ],

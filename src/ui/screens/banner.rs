@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
-use super::step::running_here;
+use super::here::running_here;
 use super::text::{Item, render_items};
 use crate::checklist::{StepOutput, StepView};
 use crate::ui::app::App;

@@ -3,10 +3,10 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
-use super::step::running_here;
+use super::here::running_here;
 use super::text::{Item, render_items};
 use crate::checklist::{StepOutput, StepView};
-use crate::diskspace::human_bytes;
+use crate::format;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 
@@ -33,7 +33,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &The
                     theme.ok(),
                     format!("\"{db}\" is a copy of \"{source}\"; \"{source}\" is unchanged."),
                 ),
-                field("Copied", &format!("{} ({how})", human_bytes(*size))),
+                field("Copied", &format!("{} ({how})", format::bytes(*size))),
                 field("Carried", &carried),
             ]
         }

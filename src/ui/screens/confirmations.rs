@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Span;
 
-use super::step::question_here;
+use super::here::question_here;
 use super::text::{Item, render_items};
 use crate::checklist::{ManualItem, Question, StepOutput, StepView};
 use crate::ui::app::App;

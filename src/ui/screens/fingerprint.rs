@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
-use super::step::{question_here, running_here};
+use super::here::{question_here, running_here};
 use super::text::{Item, ellipsize, render_items};
 use crate::checklist::{Question, StepOutput, StepStatus, StepView};
 use crate::ui::app::App;

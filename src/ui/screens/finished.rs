@@ -12,9 +12,9 @@ use ratatui::widgets::Paragraph;
 
 use super::text::{Item, ellipsize, height_of, render_items};
 use crate::checklist::{BackupOutput, Outcome, PlanKind, SourceVerdict, StepId, StepOutput};
+use crate::format;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
-use crate::ui::view::short;
 
 /// Width of the labels column ("Report  ").
 const LABEL: usize = 8;
@@ -201,7 +201,7 @@ fn timeline(app: &App, theme: &Theme) -> Vec<Line<'static>> {
         };
         let cells = (share * 20.0).ceil() as usize;
         lines.push(Line::from(vec![
-            Span::raw(format!("{title:<25} {:>5} ", short(d))),
+            Span::raw(format!("{title:<25} {:>5} ", format::duration(d))),
             Span::styled("█".repeat(cells.max(1)), theme.gauge()),
         ]));
     }
@@ -231,18 +231,7 @@ fn failure(app: &App, outcome: &Outcome, theme: &Theme) -> Vec<Item> {
     else {
         return Vec::new();
     };
-    let at = step
-        .and_then(|id| {
-            let i = app.checklist.steps.iter().position(|s| s.id == id)?;
-            Some(format!(" at step {}, {}", i + 1, id.title()))
-        })
-        .unwrap_or_default();
-    let title = match (cancelled, refused) {
-        (true, _) => format!("Cancelled{at}."),
-        (_, true) => format!("Stopped{at}: a check or a guard said no."),
-        _ => format!("Failed{at}."),
-    };
-    let mut items = vec![Item::marked("✗", theme.bad(), title).style(theme.bad())];
+    let mut items = vec![failure_title(app, *step, *cancelled, *refused, theme)];
     if !cancelled {
         items.extend(
             what.lines()
@@ -265,20 +254,7 @@ fn failure(app: &App, outcome: &Outcome, theme: &Theme) -> Vec<Item> {
             .iter()
             .map(|a| Item::marked("!", theme.warn(), a.clone())),
     );
-    if !undone.is_empty() {
-        items.push(Item::plain("What pgstep undid:"));
-        items.extend(
-            undone
-                .iter()
-                .map(|u| Item::marked("✓", theme.ok(), u.clone()).indented(2)),
-        );
-    } else if !changed_anything {
-        items.push(Item::marked(
-            "·",
-            theme.dim(),
-            "Nothing had been changed yet.",
-        ));
-    }
+    items.extend(undone_items(undone, *changed_anything, theme));
     if let Some(r) = &app.report {
         items.push(field("Report", &r.display().to_string()));
     }
@@ -289,6 +265,49 @@ fn failure(app: &App, outcome: &Outcome, theme: &Theme) -> Vec<Item> {
         ));
     }
     items
+}
+
+/// "Failed at step 6, Backup.", "Cancelled.", "Stopped at …: a check or a guard said no."
+fn failure_title(
+    app: &App,
+    step: Option<StepId>,
+    cancelled: bool,
+    refused: bool,
+    theme: &Theme,
+) -> Item {
+    let at = step
+        .and_then(|id| {
+            let i = app.checklist.steps.iter().position(|s| s.id == id)?;
+            Some(format!(" at step {}, {}", i + 1, id.title()))
+        })
+        .unwrap_or_default();
+    let title = match (cancelled, refused) {
+        (true, _) => format!("Cancelled{at}."),
+        (_, true) => format!("Stopped{at}: a check or a guard said no."),
+        _ => format!("Failed{at}."),
+    };
+    Item::marked("✗", theme.bad(), title).style(theme.bad())
+}
+
+/// What pgstep undid, or that nothing had been changed.
+fn undone_items(undone: &[String], changed_anything: bool, theme: &Theme) -> Vec<Item> {
+    if !undone.is_empty() {
+        let mut items = vec![Item::plain("What pgstep undid:")];
+        items.extend(
+            undone
+                .iter()
+                .map(|u| Item::marked("✓", theme.ok(), u.clone()).indented(2)),
+        );
+        items
+    } else if !changed_anything {
+        vec![Item::marked(
+            "·",
+            theme.dim(),
+            "Nothing had been changed yet.",
+        )]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Whether users can go on: only when everything was undone, and pgstep measured that the
@@ -323,20 +342,9 @@ fn users(app: &App, all_undone: bool, source: Option<&SourceVerdict>, theme: &Th
             checked(),
         ],
         (_, _, Some(v @ (SourceVerdict::Changed { .. } | SourceVerdict::Unknown { .. }))) => {
-            let mut items: Vec<Item> = v
-                .lines()
-                .into_iter()
-                .map(|l| Item::marked("!", theme.warn(), l).style(theme.warn()))
-                .collect();
+            let mut items: Vec<Item> = v.lines().into_iter().map(|l| warning(l, theme)).collect();
             if !all_undone {
-                items.push(
-                    Item::marked(
-                        "!",
-                        theme.warn(),
-                        "Not everything could be undone; do this by hand:",
-                    )
-                    .style(theme.warn()),
-                );
+                items.push(warning(BY_HAND, theme));
             }
             items
         }
@@ -345,13 +353,13 @@ fn users(app: &App, all_undone: bool, source: Option<&SourceVerdict>, theme: &Th
             theme.ok(),
             "pgstep undid every change its journal recorded.",
         )],
-        (_, false, _) => vec![
-            Item::marked(
-                "!",
-                theme.warn(),
-                "Not everything could be undone; do this by hand:",
-            )
-            .style(theme.warn()),
-        ],
+        (_, false, _) => vec![warning(BY_HAND, theme)],
     }
+}
+
+const BY_HAND: &str = "Not everything could be undone; do this by hand:";
+
+/// A line in the warning's colour, marked "!".
+fn warning(text: impl Into<String>, theme: &Theme) -> Item {
+    Item::marked("!", theme.warn(), text).style(theme.warn())
 }

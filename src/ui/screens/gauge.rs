@@ -9,13 +9,13 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{LineGauge, Paragraph};
 
-use super::step::running_here;
+use super::here::running_here;
 use super::text::ellipsize;
 use crate::checklist::StepView;
 use crate::events::Unit;
+use crate::format;
 use crate::ui::app::{App, Progress};
 use crate::ui::theme::Theme;
-use crate::ui::view::short;
 
 /// Rows the progress takes: a bar and its figures, or the figures alone without a total.
 pub fn rows(app: &App, view: &StepView) -> u16 {
@@ -76,7 +76,7 @@ fn figures(app: &App, p: Progress) -> String {
             if let Some(left) = left {
                 text.push_str(&format!(
                     " · {} left",
-                    short(Duration::from_secs_f64(left.max(0.0)))
+                    format::duration(Duration::from_secs_f64(left.max(0.0)))
                 ));
             }
         }
@@ -97,7 +97,7 @@ fn unit_word(u: Unit) -> &'static str {
 
 fn amount(u: Unit, n: u64) -> String {
     if u == Unit::Bytes {
-        crate::diskspace::human_bytes(n)
+        format::bytes(n)
     } else {
         n.to_string()
     }
@@ -105,7 +105,7 @@ fn amount(u: Unit, n: u64) -> String {
 
 fn per_second(u: Unit, rate: f64) -> String {
     match u {
-        Unit::Bytes => format!("{}/s", crate::diskspace::human_bytes(rate as u64)),
+        Unit::Bytes => format!("{}/s", format::bytes(rate as u64)),
         _ if rate < 10.0 => format!("{rate:.1}/s"),
         _ => format!("{rate:.0}/s"),
     }

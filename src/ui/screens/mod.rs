@@ -2,32 +2,35 @@
 //! assets/help), shows its live progress, and its result in detail. The final screen replaces
 //! the step screens when the run is over.
 
+mod apply_fixups;
 mod backup;
 mod banner;
 mod bootstrap;
-mod checks;
 mod clone;
+mod clone_upgrade;
 mod confirmations;
-mod cutover;
-mod disk;
+mod connected_users;
+mod cut_over;
+mod disk_space;
 mod fingerprint;
 mod finished;
-mod fixups;
 mod gauge;
+mod help;
+mod here;
 mod plan;
 mod restore;
-mod sessions;
+mod sanity_checks;
 mod step;
 mod table;
 pub(crate) mod text;
-mod upgrade;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
+pub use help::help_text;
+
 use super::app::App;
 use super::theme::Theme;
-use crate::checklist::{StepId, StepView};
 
 pub fn render(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if app.outcome.is_some() && app.viewing.is_none() {
@@ -35,49 +38,4 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         step::render(f, area, app, app.shown_step(), theme);
     }
-}
-
-/// The body of a step's screen, below the part all steps share (`step.rs`).
-fn body(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &Theme) {
-    if area.is_empty() {
-        return;
-    }
-    let render = match view.id {
-        StepId::Plan => plan::render,
-        StepId::Confirmations => confirmations::render,
-        StepId::ConnectedUsers => sessions::render,
-        StepId::DiskSpace => disk::render,
-        StepId::Fingerprint => fingerprint::render,
-        StepId::Clone => clone::render,
-        StepId::Backup => backup::render,
-        StepId::Banner => banner::render,
-        StepId::CloneUpgrade => upgrade::render,
-        StepId::SanityChecks => checks::render,
-        StepId::CutOver => cutover::render,
-        StepId::ApplyFixups => fixups::render,
-        StepId::Restore => restore::render,
-        StepId::Bootstrap => bootstrap::render,
-    };
-    render(f, area, app, view, theme);
-}
-
-/// What a step does and why, in the checklist's own words.
-pub fn help_text(step: StepId) -> &'static str {
-    match step {
-        StepId::Plan => include_str!("../../../assets/help/plan.md"),
-        StepId::Confirmations => include_str!("../../../assets/help/confirmations.md"),
-        StepId::ConnectedUsers => include_str!("../../../assets/help/connected_users.md"),
-        StepId::DiskSpace => include_str!("../../../assets/help/disk_space.md"),
-        StepId::Fingerprint => include_str!("../../../assets/help/fingerprint.md"),
-        StepId::Clone => include_str!("../../../assets/help/clone.md"),
-        StepId::Backup => include_str!("../../../assets/help/backup.md"),
-        StepId::Banner => include_str!("../../../assets/help/banner.md"),
-        StepId::CloneUpgrade => include_str!("../../../assets/help/clone_upgrade.md"),
-        StepId::SanityChecks => include_str!("../../../assets/help/sanity_checks.md"),
-        StepId::CutOver => include_str!("../../../assets/help/cut_over.md"),
-        StepId::ApplyFixups => include_str!("../../../assets/help/apply_fixups.md"),
-        StepId::Restore => include_str!("../../../assets/help/restore.md"),
-        StepId::Bootstrap => include_str!("../../../assets/help/bootstrap.md"),
-    }
-    .trim()
 }

@@ -17,7 +17,7 @@ const WIDE: usize = 70;
 pub fn render(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &Theme) {
     let items = match &view.output {
         Some(StepOutput::Plan(p)) => plan_items(app.checklist.kind, p, usize::from(area.width)),
-        _ if super::step::running_here(app, view) => vec![Item::styled(
+        _ if super::here::running_here(app, view) => vec![Item::styled(
             "Reading the version marker and the bundle; nothing is changed yet.",
             theme.dim(),
         )],

@@ -7,12 +7,13 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use super::help::help_text;
+use super::here::question_here;
 use super::text::{Item, ellipsize, height_of, render_items, wrap_at_most};
-use super::{body, help_text};
-use crate::checklist::{Phase, Question, StepOutput, StepStatus, StepView};
+use crate::checklist::{Phase, StepId, StepOutput, StepStatus, StepView};
+use crate::format;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
-use crate::ui::view::short;
 
 pub fn render(f: &mut Frame, area: Rect, app: &App, index: usize, theme: &Theme) {
     let Some(view) = app.checklist.steps.get(index) else {
@@ -37,20 +38,6 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, index: usize, theme: &Theme)
         super::gauge::render(f, gauge_area, app, theme);
     }
     body(f, body_area, app, view, theme);
-}
-
-/// The question the checklist waits on, when it is about this step.
-pub fn question_here<'a>(app: &'a App, view: &StepView) -> Option<&'a Question> {
-    let current = app.checklist.current()?;
-    (app.checklist.steps.get(current)?.id == view.id)
-        .then(|| app.question())
-        .flatten()
-}
-
-/// Whether the executor is working on this step right now.
-pub fn running_here(app: &App, view: &StepView) -> bool {
-    matches!(app.checklist.phase, Phase::Running(i)
-        if app.checklist.steps.get(i).is_some_and(|s| s.id == view.id))
 }
 
 fn render_title(
@@ -183,8 +170,32 @@ fn status_item(app: &App, index: usize, view: &StepView, theme: &Theme) -> Item 
         StepStatus::Skipped => ("-", theme.dim(), "skipped"),
     };
     let text = match app.step_elapsed(index) {
-        Some(t) => format!("{word} · {}", short(t)),
+        Some(t) => format!("{word} · {}", format::duration(t)),
         None => word.to_owned(),
     };
     Item::marked(mark, style, text).style(style)
+}
+
+/// The body of a step's screen, below the part all steps share (above).
+fn body(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &Theme) {
+    if area.is_empty() {
+        return;
+    }
+    let render = match view.id {
+        StepId::Plan => super::plan::render,
+        StepId::Confirmations => super::confirmations::render,
+        StepId::ConnectedUsers => super::connected_users::render,
+        StepId::DiskSpace => super::disk_space::render,
+        StepId::Fingerprint => super::fingerprint::render,
+        StepId::Clone => super::clone::render,
+        StepId::Backup => super::backup::render,
+        StepId::Banner => super::banner::render,
+        StepId::CloneUpgrade => super::clone_upgrade::render,
+        StepId::SanityChecks => super::sanity_checks::render,
+        StepId::CutOver => super::cut_over::render,
+        StepId::ApplyFixups => super::apply_fixups::render,
+        StepId::Restore => super::restore::render,
+        StepId::Bootstrap => super::bootstrap::render,
+    };
+    render(f, area, app, view, theme);
 }

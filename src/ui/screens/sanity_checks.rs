@@ -5,10 +5,10 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Cell, Row, Table};
 
-use super::step::running_here;
+use super::here::running_here;
 use super::text::{Item, ellipsize, height_of, render_items, verdict};
+use crate::checklist::CheckResult;
 use crate::checklist::{StepOutput, StepStatus, StepView};
-use crate::db::checks::CheckResult;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 
@@ -58,9 +58,10 @@ fn from_log(app: &App, theme: &Theme) -> Vec<Item> {
     items
 }
 
-fn table(f: &mut Frame, area: Rect, checks: &[CheckResult], theme: &Theme) {
+/// "All 12 checks passed." or "2 of 12 checks FAILED (listed first)."
+fn headline(checks: &[CheckResult], theme: &Theme) -> Item {
     let failed = checks.iter().filter(|c| !c.ok).count();
-    let head = vec![if failed == 0 {
+    if failed == 0 {
         Item::marked(
             "✓",
             theme.ok(),
@@ -73,7 +74,23 @@ fn table(f: &mut Frame, area: Rect, checks: &[CheckResult], theme: &Theme) {
             format!("{failed} of {} checks FAILED (listed first).", checks.len()),
         )
         .style(theme.bad())
-    }];
+    }
+}
+
+/// The last row when the checks do not all fit: how many more, and whether any failed.
+fn more_row<'a>(hidden: &[&CheckResult], room: usize, theme: &Theme) -> Row<'a> {
+    let bad = hidden.iter().filter(|c| !c.ok).count();
+    let note = if bad == 0 {
+        format!("… {} more, all passed (see the report)", hidden.len())
+    } else {
+        format!("… {} more, {bad} FAILED (see the report)", hidden.len())
+    };
+    let note = Cell::new(ellipsize(&note, room)).column_span(2);
+    Row::new([Cell::new(""), note]).style(theme.dim())
+}
+
+fn table(f: &mut Frame, area: Rect, checks: &[CheckResult], theme: &Theme) {
+    let head = vec![headline(checks, theme)];
     let [head_area, table_area] = Layout::vertical([
         Constraint::Length(height_of(&head, area.width)),
         Constraint::Fill(1),
@@ -105,15 +122,7 @@ fn table(f: &mut Frame, area: Rect, checks: &[CheckResult], theme: &Theme) {
         .map(|c| row(c, name_w, detail_w, theme))
         .collect();
     if cut {
-        let hidden = &sorted[shown..];
-        let bad = hidden.iter().filter(|c| !c.ok).count();
-        let note = if bad == 0 {
-            format!("… {} more, all passed (see the report)", hidden.len())
-        } else {
-            format!("… {} more, {bad} FAILED (see the report)", hidden.len())
-        };
-        let note = Cell::new(ellipsize(&note, room)).column_span(2);
-        rows.push(Row::new([Cell::new(""), note]).style(theme.dim()));
+        rows.push(more_row(&sorted[shown..], room, theme));
     }
     let widths = [
         Constraint::Length(1),

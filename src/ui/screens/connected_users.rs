@@ -9,11 +9,11 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{HighlightSpacing, Row, Table, TableState};
 
-use super::step::{question_here, running_here};
+use super::here::{question_here, running_here};
 use super::table::{columns, row_of_two};
 use super::text::{Item, ellipsize, height_of, render_items, width};
-use crate::checklist::{Question, StepOutput, StepView};
-use crate::db::sessions::SessionInfo;
+use crate::checklist::{Question, SessionInfo, StepOutput, StepView};
+use crate::format;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 
@@ -104,43 +104,8 @@ fn render_table(
     }
     let wide = area.width >= WIDE;
     let room = usize::from(area.width).saturating_sub(POINTER.chars().count());
-    let want = |header: &str, of: &dyn Fn(&SessionInfo) -> String| {
-        sessions
-            .iter()
-            .map(|s| width(&of(s)))
-            .chain([width(header)])
-            .max()
-            .unwrap_or(0)
-    };
-    let pid = want("pid", &|s| s.pid.to_string());
-    let user = want("user", &|s| s.user.clone());
-    let app = want("application", &|s| s.application.clone());
-    let client = want("client", &|s| s.client.clone());
-    let since = want("since", &|s| age(s.age_seconds));
-    let state = want("state", &|s| s.state.clone());
-    let widths = if wide {
-        columns(room, &[pid, user, app, client, since, state], &[0, 4])
-    } else {
-        columns(
-            room,
-            &[pid, user.max(client), app.max(state), since],
-            &[0, 3],
-        )
-    };
-    let header = if wide {
-        Row::new(
-            ["pid", "user", "application", "client", "since", "state"]
-                .into_iter()
-                .zip(&widths)
-                .map(|(h, w)| ellipsize(h, *w)),
-        )
-    } else {
-        row_of_two(
-            &widths,
-            ["pid", "user", "application", "since"],
-            ["", "client", "state", ""],
-        )
-    };
+    let widths = column_widths(sessions, room, wide);
+    let header = header_row(&widths, wide);
     let rows = sessions.iter().map(|s| row(s, &widths, wide));
     let table = Table::new(
         rows,
@@ -157,10 +122,54 @@ fn render_table(
     f.render_stateful_widget(table, area, &mut state);
 }
 
+/// The columns' widths: one line per session when the table is wide, two otherwise.
+fn column_widths(sessions: &[SessionInfo], room: usize, wide: bool) -> Vec<usize> {
+    let want = |header: &str, of: &dyn Fn(&SessionInfo) -> String| {
+        sessions
+            .iter()
+            .map(|s| width(&of(s)))
+            .chain([width(header)])
+            .max()
+            .unwrap_or(0)
+    };
+    let pid = want("pid", &|s| s.pid.to_string());
+    let user = want("user", &|s| s.user.clone());
+    let app = want("application", &|s| s.application.clone());
+    let client = want("client", &|s| s.client.clone());
+    let since = want("since", &|s| format::age_short(s.age_seconds));
+    let state = want("state", &|s| s.state.clone());
+    if wide {
+        columns(room, &[pid, user, app, client, since, state], &[0, 4])
+    } else {
+        columns(
+            room,
+            &[pid, user.max(client), app.max(state), since],
+            &[0, 3],
+        )
+    }
+}
+
+fn header_row<'a>(widths: &[usize], wide: bool) -> Row<'a> {
+    if wide {
+        Row::new(
+            ["pid", "user", "application", "client", "since", "state"]
+                .into_iter()
+                .zip(widths)
+                .map(|(h, w)| ellipsize(h, *w)),
+        )
+    } else {
+        row_of_two(
+            widths,
+            ["pid", "user", "application", "since"],
+            ["", "client", "state", ""],
+        )
+    }
+}
+
 fn row<'a>(s: &SessionInfo, widths: &[usize], wide: bool) -> Row<'a> {
     let cut = |text: &str, i: usize| ellipsize(text, widths.get(i).copied().unwrap_or(0));
     let pid = s.pid.to_string();
-    let since = age(s.age_seconds);
+    let since = format::age_short(s.age_seconds);
     if wide {
         Row::new([
             cut(&pid, 0),
@@ -176,17 +185,6 @@ fn row<'a>(s: &SessionInfo, widths: &[usize], wide: bool) -> Row<'a> {
             [&pid, &s.user, &s.application, &since],
             ["", &s.client, &s.state, ""],
         )
-    }
-}
-
-/// How long a session has been connected: `45s`, `12m`, `3h05`, `2d04`.
-pub fn age(seconds: i64) -> String {
-    let s = seconds.max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86_400 => format!("{}h{:02}", s / 3600, s / 60 % 60),
-        _ => format!("{}d{:02}", s / 86_400, s / 3600 % 24),
     }
 }
 
@@ -221,18 +219,4 @@ fn nobody(unblockable: &[String], theme: &Theme) -> Vec<Item> {
         ));
     }
     items
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ages_read_at_a_glance() {
-        assert_eq!(age(-5), "0s");
-        assert_eq!(age(59), "59s");
-        assert_eq!(age(600), "10m");
-        assert_eq!(age(3600 + 5 * 60), "1h05");
-        assert_eq!(age(2 * 86_400 + 4 * 3600), "2d04");
-    }
 }

@@ -6,13 +6,13 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Row, Table};
 
-use super::step::running_here;
+use super::here::running_here;
 use super::text::{Item, ellipsize_start, height_of, render_items};
+use crate::checklist::StepReport;
 use crate::checklist::{StepOutput, StepStatus, StepView};
-use crate::engine::StepReport;
+use crate::format;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
-use crate::ui::view::short;
 
 pub fn render(f: &mut Frame, area: Rect, app: &App, view: &StepView, theme: &Theme) {
     match &view.output {
@@ -122,7 +122,7 @@ fn done(f: &mut Frame, area: Rect, app: &App, steps: &[StepReport], theme: &Them
             format!("✓ {} → {}", s.from, s.to),
             s.scripts.to_string(),
             s.statements.to_string(),
-            short(s.elapsed),
+            format::duration(s.elapsed),
         ])
         .style(theme.normal())
     });

@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{LineGauge, Paragraph};
 
-use super::step::{question_here, running_here};
+use super::here::{question_here, running_here};
 use super::text::{Item, height_of, render_items, verdict};
 use crate::checklist::{Question, SpaceLine, StepOutput, StepView};
 use crate::ui::app::App;
