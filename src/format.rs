@@ -18,6 +18,15 @@ pub fn bytes(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// "12.9 MB (12,912,345 bytes)": a size in a record, where the exact figure matters too.
+pub fn bytes_exact(n: u64) -> String {
+    let exact = thousands(i64::try_from(n).unwrap_or(i64::MAX));
+    if n < 1000 {
+        return format!("{exact} bytes");
+    }
+    format!("{} ({exact} bytes)", bytes(n))
+}
+
 /// A size in round words, for a sentence about a whole database: "640 MB", "1.2 GB".
 pub fn bytes_round(bytes: u64) -> String {
     let b = bytes as f64;
@@ -37,6 +46,23 @@ pub fn duration(d: Duration) -> String {
         format!("{s:.0}s")
     } else {
         format!("{}m{:02}", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+/// "0.4 s", "12 s", "3 min 05 s", "1 h 02 min": a duration in a record or a sentence, where
+/// there is room for the units.
+pub fn duration_words(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "?".to_owned();
+    }
+    if seconds < 10.0 {
+        return format!("{seconds:.1} s");
+    }
+    let whole = seconds.round() as u64;
+    match whole {
+        0..60 => format!("{whole} s"),
+        60..3600 => format!("{} min {:02} s", whole / 60, whole % 60),
+        _ => format!("{} h {:02} min", whole / 3600, whole % 3600 / 60),
     }
 }
 

@@ -177,9 +177,8 @@ fn fill_from_outputs(report: &mut Report, c: &Checklist) {
             }
             Some(StepOutput::Checks(checks)) => {
                 for ch in checks {
-                    if ch.name.contains("fingerprint") && ch.ok {
-                        report.fingerprints.after =
-                            ch.detail.split_whitespace().next().map(str::to_owned);
+                    if let (true, Some(hash)) = (ch.ok, &ch.fingerprint) {
+                        report.fingerprints.after = Some(hash.clone());
                     }
                     report.checks.push(report::CheckResult {
                         name: ch.name.clone(),

@@ -785,6 +785,15 @@ fn the_report_of_a_fixed_name_upgrade_says_what_was_confirmed_when_and_what_is_n
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let (report, md) = report_of(data.path());
 
+    // Both fingerprints are recorded: the source's before and the upgraded clone's after.
+    for when in ["before", "after"] {
+        let hash = report["fingerprints"][when].as_str().unwrap_or_default();
+        assert!(
+            hash.starts_with("sha256:") && hash.len() > 20,
+            "{when}: {report}"
+        );
+    }
+
     let changes = report["changes"].as_array().expect("changes");
     assert!(changes.len() >= 6, "{report}");
     for c in changes {

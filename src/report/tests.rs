@@ -309,10 +309,11 @@ fn report_durations_and_sizes_read_naturally() {
     assert_eq!(duration(3725.0), "1 h 02 min");
     assert_eq!(duration(f64::NAN), "?");
     assert_eq!(size_text(999), "999 bytes");
-    assert_eq!(size_text(1536), "1.5 KiB (1,536 bytes)");
+    // The screens' units (decimal, as `df -H`), with the exact figure beside them.
+    assert_eq!(size_text(1536), "1.5 kB (1,536 bytes)");
     assert_eq!(
         size_text(5 * 1024 * 1024 * 1024),
-        "5.0 GiB (5,368,709,120 bytes)"
+        "5.4 GB (5,368,709,120 bytes)"
     );
 }
 
@@ -344,7 +345,7 @@ macro_rules! backup_to_changes_md {
         r##"## Backup
 
 - File: /var/lib/pgstep/backups/clinic_v1-v1-20260501T021530.dump
-- Size: 12.3 MiB (12,912,345 bytes)
+- Size: 12.9 MB (12,912,345 bytes)
 - SHA-256: ab12
 
 ## Manual confirmations
