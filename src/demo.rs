@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::bundle::{self, Version};
 use crate::checklist::{Outcome, PlanKind};
 use crate::cluster::Cluster;
-use crate::drive::{self, Policy};
+use crate::drive::{Answers, Policy};
 use crate::engine::bootstrap::bootstrap;
 use crate::engine::{Context, EngineError};
 use crate::executor::{BackupPlan, RunSpec};
@@ -127,10 +127,20 @@ fn demo(cluster: &Cluster, opts: &DemoOptions, printer: &mut Printer) -> Result<
             done.report.map(|p| (p.clone(), p)),
         )
     } else {
-        let (checklist, outcome) =
-            drive::run(spec, &policy, &mut |c, shown| printer.shown(c, &shown));
-        let report = crate::run_report::write(&checklist, &outcome, &report_ctx).ok();
-        (checklist, outcome, report)
+        // Ctrl-C, SIGTERM and a dropped SSH session go through the failure path, as in
+        // `pgstep upgrade --headless`.
+        let interrupts = crate::signals::Interrupts::install().ok();
+        let (checklist, outcome, written) = crate::session::run_headless(
+            spec,
+            &mut Answers::new(&policy),
+            interrupts.as_ref(),
+            Some(crate::session::ReportBuilder::new(report_ctx)),
+            vec![printer],
+        );
+        if let Some(i) = interrupts {
+            i.uninstall();
+        }
+        (checklist, outcome, written.and_then(Result::ok))
     };
     if let Outcome::Failed { what, .. } = &outcome {
         return Err(EngineError::Failed(crate::engine::Failure {

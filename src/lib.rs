@@ -39,6 +39,7 @@ pub mod rehearsal;
 pub mod report;
 pub mod run_report;
 pub mod sample;
+pub mod session;
 pub mod script;
 pub mod signals;
 pub mod ui;

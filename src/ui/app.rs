@@ -176,10 +176,7 @@ impl App {
             ExecEvent::Engine(Event::Log { level, text }) => self.push_log(*level, text),
             ExecEvent::Engine(Event::Check { name, ok, detail }) => {
                 let level = if *ok { Level::Info } else { Level::Warning };
-                self.push_log(
-                    level,
-                    &format!("[{}] {name}: {detail}", if *ok { "ok" } else { "FAILED" }),
-                );
+                self.push_log(level, &crate::headless::check_line(name, *ok, detail));
             }
             ExecEvent::Engine(Event::Phase { name }) => {
                 self.push_log(Level::Info, &format!("-- {name}"))
