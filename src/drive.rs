@@ -85,7 +85,6 @@ impl Decider for Answers<'_> {
             Question::CutOver => (Answer::Proceed, "every check passed: cutting over".into()),
         }
     }
-
 }
 
 impl Answers<'_> {

@@ -7,8 +7,8 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::checklist::{Checklist, ExecEvent, Outcome, StepStatus};
-use crate::session::{Reporter, Shown};
 use crate::events::{Event, Level, Observer};
+use crate::session::{Reporter, Shown};
 
 pub struct Printer {
     json: bool,

@@ -39,7 +39,7 @@ pub mod rehearsal;
 pub mod report;
 pub mod run_report;
 pub mod sample;
-pub mod session;
 pub mod script;
+pub mod session;
 pub mod signals;
 pub mod ui;

@@ -10,7 +10,9 @@ use std::time::Duration;
 use super::{Downtime, FormatArg, Output, Target, fail, resolve};
 use crate::backup::BackupFormat;
 use crate::bundle::{self, Bundle};
-use crate::checklist::{Checklist, Outcome, PlanKind, SourceVerdict, StepId, StepOutput};
+use crate::checklist::{
+    Checklist, Outcome, PlanKind, PlanSummary, SourceVerdict, StepId, StepOutput,
+};
 use crate::conn::ConnArgs;
 use crate::drive::{Answers, Policy};
 use crate::engine::{Context, find_source, run_prechecks};
@@ -264,17 +266,12 @@ fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
     }
     let mut printer = Printer::new(output.json);
     // Ctrl-C, SIGTERM and a dropped SSH session (SIGHUP) go through the failure path.
-    let interrupts = crate::signals::Interrupts::install().ok();
-    let (checklist, outcome, written) = session::run_headless(
+    let (checklist, outcome, written) = session::run_with_signals(
         spec,
         &mut Answers::new(policy),
-        interrupts.as_ref(),
         Some(ReportBuilder::new(report_ctx)),
         vec![&mut printer],
     );
-    if let Some(i) = interrupts {
-        i.uninstall();
-    }
     match written {
         Some(Ok((md, json))) => {
             printer.say(&format!("report: {} ({})", md.display(), json.display()))
@@ -353,71 +350,72 @@ fn success_summary(c: &Checklist) -> String {
         .filter_map(|s| s.elapsed)
         .map(|d| d.as_secs_f64())
         .sum();
-    let plan = c.plan().cloned();
+    let Some(p) = c.plan() else {
+        return String::from("\nDone.");
+    };
     let output_of = |id| c.step(id).and_then(|s| s.output.clone());
-    match (
-        c.kind,
-        plan,
-        output_of(StepId::CutOver),
-        output_of(StepId::ApplyFixups),
-    ) {
-        (
-            PlanKind::Upgrade,
-            Some(p),
-            Some(StepOutput::CutOver {
-                new_db,
-                old_db,
-                old_open,
-            }),
-            _,
-        ) => format!(
-            "\nUpgraded \"{}\" from version {} to {} in {total:.1} s. Users now use \"{new_db}\"; {}",
-            p.source_db,
-            p.from,
-            p.to,
-            crate::checklist::old_database_sentence(&old_db, old_open.as_deref())
-        ),
-        (
-            PlanKind::Fixup,
-            Some(p),
-            _,
-            Some(StepOutput::Fixups {
-                applied,
-                skipped,
-                version,
-            }),
-        ) => format!(
-            "\n\"{}\" is at version {version} (was {}); applied {} file(s), {} already recorded.",
+    let said = match c.kind {
+        PlanKind::Upgrade => upgraded(p, output_of(StepId::CutOver), total),
+        PlanKind::Fixup => Some(fixed_up(p, output_of(StepId::ApplyFixups))),
+        PlanKind::Rehearsal => Some(rehearsed(p, output_of(StepId::CutOver))),
+        PlanKind::Bootstrap => Some(format!(
+            "Created \"{}\" at version {} in {total:.1} s.",
+            p.target_db, p.to
+        )),
+        PlanKind::Restore => Some(format!(
+            "Restored {} into \"{}\" in {total:.1} s; its fingerprint matches the backup's.",
+            p.source_db, p.target_db
+        )),
+    };
+    format!("\n{}", said.unwrap_or_else(|| "Done.".into()))
+}
+
+/// After an upgrade: where users are now, and what became of the old database.
+fn upgraded(p: &PlanSummary, cut_over: Option<StepOutput>, total: f64) -> Option<String> {
+    let Some(StepOutput::CutOver {
+        new_db,
+        old_db,
+        old_open,
+    }) = cut_over
+    else {
+        return None;
+    };
+    Some(format!(
+        "Upgraded \"{}\" from version {} to {} in {total:.1} s. Users now use \"{new_db}\"; {}",
+        p.source_db,
+        p.from,
+        p.to,
+        crate::checklist::old_database_sentence(&old_db, old_open.as_deref())
+    ))
+}
+
+fn fixed_up(p: &PlanSummary, fixups: Option<StepOutput>) -> String {
+    match fixups {
+        Some(StepOutput::Fixups {
+            applied,
+            skipped,
+            version,
+        }) => format!(
+            "\"{}\" is at version {version} (was {}); applied {} file(s), {} already recorded.",
             p.source_db,
             p.from,
             applied.len(),
             skipped.len()
         ),
-        (PlanKind::Fixup, Some(p), _, _) => format!(
-            "\n\"{}\" is at version {}: nothing to do.",
+        _ => format!(
+            "\"{}\" is at version {}: nothing to do.",
             p.source_db, p.from
         ),
-        (PlanKind::Rehearsal, Some(p), _, _) => {
-            let note = c.step(StepId::CutOver).and_then(|s| match &s.output {
-                Some(StepOutput::Rehearsed { note, .. }) => Some(note.clone()),
-                _ => None,
-            });
-            format!(
-                "\nRehearsed \"{}\" {} → {}: {}",
-                p.source_db,
-                p.from,
-                p.to,
-                note.unwrap_or_default()
-            )
-        }
-        (PlanKind::Bootstrap, Some(p), _, _) => format!(
-            "\nCreated \"{}\" at version {} in {total:.1} s.",
-            p.target_db, p.to
-        ),
-        (PlanKind::Restore, Some(p), _, _) => format!(
-            "\nRestored {} into \"{}\" in {total:.1} s; its fingerprint matches the backup's.",
-            p.source_db, p.target_db
-        ),
-        _ => String::from("\nDone."),
     }
+}
+
+fn rehearsed(p: &PlanSummary, cut_over: Option<StepOutput>) -> String {
+    let note = match cut_over {
+        Some(StepOutput::Rehearsed { note, .. }) => note,
+        _ => String::new(),
+    };
+    format!(
+        "Rehearsed \"{}\" {} → {}: {note}",
+        p.source_db, p.from, p.to
+    )
 }

@@ -110,11 +110,7 @@ impl Front for Headless<'_> {
         POLL
     }
 
-    fn batch(
-        &mut self,
-        inputs: &mut dyn Iterator<Item = Input>,
-        steer: &mut Steer<'_>,
-    ) -> Handled {
+    fn batch(&mut self, inputs: &mut dyn Iterator<Item = Input>, steer: &mut Steer<'_>) -> Handled {
         // Once the run is done, whatever else is queued is not shown.
         while self.outcome.is_none() {
             let Some(input) = inputs.next() else { break };

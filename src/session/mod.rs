@@ -42,8 +42,7 @@ pub trait Reporter {
     fn shown(&mut self, checklist: &Checklist, shown: &Shown<'_>);
 
     /// The run ended with `outcome`; `report` is where its report went (None: no report asked).
-    fn finished(&mut self, _checklist: &Checklist, _outcome: &Outcome, _report: Option<&Written>) {
-    }
+    fn finished(&mut self, _checklist: &Checklist, _outcome: &Outcome, _report: Option<&Written>) {}
 }
 
 /// A closure as a reporter (tests and `drive::run` follow the events that way).
@@ -148,8 +147,7 @@ pub trait Front {
     /// The loop woke up: the clock moved on.
     fn tick(&mut self) {}
     /// One batch of inputs, each one's effects carried out at once.
-    fn batch(&mut self, inputs: &mut dyn Iterator<Item = Input>, steer: &mut Steer<'_>)
-    -> Handled;
+    fn batch(&mut self, inputs: &mut dyn Iterator<Item = Input>, steer: &mut Steer<'_>) -> Handled;
     /// An interrupting signal, or the terminal went away.
     fn interrupted(&mut self, what: Interruption, steer: &mut Steer<'_>) -> Flow;
     /// The checklist, and its outcome once it has one (the session names its cause there).
@@ -227,8 +225,8 @@ impl<'r> Session<'r> {
     /// Signals (and a lost terminal) that arrived since the last look, if any.
     fn interruption(&mut self, terminal_lost: bool) -> Option<Interruption> {
         let received = self.interrupts.map_or(0, Interrupts::count);
-        let hang_up = !self.hung_up
-            && (terminal_lost || self.interrupts.is_some_and(Interrupts::hung_up));
+        let hang_up =
+            !self.hung_up && (terminal_lost || self.interrupts.is_some_and(Interrupts::hung_up));
         if !hang_up && received <= self.signals_seen {
             return None;
         }
@@ -297,4 +295,24 @@ pub fn run_headless<'r>(
     let written = front.written.take();
     let (checklist, outcome) = front.into_result();
     (checklist, outcome, written)
+}
+
+/// Like [`run_headless`], with Ctrl-C, SIGTERM and a dropped SSH session (SIGHUP) taking the
+/// failure path for as long as the run lasts.
+pub fn run_with_signals<'r>(
+    spec: RunSpec,
+    decider: &mut dyn Decider,
+    report: Option<ReportBuilder>,
+    reporters: Vec<&'r mut dyn Reporter>,
+) -> (Checklist, Outcome, Option<Written>) {
+    let interrupts = Interrupts::install().ok();
+    let reporters = reporters
+        .into_iter()
+        .map(|r| r as &mut dyn Reporter)
+        .collect();
+    let result = run_headless(spec, decider, interrupts.as_ref(), report, reporters);
+    if let Some(i) = interrupts {
+        i.uninstall();
+    }
+    result
 }

@@ -475,19 +475,41 @@ impl App {
             return self.ask_cancel();
         }
         match dialog {
+            Dialog::Confirm { .. } => self.confirm_key(dialog, key.code),
+            Dialog::TypeName { .. } => self.type_name_key(dialog, key),
+        }
+    }
+
+    /// A key in a y/n dialog.
+    fn confirm_key(
+        &mut self,
+        dialog: Dialog,
+        code: ratatui::crossterm::event::KeyCode,
+    ) -> Vec<Command> {
+        use ratatui::crossterm::event::KeyCode;
+        match dialog {
             // Only an explicit y confirms: Enter is the key a tired operator presses twice.
-            Dialog::Confirm { on_yes, .. } if matches!(key.code, KeyCode::Char('y' | 'Y')) => {
+            Dialog::Confirm { on_yes, .. } if matches!(code, KeyCode::Char('y' | 'Y')) => {
                 self.confirmed(on_yes)
             }
-            Dialog::Confirm { .. }
-                if matches!(key.code, KeyCode::Char('n' | 'N') | KeyCode::Esc) =>
-            {
+            Dialog::Confirm { .. } if matches!(code, KeyCode::Char('n' | 'N') | KeyCode::Esc) => {
                 Vec::new()
             }
-            d @ Dialog::Confirm { .. } => {
+            d => {
                 self.dialog = Some(d);
                 Vec::new()
             }
+        }
+    }
+
+    /// A key in a dialog where the operator types a database's name.
+    fn type_name_key(
+        &mut self,
+        dialog: Dialog,
+        key: ratatui::crossterm::event::KeyEvent,
+    ) -> Vec<Command> {
+        use ratatui::crossterm::event::{KeyCode, KeyModifiers};
+        match dialog {
             Dialog::TypeName {
                 expected,
                 typed,
@@ -521,6 +543,10 @@ impl App {
                     typed,
                     on_yes,
                 });
+                Vec::new()
+            }
+            d => {
+                self.dialog = Some(d);
                 Vec::new()
             }
         }

@@ -29,9 +29,7 @@ pub use app::{App, Command};
 use crate::checklist::{Checklist, ExecEvent, Outcome};
 use crate::executor::RunSpec;
 use crate::run_report::ReportContext;
-use crate::session::{
-    Flow, Front, Handled, Interruption, ReportBuilder, Session, Steer, Written,
-};
+use crate::session::{Flow, Front, Handled, Interruption, ReportBuilder, Session, Steer, Written};
 use crate::signals::Interrupts;
 
 /// At most ~30 frames a second.
