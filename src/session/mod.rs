@@ -299,11 +299,11 @@ pub fn run_headless<'r>(
 
 /// Like [`run_headless`], with Ctrl-C, SIGTERM and a dropped SSH session (SIGHUP) taking the
 /// failure path for as long as the run lasts.
-pub fn run_with_signals<'r>(
+pub fn run_with_signals(
     spec: RunSpec,
     decider: &mut dyn Decider,
     report: Option<ReportBuilder>,
-    reporters: Vec<&'r mut dyn Reporter>,
+    reporters: Vec<&mut dyn Reporter>,
 ) -> (Checklist, Outcome, Option<Written>) {
     let interrupts = Interrupts::install().ok();
     let reporters = reporters
