@@ -1,9 +1,10 @@
-//! Drives a checklist without a terminal: the executor's events go to the checklist, its
-//! effects to the executor, its questions are answered by the operator's flags (`--yes`,
-//! `--terminate-sessions`, `--override-schema-check`), and everything is shown to an observer.
+//! The command line's answers to the checklist's questions (`--yes`, `--terminate-sessions`,
+//! `--override-schema-check`): the [`Decider`] of headless runs, and [`run`] / [`run_with`],
+//! which run a checklist through the session loop ([`crate::session`]) with them and show
+//! everything to an observer.
 //!
-//! This is how `--headless`, `--json`, scripts and the tests run the very same state machine
-//! and executor that the wizard runs.
+//! This is how `--headless`, `--json`, scripts and the tests run the very same state machine,
+//! executor and loop that the wizard runs.
 
 use std::time::{Duration, Instant};
 

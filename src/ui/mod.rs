@@ -1,9 +1,10 @@
-//! The interactive wizard: the checklist's steps as screens, fed by the same executor as the
-//! headless runner.
+//! The interactive wizard: the checklist's steps as screens — one front of the same session
+//! loop ([`crate::session`]) that runs headless, answering the checklist's questions with its
+//! dialogs instead of the command line's policy.
 //!
-//! One channel carries keys, resizes and executor events into the loop; the loop drains what is
-//! queued and draws at most every [`FRAME`], so that a flood of log lines never starves the
-//! keyboard. The terminal is restored on every exit: normal, error, a panic in this thread (the
+//! The session's inbox carries keys, resizes and executor events into the loop; the loop drains
+//! what is queued and draws at most every [`FRAME`], so that a flood of log lines never starves
+//! the keyboard. The terminal is restored on every exit: normal, error, a panic in this thread (the
 //! hook below), SIGTERM or SIGHUP (the run takes its failure path first). A panic in the
 //! executor thread is reported as a failed step, never by restoring the terminal under a live UI.
 //! A terminal that goes away (SIGHUP, or its input failing) stops the run at once: nobody is
