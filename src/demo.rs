@@ -3,16 +3,19 @@
 //! the result shown. Nothing outside the cluster's temporary directory is touched.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::bundle::{self, Version};
-use crate::checklist::{Outcome, PlanKind};
+use crate::bundle::{self, Bundle, Version};
+use crate::checklist::{Checklist, Outcome, PlanKind};
 use crate::cluster::Cluster;
-use crate::drive::{self, Policy};
+use crate::conn::ConnSettings;
+use crate::drive::{Answers, Policy};
 use crate::engine::bootstrap::bootstrap;
 use crate::engine::{Context, EngineError};
 use crate::executor::{BackupPlan, RunSpec};
-use crate::headless::Printer;
+use crate::headless::{Printer, check_line};
+use crate::session::{self, ReportBuilder};
 use crate::{db, exit, sample};
 
 pub struct DemoOptions {
@@ -70,6 +73,26 @@ pub fn run(opts: &DemoOptions, printer: &mut Printer) -> i32 {
 }
 
 fn demo(cluster: &Cluster, opts: &DemoOptions, printer: &mut Printer) -> Result<(), EngineError> {
+    let (bundle, server) = sample_database(cluster, opts, printer)?;
+    let spec = upgrade_spec(cluster, bundle, server);
+    let (checklist, outcome, report) = upgrade(spec, opts.interactive, printer)?;
+    if let Outcome::Failed { what, .. } = &outcome {
+        return Err(EngineError::Failed(crate::engine::Failure {
+            what: what.clone(),
+            ..Default::default()
+        }));
+    }
+    summary(&checklist, printer, report);
+    Ok(())
+}
+
+/// The sample bundle written into the cluster's directory, and "clinic_v1" bootstrapped at
+/// version 1 with its sample data.
+fn sample_database(
+    cluster: &Cluster,
+    opts: &DemoOptions,
+    printer: &mut Printer,
+) -> Result<(Bundle, ConnSettings), EngineError> {
     let refused =
         |e: std::io::Error| EngineError::Refused(format!("cannot write the sample bundle: {e}"));
     let root = sample::write_bundle(&cluster.dir().join("bundle")).map_err(refused)?;
@@ -96,8 +119,12 @@ fn demo(cluster: &Cluster, opts: &DemoOptions, printer: &mut Printer) -> Result<
         size / 1_000_000,
         t.elapsed().as_secs_f64()
     ));
+    Ok((bundle, server))
+}
 
-    let mut spec = RunSpec::new(PlanKind::Upgrade, Some(bundle.clone()), server.clone());
+/// The upgrade of "clinic_v1" to version 2, its backup beside the throw-away cluster.
+fn upgrade_spec(cluster: &Cluster, bundle: Bundle, server: ConnSettings) -> RunSpec {
+    let mut spec = RunSpec::new(PlanKind::Upgrade, Some(bundle), server);
     spec.database = Some("clinic_v1".into());
     spec.to = Some(Version::new(2, 0));
     // The report outlives the throw-away cluster; demo runs stay apart from real ones.
@@ -106,49 +133,48 @@ fn demo(cluster: &Cluster, opts: &DemoOptions, printer: &mut Printer) -> Result<
         dir: cluster.dir().join("backups"),
         max_jobs: None,
     };
-    let policy = Policy {
-        yes: true,
-        ..Policy::default()
-    };
+    spec
+}
+
+/// The run's report: its Markdown and JSON files.
+type ReportFiles = Option<(PathBuf, PathBuf)>;
+
+/// Runs the upgrade in the wizard or headless (with the same signal handling as
+/// `pgstep upgrade --headless`).
+fn upgrade(
+    spec: RunSpec,
+    interactive: bool,
+    printer: &mut Printer,
+) -> Result<(Checklist, Outcome, ReportFiles), EngineError> {
     let report_ctx = crate::run_report::ReportContext {
         data_dir: spec.data_dir.clone(),
-        server: server.host_display(),
+        server: spec.server.host_display(),
         database: "clinic_v1".into(),
     };
-    let (checklist, outcome, report) = if opts.interactive {
+    if interactive {
         let done = crate::ui::run(spec, &report_ctx).map_err(|e| {
             EngineError::Refused(format!(
                 "the terminal could not be used: {e}; run again with --headless"
             ))
         })?;
-        (
-            done.app.checklist,
-            done.outcome,
-            done.report.map(|p| (p.clone(), p)),
-        )
-    } else {
-        let (checklist, outcome) =
-            drive::run(spec, &policy, &mut |c, shown| printer.shown(c, &shown));
-        let report = crate::run_report::write(&checklist, &outcome, &report_ctx).ok();
-        (checklist, outcome, report)
-    };
-    if let Outcome::Failed { what, .. } = &outcome {
-        return Err(EngineError::Failed(crate::engine::Failure {
-            what: what.clone(),
-            ..Default::default()
-        }));
+        let report = done.report.map(|p| (p.clone(), p));
+        return Ok((done.app.checklist, done.outcome, report));
     }
-    summary(&checklist, printer, report);
-    Ok(())
+    let policy = Policy {
+        yes: true,
+        ..Policy::default()
+    };
+    let (checklist, outcome, written) = session::run_with_signals(
+        spec,
+        &mut Answers::new(&policy),
+        Some(ReportBuilder::new(report_ctx)),
+        vec![printer],
+    );
+    Ok((checklist, outcome, written.and_then(Result::ok)))
 }
 
 /// What the demo shows at the end: versions, fingerprints, checks, timings, where things are.
-fn summary(
-    c: &crate::checklist::Checklist,
-    printer: &mut Printer,
-    report: Option<(std::path::PathBuf, std::path::PathBuf)>,
-) {
-    use crate::checklist::{BackupOutput, StepId, StepOutput};
+fn summary(c: &Checklist, printer: &mut Printer, report: ReportFiles) {
     let mut lines = vec![String::new(), "Summary".to_owned()];
     for s in &c.steps {
         lines.push(format!(
@@ -158,6 +184,19 @@ fn summary(
             s.status
         ));
     }
+    lines.extend(outputs(c));
+    if let Some((md, _)) = report {
+        lines.push(format!("  report: {}", md.display()));
+    }
+    for l in lines {
+        printer.say(&l);
+    }
+}
+
+/// What the steps found and made: fingerprint, backup, sanity checks, cut-over.
+fn outputs(c: &Checklist) -> Vec<String> {
+    use crate::checklist::{BackupOutput, StepId, StepOutput};
+    let mut lines = Vec::new();
     let out = |id| c.step(id).and_then(|s| s.output.clone());
     if let Some(StepOutput::Fingerprint {
         hash, reference, ..
@@ -177,22 +216,7 @@ fn summary(
         ));
     }
     if let Some(StepOutput::Checks(checks)) = out(StepId::SanityChecks) {
-        let failed = checks.iter().filter(|c| !c.ok).count();
-        lines.push(format!(
-            "  sanity checks: {} passed, {failed} failed",
-            checks.len() - failed
-        ));
-        for ch in checks
-            .iter()
-            .filter(|c| c.name.contains("fingerprint") || c.name.starts_with("plausibility"))
-        {
-            lines.push(format!(
-                "    [{}] {}: {}",
-                if ch.ok { "ok" } else { "FAILED" },
-                ch.name,
-                ch.detail.lines().next().unwrap_or_default()
-            ));
-        }
+        lines.extend(check_lines(&checks));
     }
     if let Some(StepOutput::CutOver {
         new_db,
@@ -205,10 +229,22 @@ fn summary(
             crate::checklist::old_database_sentence(&old_db, old_open.as_deref())
         ));
     }
-    if let Some((md, _)) = report {
-        lines.push(format!("  report: {}", md.display()));
+    lines
+}
+
+/// How many sanity checks passed, and the fingerprint and plausibility ones in full.
+fn check_lines(checks: &[crate::db::checks::CheckResult]) -> Vec<String> {
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    let mut lines = vec![format!(
+        "  sanity checks: {} passed, {failed} failed",
+        checks.len() - failed
+    )];
+    for ch in checks
+        .iter()
+        .filter(|c| c.name.contains("fingerprint") || c.name.starts_with("plausibility"))
+    {
+        let detail = ch.detail.lines().next().unwrap_or_default();
+        lines.push(format!("    {}", check_line(&ch.name, ch.ok, detail)));
     }
-    for l in lines {
-        printer.say(&l);
-    }
+    lines
 }

@@ -1,14 +1,16 @@
-//! Drives a checklist without a terminal: the executor's events go to the checklist, its
-//! effects to the executor, its questions are answered by the operator's flags (`--yes`,
-//! `--terminate-sessions`, `--override-schema-check`), and everything is shown to an observer.
+//! The command line's answers to the checklist's questions (`--yes`, `--terminate-sessions`,
+//! `--override-schema-check`): the [`Decider`] of headless runs, and [`run`] / [`run_with`],
+//! which run a checklist through the session loop ([`crate::session`]) with them and show
+//! everything to an observer.
 //!
-//! This is how `--headless`, `--json`, scripts and the tests run the very same state machine
-//! and executor that the wizard runs.
+//! This is how `--headless`, `--json`, scripts and the tests run the very same state machine,
+//! executor and loop that the wizard runs.
 
 use std::time::{Duration, Instant};
 
-use crate::checklist::{Answer, Checklist, Effect, ExecEvent, Msg, Outcome, Question};
-use crate::executor::{Executor, RunSpec};
+use crate::checklist::{Answer, Checklist, Outcome, Question};
+use crate::executor::RunSpec;
+use crate::session::{self, Decider, ShowFn};
 
 /// How the questions of the checklist are answered without a person.
 #[derive(Debug, Clone, Default)]
@@ -23,13 +25,8 @@ pub struct Policy {
     pub wait_for_sessions: Duration,
 }
 
-/// What the driver tells its observer.
-#[derive(Debug, Clone)]
-pub enum Shown<'a> {
-    Exec(&'a ExecEvent),
-    /// How the driver answered a question, in words.
-    Answered(String),
-}
+/// What the driver tells its observer (now the session's; kept here for the old path).
+pub use crate::session::Shown;
 
 /// Runs the checklist of `spec` to its end and returns it with its outcome.
 pub fn run(
@@ -40,9 +37,6 @@ pub fn run(
     run_with(spec, policy, None, show)
 }
 
-/// How often the driver looks for an operator's interrupt while it waits for the executor.
-const POLL: Duration = Duration::from_millis(100);
-
 /// Like [`run`], turning interrupting signals into cancellation: the first stops the run at the
 /// next safe point and takes the failure path, the next interrupts what is running.
 pub fn run_with(
@@ -51,90 +45,31 @@ pub fn run_with(
     interrupts: Option<&crate::signals::Interrupts>,
     show: &mut dyn FnMut(&Checklist, Shown<'_>),
 ) -> (Checklist, Outcome) {
-    let mut handled = interrupts.map_or(0, crate::signals::Interrupts::count);
-    let mut checklist = Checklist::new(spec.kind);
-    let executor = Executor::spawn(spec);
-    let mut answers = Answers {
-        policy,
-        sessions_since: None,
-        notified: false,
-    };
-    let mut abort_reason: Option<String> = None;
-    let mut effect = checklist.update(Msg::Start);
-    loop {
-        effect = match effect {
-            Effect::Done(mut outcome) => {
-                // Say why the run stopped in the operator's terms, not "stopped by the operator".
-                if let (Outcome::Failed { what, .. }, Some(reason)) = (&mut outcome, abort_reason) {
-                    *what = reason;
-                }
-                // A SIGTERM or a lost terminal is not the operator's Ctrl-C: say which it was.
-                crate::signals::name_the_cause(
-                    &mut outcome,
-                    interrupts.and_then(crate::signals::Interrupts::cause),
-                );
-                return (checklist, outcome);
-            }
-            Effect::Run(job) => {
-                executor.send(job);
-                Effect::None
-            }
-            Effect::Interrupt => {
-                executor.interrupt();
-                Effect::None
-            }
-            Effect::Ask(q) => {
-                let (answer, words) = answers.answer(&q);
-                if answer == Answer::Abort {
-                    abort_reason = Some(words.clone());
-                }
-                show(&checklist, Shown::Answered(words));
-                checklist.update(Msg::Answer(answer))
-            }
-            Effect::None => {
-                let received = interrupts.map_or(0, crate::signals::Interrupts::count);
-                if received > handled {
-                    let first = handled == 0 || !checklist_cancelled(&checklist);
-                    handled = received;
-                    if first {
-                        show(&checklist, Shown::Answered("interrupted: stopping at the next safe point, then undoing what was done (interrupt again to cancel the running statement at once)".into()));
-                        checklist.update(Msg::Cancel)
-                    } else {
-                        show(
-                            &checklist,
-                            Shown::Answered(
-                                "interrupted again: cancelling the running statement".into(),
-                            ),
-                        );
-                        executor.interrupt();
-                        Effect::None
-                    }
-                } else {
-                    match executor.events().recv_timeout(POLL) {
-                        Ok(event) => {
-                            show(&checklist, Shown::Exec(&event));
-                            checklist.update(Msg::Exec(event))
-                        }
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Effect::None,
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                            let event =
-                                ExecEvent::Crashed("the executor thread ended unexpectedly".into());
-                            checklist.update(Msg::Exec(event))
-                        }
-                    }
-                }
-            }
-        };
-    }
+    let mut answers = Answers::new(policy);
+    let mut reporter = ShowFn(show);
+    let (checklist, outcome, _) =
+        session::run_headless(spec, &mut answers, interrupts, None, vec![&mut reporter]);
+    (checklist, outcome)
 }
 
-struct Answers<'a> {
+/// The command line's answers to the checklist's questions.
+pub struct Answers<'a> {
     policy: &'a Policy,
     sessions_since: Option<Instant>,
     notified: bool,
 }
 
-impl Answers<'_> {
+impl<'a> Answers<'a> {
+    pub fn new(policy: &'a Policy) -> Self {
+        Self {
+            policy,
+            sessions_since: None,
+            notified: false,
+        }
+    }
+}
+
+impl Decider for Answers<'_> {
     fn answer(&mut self, q: &Question) -> (Answer, String) {
         match q {
             Question::Confirmations { items } if self.policy.yes => (
@@ -151,7 +86,9 @@ impl Answers<'_> {
             Question::CutOver => (Answer::Proceed, "every check passed: cutting over".into()),
         }
     }
+}
 
+impl Answers<'_> {
     /// Ask them to leave once, wait while allowed, then terminate (with consent) or stop.
     fn sessions(&mut self, sessions: &[crate::db::sessions::SessionInfo]) -> (Answer, String) {
         let n = sessions.len();
@@ -183,9 +120,4 @@ impl Answers<'_> {
         }
         (Answer::Abort, words)
     }
-}
-
-/// Whether the checklist was already told to cancel (so a new interrupt escalates).
-fn checklist_cancelled(c: &Checklist) -> bool {
-    c.cancel_was_requested()
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::checklist::{Checklist, ExecEvent, Outcome, StepStatus};
-use crate::drive::Shown;
 use crate::events::{Event, Level, Observer};
+use crate::session::{Reporter, Shown};
 
 pub struct Printer {
     json: bool,
@@ -146,10 +146,9 @@ impl Printer {
                 };
                 indent(&format!("{tag} {text}"))
             }
-            Event::Check { name, ok, detail } => indent(&format!(
-                "   [{}] {name}: {detail}",
-                if *ok { "ok" } else { "FAILED" }
-            )),
+            Event::Check { name, ok, detail } => {
+                indent(&format!("   {}", check_line(name, *ok, detail)))
+            }
             Event::Progress { .. } => return None,
         })
     }
@@ -218,8 +217,21 @@ fn exec_json(e: &ExecEvent) -> Option<serde_json::Value> {
     })
 }
 
+/// One check's result as a line: "[ok] name: detail" or "[FAILED] name: detail" — in the
+/// headless output, the wizard's log and the demo's summary alike.
+pub fn check_line(name: &str, ok: bool, detail: &str) -> String {
+    format!("[{}] {name}: {detail}", if ok { "ok" } else { "FAILED" })
+}
+
 fn indent(s: &str) -> String {
     s.replace('\n', "\n      ")
+}
+
+/// The printer follows a session's events; its final lines are the command's to print.
+impl Reporter for Printer {
+    fn shown(&mut self, checklist: &Checklist, shown: &Shown<'_>) {
+        Printer::shown(self, checklist, shown);
+    }
 }
 
 impl Observer for Printer {

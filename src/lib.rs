@@ -41,6 +41,7 @@ pub mod report;
 pub mod run_report;
 pub mod sample;
 pub mod script;
+pub mod session;
 pub mod signals;
 pub mod survey;
 pub mod ui;

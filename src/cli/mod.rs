@@ -271,67 +271,75 @@ pub fn run() -> i32 {
         user: cli.conn.user,
         dbname: cli.conn.dbname,
     };
-    match cli.command {
+    dispatch(cli.command, &conn)
+}
+
+/// Hands each command's flags to the command.
+fn dispatch(command: Command, conn: &ConnArgs) -> i32 {
+    match command {
         Command::Demo {
             patients,
             keep,
             output,
-        } => {
-            let mut printer = crate::headless::Printer::new(output.json);
-            let interactive = !output.headless
-                && !output.json
-                && std::io::IsTerminal::is_terminal(&std::io::stdout())
-                && std::io::IsTerminal::is_terminal(&std::io::stdin());
-            demo::run(
-                &demo::DemoOptions {
-                    patients,
-                    keep,
-                    interactive,
-                },
-                &mut printer,
-            )
-        }
+        } => demo_command(patients, keep, &output),
         Command::Fingerprint {
             database,
             full,
             bundle,
-        } => fingerprint_cmd::fingerprint_command(&conn, database, full, bundle),
+        } => fingerprint_cmd::fingerprint_command(conn, database, full, bundle),
         Command::Upgrade {
             target,
             downtime,
             keep_failed,
             output,
-        } => plan_cmd::upgrade(&conn, &target, &downtime, keep_failed, &output),
+        } => plan_cmd::upgrade(conn, &target, &downtime, keep_failed, &output),
         Command::Fixup {
             target,
             downtime,
             reapply,
             output,
-        } => plan_cmd::fixup(&conn, &target, &downtime, reapply, &output),
+        } => plan_cmd::fixup(conn, &target, &downtime, reapply, &output),
         Command::Rehearse {
             target,
             backup_dir,
             output,
-        } => plan_cmd::rehearse(&conn, &target, backup_dir, &output),
+        } => plan_cmd::rehearse(conn, &target, backup_dir, &output),
         Command::Restore {
             backup,
             database,
             jobs,
             output,
-        } => plan_cmd::restore(&conn, backup, database, jobs, &output),
+        } => plan_cmd::restore(conn, backup, database, jobs, &output),
         Command::Bootstrap {
             target,
             keep_failed,
             output,
-        } => plan_cmd::bootstrap(&conn, &target, keep_failed, &output),
-        Command::Precheck { target, output } => plan_cmd::precheck(&conn, &target, &output),
-        Command::Plan { target, output } => plan::plan(&conn, &target, output.as_deref()),
+        } => plan_cmd::bootstrap(conn, &target, keep_failed, &output),
+        Command::Precheck { target, output } => plan_cmd::precheck(conn, &target, &output),
+        Command::Plan { target, output } => plan::plan(conn, &target, output.as_deref()),
         Command::Status { json } => status_cmd::status(json),
         Command::Recover {
             bundle,
             keep_failed,
-        } => status_cmd::recover(&conn, bundle, keep_failed),
+        } => status_cmd::recover(conn, bundle, keep_failed),
     }
+}
+
+/// `pgstep demo`: in the wizard when a terminal is attached and no headless output is asked.
+fn demo_command(patients: u64, keep: bool, output: &Output) -> i32 {
+    let mut printer = crate::headless::Printer::new(output.json);
+    let interactive = !output.headless
+        && !output.json
+        && std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::io::IsTerminal::is_terminal(&std::io::stdin());
+    demo::run(
+        &demo::DemoOptions {
+            patients,
+            keep,
+            interactive,
+        },
+        &mut printer,
+    )
 }
 
 pub(crate) fn resolve(conn: &ConnArgs) -> Result<ConnSettings, i32> {

@@ -10,13 +10,16 @@ use std::time::Duration;
 use super::{Downtime, FormatArg, Output, Target, fail, resolve};
 use crate::backup::BackupFormat;
 use crate::bundle::{self, Bundle};
-use crate::checklist::{Checklist, Outcome, PlanKind, SourceVerdict, StepId, StepOutput};
+use crate::checklist::{
+    Checklist, Outcome, PlanKind, PlanSummary, SourceVerdict, StepId, StepOutput,
+};
 use crate::conn::ConnArgs;
-use crate::drive::{self, Policy};
+use crate::drive::{Answers, Policy};
 use crate::engine::{Context, find_source, run_prechecks};
 use crate::executor::{BackupPlan, RunSpec};
 use crate::exit;
 use crate::headless::Printer;
+use crate::session::{self, ReportBuilder};
 
 pub(super) fn upgrade(
     conn: &ConnArgs,
@@ -25,18 +28,11 @@ pub(super) fn upgrade(
     keep_failed: bool,
     output: &Output,
 ) -> i32 {
-    let (bundle, spec) = match prepare(conn, target, PlanKind::Upgrade) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let _ = bundle;
-    let mut spec = spec;
-    spec.keep_failed = keep_failed;
-    spec.backup = match backup_plan(downtime) {
-        Ok(b) => b,
-        Err(code) => return code,
-    };
-    run_plan(spec, &policy(downtime, output), output)
+    run_request(conn, target, PlanKind::Upgrade, output, |spec| {
+        spec.keep_failed = keep_failed;
+        spec.backup = backup_plan(downtime)?;
+        Ok(policy(downtime, output))
+    })
 }
 
 pub(super) fn fixup(
@@ -46,16 +42,11 @@ pub(super) fn fixup(
     reapply: bool,
     output: &Output,
 ) -> i32 {
-    let (_, mut spec) = match prepare(conn, target, PlanKind::Fixup) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    spec.reapply = reapply;
-    spec.backup = match backup_plan(downtime) {
-        Ok(b) => b,
-        Err(code) => return code,
-    };
-    run_plan(spec, &policy(downtime, output), output)
+    run_request(conn, target, PlanKind::Fixup, output, |spec| {
+        spec.reapply = reapply;
+        spec.backup = backup_plan(downtime)?;
+        Ok(policy(downtime, output))
+    })
 }
 
 pub(super) fn rehearse(
@@ -64,26 +55,17 @@ pub(super) fn rehearse(
     backup_dir: Option<PathBuf>,
     output: &Output,
 ) -> i32 {
-    let (_, mut spec) = match prepare(conn, target, PlanKind::Rehearsal) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    spec.rehearsal = true;
-    let dir = backup_dir.unwrap_or_else(|| spec.data_dir.join("rehearsals").join("backups"));
-    // The same choice of format the real run will make, so that its time is the one measured.
-    spec.backup = BackupPlan::Auto {
-        dir,
-        max_jobs: None,
-    };
-    // Nothing users see changes: there is nothing to confirm.
-    run_plan(
-        spec,
-        &Policy {
-            yes: true,
-            ..Policy::default()
-        },
-        output,
-    )
+    run_request(conn, target, PlanKind::Rehearsal, output, |spec| {
+        spec.rehearsal = true;
+        let dir = backup_dir.unwrap_or_else(|| spec.data_dir.join("rehearsals").join("backups"));
+        // The same choice of format the real run will make, so that its time is the one measured.
+        spec.backup = BackupPlan::Auto {
+            dir,
+            max_jobs: None,
+        };
+        // Nothing users see changes: there is nothing to confirm.
+        Ok(confirmed(true))
+    })
 }
 
 pub(super) fn bootstrap(
@@ -92,22 +74,13 @@ pub(super) fn bootstrap(
     keep_failed: bool,
     output: &Output,
 ) -> i32 {
-    let (_, mut spec) = match prepare(conn, target, PlanKind::Bootstrap) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    if spec.database.is_none() {
-        return fail(exit::REFUSED, "name the new database with --database");
-    }
-    spec.keep_failed = keep_failed;
-    run_plan(
-        spec,
-        &Policy {
-            yes: true,
-            ..Policy::default()
-        },
-        output,
-    )
+    run_request(conn, target, PlanKind::Bootstrap, output, |spec| {
+        if spec.database.is_none() {
+            return Err(fail(exit::REFUSED, "name the new database with --database"));
+        }
+        spec.keep_failed = keep_failed;
+        Ok(confirmed(true))
+    })
 }
 
 pub(super) fn restore(
@@ -125,14 +98,35 @@ pub(super) fn restore(
     spec.restore_from = Some(backup);
     spec.database = Some(database);
     spec.jobs = jobs.max(1);
-    run_plan(
-        spec,
-        &Policy {
-            yes: output.yes,
-            ..Policy::default()
-        },
-        output,
-    )
+    run_plan(spec, &confirmed(output.yes), output)
+}
+
+/// The one path from a command's flags to a run: the bundle and connection validated
+/// ([`prepare`]), then the command's own settings and policy (`finish`, which may still
+/// refuse), then the run.
+fn run_request(
+    conn: &ConnArgs,
+    target: &Target,
+    kind: PlanKind,
+    output: &Output,
+    finish: impl FnOnce(&mut RunSpec) -> Result<Policy, i32>,
+) -> i32 {
+    let request = prepare(conn, target, kind).and_then(|(_, mut spec)| {
+        let policy = finish(&mut spec)?;
+        Ok((spec, policy))
+    });
+    match request {
+        Ok((spec, policy)) => run_plan(spec, &policy, output),
+        Err(code) => code,
+    }
+}
+
+/// The policy of a command that has nothing to confirm beyond `yes`.
+fn confirmed(yes: bool) -> Policy {
+    Policy {
+        yes,
+        ..Policy::default()
+    }
 }
 
 /// Read-only: runs the bundle's prechecks and nothing else.
@@ -272,17 +266,18 @@ fn run_plan(spec: RunSpec, policy: &Policy, output: &Output) -> i32 {
     }
     let mut printer = Printer::new(output.json);
     // Ctrl-C, SIGTERM and a dropped SSH session (SIGHUP) go through the failure path.
-    let interrupts = crate::signals::Interrupts::install().ok();
-    let (checklist, outcome) =
-        drive::run_with(spec, policy, interrupts.as_ref(), &mut |c, shown| {
-            printer.shown(c, &shown)
-        });
-    if let Some(i) = interrupts {
-        i.uninstall();
-    }
-    match crate::run_report::write(&checklist, &outcome, &report_ctx) {
-        Ok((md, json)) => printer.say(&format!("report: {} ({})", md.display(), json.display())),
-        Err(e) => errln!("pgstep: warning: could not write the run's report: {e}"),
+    let (checklist, outcome, written) = session::run_with_signals(
+        spec,
+        &mut Answers::new(policy),
+        Some(ReportBuilder::new(report_ctx)),
+        vec![&mut printer],
+    );
+    match written {
+        Some(Ok((md, json))) => {
+            printer.say(&format!("report: {} ({})", md.display(), json.display()))
+        }
+        Some(Err(e)) => errln!("pgstep: warning: could not write the run's report: {e}"),
+        None => {}
     }
     printer.result(&checklist, &outcome);
     if !printer.is_json() || !matches!(outcome, Outcome::Success) {
@@ -355,71 +350,72 @@ fn success_summary(c: &Checklist) -> String {
         .filter_map(|s| s.elapsed)
         .map(|d| d.as_secs_f64())
         .sum();
-    let plan = c.plan().cloned();
+    let Some(p) = c.plan() else {
+        return String::from("\nDone.");
+    };
     let output_of = |id| c.step(id).and_then(|s| s.output.clone());
-    match (
-        c.kind,
-        plan,
-        output_of(StepId::CutOver),
-        output_of(StepId::ApplyFixups),
-    ) {
-        (
-            PlanKind::Upgrade,
-            Some(p),
-            Some(StepOutput::CutOver {
-                new_db,
-                old_db,
-                old_open,
-            }),
-            _,
-        ) => format!(
-            "\nUpgraded \"{}\" from version {} to {} in {total:.1} s. Users now use \"{new_db}\"; {}",
-            p.source_db,
-            p.from,
-            p.to,
-            crate::checklist::old_database_sentence(&old_db, old_open.as_deref())
-        ),
-        (
-            PlanKind::Fixup,
-            Some(p),
-            _,
-            Some(StepOutput::Fixups {
-                applied,
-                skipped,
-                version,
-            }),
-        ) => format!(
-            "\n\"{}\" is at version {version} (was {}); applied {} file(s), {} already recorded.",
+    let said = match c.kind {
+        PlanKind::Upgrade => upgraded(p, output_of(StepId::CutOver), total),
+        PlanKind::Fixup => Some(fixed_up(p, output_of(StepId::ApplyFixups))),
+        PlanKind::Rehearsal => Some(rehearsed(p, output_of(StepId::CutOver))),
+        PlanKind::Bootstrap => Some(format!(
+            "Created \"{}\" at version {} in {total:.1} s.",
+            p.target_db, p.to
+        )),
+        PlanKind::Restore => Some(format!(
+            "Restored {} into \"{}\" in {total:.1} s; its fingerprint matches the backup's.",
+            p.source_db, p.target_db
+        )),
+    };
+    format!("\n{}", said.unwrap_or_else(|| "Done.".into()))
+}
+
+/// After an upgrade: where users are now, and what became of the old database.
+fn upgraded(p: &PlanSummary, cut_over: Option<StepOutput>, total: f64) -> Option<String> {
+    let Some(StepOutput::CutOver {
+        new_db,
+        old_db,
+        old_open,
+    }) = cut_over
+    else {
+        return None;
+    };
+    Some(format!(
+        "Upgraded \"{}\" from version {} to {} in {total:.1} s. Users now use \"{new_db}\"; {}",
+        p.source_db,
+        p.from,
+        p.to,
+        crate::checklist::old_database_sentence(&old_db, old_open.as_deref())
+    ))
+}
+
+fn fixed_up(p: &PlanSummary, fixups: Option<StepOutput>) -> String {
+    match fixups {
+        Some(StepOutput::Fixups {
+            applied,
+            skipped,
+            version,
+        }) => format!(
+            "\"{}\" is at version {version} (was {}); applied {} file(s), {} already recorded.",
             p.source_db,
             p.from,
             applied.len(),
             skipped.len()
         ),
-        (PlanKind::Fixup, Some(p), _, _) => format!(
-            "\n\"{}\" is at version {}: nothing to do.",
+        _ => format!(
+            "\"{}\" is at version {}: nothing to do.",
             p.source_db, p.from
         ),
-        (PlanKind::Rehearsal, Some(p), _, _) => {
-            let note = c.step(StepId::CutOver).and_then(|s| match &s.output {
-                Some(StepOutput::Rehearsed { note, .. }) => Some(note.clone()),
-                _ => None,
-            });
-            format!(
-                "\nRehearsed \"{}\" {} → {}: {}",
-                p.source_db,
-                p.from,
-                p.to,
-                note.unwrap_or_default()
-            )
-        }
-        (PlanKind::Bootstrap, Some(p), _, _) => format!(
-            "\nCreated \"{}\" at version {} in {total:.1} s.",
-            p.target_db, p.to
-        ),
-        (PlanKind::Restore, Some(p), _, _) => format!(
-            "\nRestored {} into \"{}\" in {total:.1} s; its fingerprint matches the backup's.",
-            p.source_db, p.target_db
-        ),
-        _ => String::from("\nDone."),
     }
+}
+
+fn rehearsed(p: &PlanSummary, cut_over: Option<StepOutput>) -> String {
+    let note = match cut_over {
+        Some(StepOutput::Rehearsed { note, .. }) => note,
+        _ => String::new(),
+    };
+    format!(
+        "Rehearsed \"{}\" {} → {}: {note}",
+        p.source_db, p.from, p.to
+    )
 }

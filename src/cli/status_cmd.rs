@@ -27,27 +27,7 @@ pub(super) fn status(json: bool) -> i32 {
         .map(|r| (r, crate::recover::live_holder(&data_dir, r)))
         .collect();
     if json {
-        let list: Vec<serde_json::Value> = unfinished
-            .iter()
-            .map(|(r, live)| {
-                serde_json::json!({
-                    "run": r.info,
-                    "server": server_words(r),
-                    "journal": r.path,
-                    "running": live.is_some(),
-                    "holder": live,
-                    "pending": r.pending_changes().iter().map(|(_, c)| describe(c)).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        let damaged: Vec<serde_json::Value> = damaged
-            .iter()
-            .map(|d| serde_json::json!({ "journal": d.path, "set_aside_as": d.moved_to, "error": d.error }))
-            .collect();
-        outln!(
-            "{}",
-            serde_json::json!({ "interrupted": list, "damaged": damaged, "runs": runs.len() })
-        );
+        print_json(&unfinished, &damaged, runs.len());
         return code;
     }
     for d in &damaged {
@@ -61,8 +41,40 @@ pub(super) fn status(json: bool) -> i32 {
         );
         return code;
     }
+    print_unfinished(&unfinished);
+    code
+}
+
+type Unfinished<'a> = (&'a RunRecord, Option<String>);
+
+fn print_json(unfinished: &[Unfinished<'_>], damaged: &[journal::SetAside], runs: usize) {
+    let list: Vec<serde_json::Value> = unfinished
+        .iter()
+        .map(|(r, live)| {
+            serde_json::json!({
+                "run": r.info,
+                "server": server_words(r),
+                "journal": r.path,
+                "running": live.is_some(),
+                "holder": live,
+                "pending": r.pending_changes().iter().map(|(_, c)| describe(c)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let damaged: Vec<serde_json::Value> = damaged
+        .iter()
+        .map(|d| serde_json::json!({ "journal": d.path, "set_aside_as": d.moved_to, "error": d.error }))
+        .collect();
+    outln!(
+        "{}",
+        serde_json::json!({ "interrupted": list, "damaged": damaged, "runs": runs })
+    );
+}
+
+/// Each unfinished run: still working, or interrupted with what it left pending.
+fn print_unfinished(unfinished: &[Unfinished<'_>]) {
     let mut to_recover = Vec::new();
-    for (r, live) in &unfinished {
+    for (r, live) in unfinished {
         let what = format!(
             "run {} ({:?} of \"{}\" on {}, by {} on {}, pid {}, started {})",
             r.info.run_id,
@@ -104,7 +116,6 @@ pub(super) fn status(json: bool) -> i32 {
             to_recover.join("; ")
         );
     }
-    code
 }
 
 /// The run's server as the run named it, with its system identifier when journalled.

@@ -14,6 +14,10 @@ use crate::events::{Event, Level, Unit};
 
 use super::keys::{Action, action_for};
 
+mod dialog;
+
+pub use dialog::{Dialog, Pending};
+
 /// How many log lines the wizard keeps (older ones are dropped: memory stays bounded however
 /// many NOTICEs a script raises).
 pub const LOG_CAPACITY: usize = 5_000;
@@ -33,32 +37,6 @@ pub enum Command {
 pub struct LogLine {
     pub level: Level,
     pub text: String,
-}
-
-/// A confirmation the operator must give before something destructive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Dialog {
-    /// y/Enter confirms, n/Esc closes.
-    Confirm {
-        title: String,
-        text: String,
-        on_yes: Pending,
-    },
-    /// The riskiest actions: the operator types the database's name.
-    TypeName {
-        title: String,
-        text: String,
-        expected: String,
-        typed: String,
-        on_yes: Pending,
-    },
-}
-
-/// What a confirmed dialog does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pending {
-    Answer(Answer),
-    Cancel,
 }
 
 /// Progress of the running step, for rate and time left.
@@ -176,10 +154,7 @@ impl App {
             ExecEvent::Engine(Event::Log { level, text }) => self.push_log(*level, text),
             ExecEvent::Engine(Event::Check { name, ok, detail }) => {
                 let level = if *ok { Level::Info } else { Level::Warning };
-                self.push_log(
-                    level,
-                    &format!("[{}] {name}: {detail}", if *ok { "ok" } else { "FAILED" }),
-                );
+                self.push_log(level, &crate::headless::check_line(name, *ok, detail));
             }
             ExecEvent::Engine(Event::Phase { name }) => {
                 self.push_log(Level::Info, &format!("-- {name}"))
@@ -460,73 +435,6 @@ impl App {
         self.notice =
             Some("a run is in progress: Ctrl-C cancels it (its changes are undone)".into());
         Vec::new()
-    }
-
-    fn dialog_key(
-        &mut self,
-        dialog: Dialog,
-        key: ratatui::crossterm::event::KeyEvent,
-    ) -> Vec<Command> {
-        use ratatui::crossterm::event::{KeyCode, KeyModifiers};
-        if key.kind == ratatui::crossterm::event::KeyEventKind::Release {
-            self.dialog = Some(dialog);
-            return Vec::new();
-        }
-        // Ctrl-C never types into a dialog: it closes it and cancels (or, when the run is
-        // already cancelling, interrupts at once).
-        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
-            return self.ask_cancel();
-        }
-        match dialog {
-            // Only an explicit y confirms: Enter is the key a tired operator presses twice.
-            Dialog::Confirm { on_yes, .. } if matches!(key.code, KeyCode::Char('y' | 'Y')) => {
-                self.confirmed(on_yes)
-            }
-            Dialog::Confirm { .. }
-                if matches!(key.code, KeyCode::Char('n' | 'N') | KeyCode::Esc) =>
-            {
-                Vec::new()
-            }
-            d @ Dialog::Confirm { .. } => {
-                self.dialog = Some(d);
-                Vec::new()
-            }
-            Dialog::TypeName {
-                expected,
-                typed,
-                on_yes,
-                ..
-            } if key.code == KeyCode::Enter && typed == expected => self.confirmed(on_yes),
-            Dialog::TypeName { .. } if key.code == KeyCode::Esc => Vec::new(),
-            Dialog::TypeName {
-                title,
-                text,
-                expected,
-                mut typed,
-                on_yes,
-            } => {
-                match key.code {
-                    KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                        typed.push(c)
-                    }
-                    KeyCode::Backspace => {
-                        typed.pop();
-                    }
-                    KeyCode::Enter => {
-                        self.notice = Some(format!("type \"{expected}\" exactly, or Esc"))
-                    }
-                    _ => {}
-                }
-                self.dialog = Some(Dialog::TypeName {
-                    title,
-                    text,
-                    expected,
-                    typed,
-                    on_yes,
-                });
-                Vec::new()
-            }
-        }
     }
 
     fn confirmed(&mut self, pending: Pending) -> Vec<Command> {

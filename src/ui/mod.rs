@@ -1,9 +1,10 @@
-//! The interactive wizard: the checklist's steps as screens, fed by the same executor as the
-//! headless runner.
+//! The interactive wizard: the checklist's steps as screens — one front of the same session
+//! loop ([`crate::session`]) that runs headless, answering the checklist's questions with its
+//! dialogs instead of the command line's policy.
 //!
-//! One channel carries keys, resizes and executor events into the loop; the loop drains what is
-//! queued and draws at most every [`FRAME`], so that a flood of log lines never starves the
-//! keyboard. The terminal is restored on every exit: normal, error, a panic in this thread (the
+//! The session's inbox carries keys, resizes and executor events into the loop; the loop drains
+//! what is queued and draws at most every [`FRAME`], so that a flood of log lines never starves
+//! the keyboard. The terminal is restored on every exit: normal, error, a panic in this thread (the
 //! hook below), SIGTERM or SIGHUP (the run takes its failure path first). A panic in the
 //! executor thread is reported as a failed step, never by restoring the terminal under a live UI.
 //! A terminal that goes away (SIGHUP, or its input failing) stops the run at once: nobody is
@@ -20,116 +21,30 @@ pub mod theme;
 pub mod view;
 
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::Event as TermEvent;
 
 pub use app::{App, Command};
 
-use crate::checklist::{ExecEvent, Outcome};
-use crate::executor::{Executor, RunSpec};
+use crate::checklist::{Checklist, ExecEvent, Outcome};
+use crate::executor::RunSpec;
 use crate::run_report::ReportContext;
+use crate::session::{Flow, Front, Handled, Interruption, ReportBuilder, Session, Steer, Written};
 use crate::signals::Interrupts;
 
 /// At most ~30 frames a second.
 pub const FRAME: Duration = Duration::from_millis(33);
 
-/// How long one frame may spend on the executor's events before it draws. Keys come first
-/// anyway, so even a producer faster than the screen never holds them back.
-pub const DRAIN_BUDGET: Duration = Duration::from_millis(16);
+/// How long one frame may spend on the executor's events before it draws (the session's
+/// drain budget).
+pub use crate::session::DRAIN_BUDGET;
 
 /// How often the header's clock is redrawn when nothing else changes.
 const CLOCK: Duration = Duration::from_secs(1);
 
-/// What arrives in the loop.
-#[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one message per executor event or key: boxing would cost more than the copy"
-)]
-pub enum UiEvent {
-    Term(TermEvent),
-    Exec(ExecEvent),
-    /// A key is waiting in the terminal lane.
-    Wake,
-    /// The terminal's input failed: the terminal is gone.
-    TerminalLost,
-}
-
-/// The loop's two lanes: the terminal's events, and everything else (executor events, and a
-/// wake-up for each terminal event). Keys never queue behind a flood of log lines.
-pub struct Inbox {
-    terminal: Receiver<UiEvent>,
-    events: Receiver<UiEvent>,
-}
-
-/// The sending ends of an [`Inbox`].
-#[derive(Clone)]
-pub struct Senders {
-    terminal: Sender<UiEvent>,
-    events: Sender<UiEvent>,
-}
-
-impl Senders {
-    /// A terminal event: into its lane, and a wake-up into the other.
-    pub fn terminal(&self, e: TermEvent) -> bool {
-        self.terminal.send(UiEvent::Term(e)).is_ok() && self.events.send(UiEvent::Wake).is_ok()
-    }
-
-    /// The terminal's input ended: into its lane, and a wake-up into the other.
-    pub fn terminal_lost(&self) -> bool {
-        self.terminal.send(UiEvent::TerminalLost).is_ok() && self.events.send(UiEvent::Wake).is_ok()
-    }
-
-    pub fn exec(&self, e: ExecEvent) -> bool {
-        self.events.send(UiEvent::Exec(e)).is_ok()
-    }
-}
-
-pub fn inbox() -> (Senders, Inbox) {
-    let (terminal_tx, terminal) = mpsc::channel();
-    let (events_tx, events) = mpsc::channel();
-    (
-        Senders {
-            terminal: terminal_tx,
-            events: events_tx,
-        },
-        Inbox { terminal, events },
-    )
-}
-
-impl Inbox {
-    /// Waits until something arrives or `timeout` passes; Err when every sender is gone.
-    pub fn wait(&self, timeout: Duration) -> Result<Option<UiEvent>, RecvTimeoutError> {
-        match self.events.recv_timeout(timeout) {
-            Ok(e) => Ok(Some(e)),
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// One frame's events: every terminal event waiting, then the executor's events (starting
-    /// with `first`) while less than [`DRAIN_BUDGET`] has passed — taken lazily, so the budget
-    /// covers handling them too; the rest waits for the next frame.
-    pub fn batch(&self, first: Option<UiEvent>) -> impl Iterator<Item = UiEvent> + '_ {
-        let keys: Vec<UiEvent> = self.terminal.try_iter().collect();
-        let started = Instant::now();
-        let rest = std::iter::from_fn(move || {
-            while started.elapsed() < DRAIN_BUDGET {
-                match self.events.try_recv() {
-                    Ok(UiEvent::Wake) => {}
-                    Ok(e) => return Some(e),
-                    Err(_) => return None,
-                }
-            }
-            None
-        });
-        keys.into_iter()
-            .chain(first.filter(|e| !matches!(e, UiEvent::Wake)))
-            .chain(rest)
-    }
-}
+/// What arrives in the loop: the session's inputs (kept here under the wizard's old names).
+pub use crate::session::{Inbox, Input as UiEvent, Senders, inbox};
 
 /// How the wizard ended.
 pub struct Finished {
@@ -142,21 +57,16 @@ pub struct Finished {
 pub fn run(spec: RunSpec, report_ctx: &ReportContext) -> std::io::Result<Finished> {
     let mut app = App::new(spec.kind);
     app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let (senders, inbox) = inbox();
-    let mut executor = Executor::spawn(spec);
-    forward_exec_events(&mut executor, senders.clone());
     let interrupts = Interrupts::install().ok();
-    let mut term = terminal::Terminal::enter()?;
-    input::spawn(senders);
-    let result = event_loop(
-        &mut term,
-        &mut app,
-        &executor,
-        &inbox,
-        interrupts.as_ref(),
-        report_ctx,
-    );
-    term.leave();
+    let report = ReportBuilder::new(report_ctx.clone());
+    let (mut session, senders) = Session::spawn(spec, interrupts.as_ref(), Some(report), vec![]);
+    let result = terminal::Terminal::enter().map(|term| {
+        input::spawn(senders);
+        let mut wizard = Wizard::new(&mut app, term);
+        session.run(&mut wizard);
+        wizard.term.leave();
+    });
+    drop(session);
     if let Some(i) = interrupts {
         i.uninstall();
     }
@@ -179,104 +89,118 @@ pub fn run(spec: RunSpec, report_ctx: &ReportContext) -> std::io::Result<Finishe
     })
 }
 
-fn forward_exec_events(executor: &mut Executor, tx: Senders) {
-    let events = executor.take_events();
-    std::thread::spawn(move || {
-        for e in events {
-            if !tx.exec(e) {
-                return;
-            }
-        }
-        // The executor is gone: say so, as a crash if the run was not over.
-        let _ = tx.exec(ExecEvent::Crashed("the executor thread ended".into()));
-    });
+/// The wizard as the session's front: the app answers the checklist's questions with its
+/// dialogs, and the terminal shows it, at most every [`FRAME`].
+struct Wizard<'a> {
+    app: &'a mut App,
+    term: terminal::Terminal,
+    started: Instant,
+    last_draw: Option<Instant>,
+    dirty: bool,
+    /// A signal or a lost terminal: the wizard ends once the run has its outcome.
+    quit_after_outcome: bool,
 }
 
-fn event_loop(
-    term: &mut terminal::Terminal,
-    app: &mut App,
-    executor: &Executor,
-    inbox: &Inbox,
-    interrupts: Option<&Interrupts>,
-    report_ctx: &ReportContext,
-) -> std::io::Result<()> {
-    let started = Instant::now();
-    let mut signals_seen = interrupts.map_or(0, Interrupts::count);
-    let mut hung_up = false;
-    let mut last_draw: Option<Instant> = None;
-    let mut dirty = true;
-    let mut quit_after_outcome = false;
-    carry_out(app.start(), executor);
-    loop {
-        // Sleep until the next frame is due — or, with nothing to draw, until the header's
-        // clock must move: a zero timeout here would spin a core while the wizard waits.
-        let since = last_draw.map_or(FRAME, |t| t.elapsed());
-        let timeout = if dirty {
+impl<'a> Wizard<'a> {
+    fn new(app: &'a mut App, term: terminal::Terminal) -> Self {
+        Self {
+            app,
+            term,
+            started: Instant::now(),
+            last_draw: None,
+            dirty: true,
+            quit_after_outcome: false,
+        }
+    }
+}
+
+impl Front for Wizard<'_> {
+    fn start(&mut self, steer: &mut Steer<'_>) {
+        carry_out(self.app.start(), steer);
+    }
+
+    /// Sleep until the next frame is due — or, with nothing to draw, until the header's clock
+    /// must move: a zero timeout here would spin a core while the wizard waits.
+    fn timeout(&self) -> Duration {
+        let since = self.last_draw.map_or(FRAME, |t| t.elapsed());
+        if self.dirty {
             FRAME.saturating_sub(since)
         } else {
             CLOCK.saturating_sub(since)
+        }
+    }
+
+    fn tick(&mut self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.app.tick(ms);
+    }
+
+    /// The keys waiting, then the executor's events for at most DRAIN_BUDGET, then a frame.
+    fn batch(
+        &mut self,
+        inputs: &mut dyn Iterator<Item = UiEvent>,
+        steer: &mut Steer<'_>,
+    ) -> Handled {
+        let batch = process_batch(self.app, inputs, |commands| carry_out(commands, steer));
+        if batch.resized && !batch.quit {
+            self.term.autoresize();
+        }
+        self.dirty |= batch.events > 0;
+        Handled {
+            stop: batch.quit,
+            terminal_lost: batch.terminal_lost,
+        }
+    }
+
+    fn interrupted(&mut self, what: Interruption, steer: &mut Steer<'_>) -> Flow {
+        self.quit_after_outcome = true;
+        let commands = if what.hang_up {
+            self.app.hang_up()
+        } else {
+            self.app.cancel_now()
         };
-        let Ok(first) = inbox.wait(timeout) else {
-            return Ok(());
-        };
-        app.tick(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
-        // The keys waiting, then the executor's events for at most DRAIN_BUDGET, then a frame.
-        let batch = process_batch(app, inbox.batch(first), |commands| {
-            carry_out(commands, executor)
-        });
-        if batch.quit {
-            return Ok(());
+        // At the final screen (or before anything ran) the wizard simply ends.
+        if carry_out(commands, steer) {
+            return Flow::Stop;
         }
-        if batch.resized {
-            term.autoresize();
-        }
-        dirty |= batch.events > 0;
-        let received = interrupts.map_or(0, Interrupts::count);
-        let hang_up =
-            !hung_up && (batch.terminal_lost || interrupts.is_some_and(Interrupts::hung_up));
-        if hang_up || received > signals_seen {
-            signals_seen = received;
-            hung_up |= hang_up;
-            quit_after_outcome = true;
-            let commands = if hang_up {
-                app.hang_up()
-            } else {
-                app.cancel_now()
-            };
-            // At the final screen (or before anything ran) the wizard simply ends.
-            if carry_out(commands, executor) {
-                return Ok(());
+        self.dirty = true;
+        Flow::Go
+    }
+
+    fn state(&mut self) -> (&Checklist, Option<&mut Outcome>) {
+        (&self.app.checklist, self.app.outcome.as_mut())
+    }
+
+    fn finished(&mut self, report: Option<&Written>) {
+        match report {
+            Some(Ok((md, _))) => self.app.report = Some(md.clone()),
+            Some(Err(e)) => {
+                self.app.push_log(
+                    crate::events::Level::Warning,
+                    &format!("could not write the report: {e}"),
+                );
+                self.app.report = Some(PathBuf::from("(not written)"));
             }
-            dirty = true;
+            None => {}
         }
-        if app.outcome.is_some() {
-            if app.report.is_none() {
-                // A SIGTERM or a lost terminal is not the operator's Ctrl-C: say which it was.
-                let cause = if hung_up {
-                    Some(crate::signals::TERMINAL_GONE)
-                } else {
-                    interrupts.and_then(Interrupts::cause)
-                };
-                if let Some(outcome) = app.outcome.as_mut() {
-                    crate::signals::name_the_cause(outcome, cause);
-                }
-                write_report(app, report_ctx);
-            }
-            if quit_after_outcome {
-                return Ok(());
-            }
-        }
-        let due = last_draw.is_none_or(|t| t.elapsed() >= FRAME);
-        if dirty && due {
-            ui_fault(app);
+    }
+
+    fn quit_after_outcome(&self) -> bool {
+        self.quit_after_outcome
+    }
+
+    fn idle(&mut self) {
+        let due = self.last_draw.is_none_or(|t| t.elapsed() >= FRAME);
+        if self.dirty && due {
+            ui_fault(self.app);
             // After SIGHUP the terminal may be gone; the run must still finish its failure path.
-            let _ = term.draw(app);
-            last_draw = Some(Instant::now());
-            dirty = false;
+            let _ = self.term.draw(self.app);
+            self.last_draw = Some(Instant::now());
+            self.dirty = false;
         }
         // The clock in the header moves even when nothing else does.
-        if last_draw.is_some_and(|t| t.elapsed() >= CLOCK) {
-            dirty = true;
+        if self.last_draw.is_some_and(|t| t.elapsed() >= CLOCK) {
+            self.dirty = true;
         }
     }
 }
@@ -338,6 +262,11 @@ pub fn process_batch(
                 Vec::new()
             }
             UiEvent::Exec(ev) => app.on_exec(ev),
+            // The executor is gone: say so, as a crash if the run was not over.
+            UiEvent::ExecutorGone if app.outcome.is_some() => Vec::new(),
+            UiEvent::ExecutorGone => {
+                app.on_exec(ExecEvent::Crashed("the executor thread ended".into()))
+            }
         };
         if carry_out(commands) {
             batch.quit = true;
@@ -348,30 +277,14 @@ pub fn process_batch(
 }
 
 /// Hands commands to the executor; true when the wizard should end.
-fn carry_out(commands: Vec<Command>, executor: &Executor) -> bool {
+fn carry_out(commands: Vec<Command>, steer: &Steer<'_>) -> bool {
     let mut quit = false;
     for c in commands {
         match c {
-            Command::Run(job) => executor.send(job),
-            Command::Interrupt => {
-                executor.interrupt();
-            }
+            Command::Run(job) => steer.run(job),
+            Command::Interrupt => steer.interrupt(),
             Command::Quit => quit = true,
         }
     }
     quit
-}
-
-fn write_report(app: &mut App, ctx: &ReportContext) {
-    let Some(outcome) = &app.outcome else { return };
-    match crate::run_report::write(&app.checklist, outcome, ctx) {
-        Ok((md, _)) => app.report = Some(md),
-        Err(e) => {
-            app.push_log(
-                crate::events::Level::Warning,
-                &format!("could not write the report: {e}"),
-            );
-            app.report = Some(PathBuf::from("(not written)"));
-        }
-    }
 }
