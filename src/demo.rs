@@ -233,7 +233,7 @@ fn outputs(c: &Checklist) -> Vec<String> {
 }
 
 /// How many sanity checks passed, and the fingerprint and plausibility ones in full.
-fn check_lines(checks: &[crate::db::checks::CheckResult]) -> Vec<String> {
+fn check_lines(checks: &[crate::checklist::CheckResult]) -> Vec<String> {
     let failed = checks.iter().filter(|c| !c.ok).count();
     let mut lines = vec![format!(
         "  sanity checks: {} passed, {failed} failed",

@@ -90,7 +90,7 @@ impl Decider for Answers<'_> {
 
 impl Answers<'_> {
     /// Ask them to leave once, wait while allowed, then terminate (with consent) or stop.
-    fn sessions(&mut self, sessions: &[crate::db::sessions::SessionInfo]) -> (Answer, String) {
+    fn sessions(&mut self, sessions: &[crate::checklist::SessionInfo]) -> (Answer, String) {
         let n = sessions.len();
         let since = *self.sessions_since.get_or_insert_with(Instant::now);
         if !self.notified {

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::checklist::SessionInfo;
 use crate::checklist::{
     BackupOutput, Checklist, Outcome, PlanKind, StepId, StepOutput, StepStatus,
 };
-use crate::db::sessions::SessionInfo;
 use crate::journal::{RunInfo, RunKind, StepState, read_run};
 use crate::report::{
     self, BackupRecord, Confirmation, Failure, Report, ScriptPosition, StepTiming,

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::sessions::SessionInfo;
+use crate::checklist::SessionInfo;
 use crate::journal::{Change, RunInfo, StepState, mask_secrets, sync_dir};
 
 pub use from_journal::{changes_from_journal, steps_from_journal};

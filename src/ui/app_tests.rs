@@ -6,10 +6,10 @@ use std::time::Duration;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::app::{App, Command, Dialog, LOG_CAPACITY};
+use crate::checklist::SessionInfo;
 use crate::checklist::{
     ExecEvent, Job, Outcome, PlanKind, PlanSummary, Question, StepId, StepOutput, StepStatus,
 };
-use crate::db::sessions::SessionInfo;
 use crate::events::{Event, Level};
 
 fn key(code: KeyCode) -> KeyEvent {

@@ -71,16 +71,10 @@ pub fn run(spec: RunSpec, report_ctx: &ReportContext) -> std::io::Result<Finishe
         i.uninstall();
     }
     result?;
-    let outcome = app.outcome.clone().unwrap_or(Outcome::Failed {
-        step: None,
-        what: "the wizard was closed".into(),
-        undone: vec![],
-        advice: vec![],
-        cancelled: true,
-        refused: false,
-        changed_anything: false,
-        source: None,
-    });
+    let outcome = app
+        .outcome
+        .clone()
+        .unwrap_or_else(|| Outcome::cancelled("the wizard was closed"));
     let report = app.report.clone();
     Ok(Finished {
         app,

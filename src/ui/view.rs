@@ -333,14 +333,5 @@ pub fn clock(d: Duration) -> String {
     }
 }
 
-/// `0.4s`, `12s`, `3m05`.
-pub fn short(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s < 10.0 {
-        format!("{s:.1}s")
-    } else if s < 60.0 {
-        format!("{s:.0}s")
-    } else {
-        format!("{}m{:02}", d.as_secs() / 60, d.as_secs() % 60)
-    }
-}
+/// `0.4s`, `12s`, `3m05`: the one formatter's.
+pub use crate::format::duration as short;
