@@ -25,13 +25,14 @@ use std::time::{Duration, Instant};
 
 use postgres::Client;
 
-use super::spec::BackupPlan;
 use crate::bundle::Version;
 use crate::cancel::Cancel;
 use crate::checklist::{BackupOutput, ExecEvent};
 use crate::conn::ConnSettings;
 use crate::db::checks::{Rows, begin_in_snapshot, read_rows_in_open_transaction};
 use crate::events::{Event, Level, Observer, log};
+use crate::executor::BackupPlan;
+use crate::executor::error::StepError;
 use crate::journal::RunLog;
 
 /// Everything a backup needs, owned, so that it can run on its own thread.
@@ -262,15 +263,17 @@ impl Background {
 
     /// Waits for the backup to end; the operator's cancellation (`cancel`) stops it. Returns
     /// the backup and how long it took in all.
-    pub fn wait(mut self, cancel: &Cancel) -> Result<(BackupOutput, Duration), String> {
+    pub fn wait(mut self, cancel: &Cancel) -> Result<(BackupOutput, Duration), StepError> {
         self.foreground.store(true, Ordering::SeqCst);
         let result = loop {
             if let Some((r, took)) = self.result.take() {
-                break r.map(|b| (b, took));
+                break r.map(|b| (b, took)).map_err(StepError::failed);
             }
             if cancel.requested() {
                 self.stop();
-                break Err("cancelled by the operator: the backup was stopped and its partial output removed".into());
+                break Err(StepError::cancelled(
+                    "cancelled by the operator: the backup was stopped and its partial output removed",
+                ));
             }
             match self.done.recv_timeout(Duration::from_millis(100)) {
                 Ok(r) => self.result = Some(r),
@@ -394,7 +397,7 @@ impl Observer for BackgroundSink {
             return;
         }
         if let Some(log) = &mut self.log {
-            super::write_log(log, &event);
+            crate::executor::write_log(log, &event);
         }
         if !worth_showing(&event) {
             return;
