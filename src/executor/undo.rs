@@ -36,6 +36,16 @@ enum Undo {
     Pending(String),
 }
 
+/// Why an undo did not happen, or could not be verified: the advice for the operator (the
+/// change stays pending).
+struct NotUndone(String);
+
+impl From<String> for NotUndone {
+    fn from(advice: String) -> Self {
+        Self(advice)
+    }
+}
+
 /// Undoes the pending changes of the run whose journal this is, most recent first, checking
 /// each undo by reading the state back. Each undo done (or found unnecessary) is journalled;
 /// what is left is in [`UndoReport::pending`], with a plain sentence in the advice.
@@ -86,7 +96,7 @@ pub fn undo_run(
             }
             // An undo that fails, or reads back wrong, stays pending.
             (_, Some(m)) => undo_server_change(server, m, banner_sql, &change, keep_clone, &record)
-                .unwrap_or_else(Undo::Pending),
+                .unwrap_or_else(|e| Undo::Pending(e.0)),
             (_, None) => Undo::Pending(still_pending(&change)),
         };
         let Some(how) = tell(outcome, &change, obs, &mut report) else {
@@ -195,7 +205,7 @@ fn undo_server_change(
     change: &Change,
     keep_clone: bool,
     record: &RunRecord,
-) -> Result<Undo, String> {
+) -> Result<Undo, NotUndone> {
     match change {
         Change::Renamed { from, to } => rename_back(maint, from, to),
         Change::CloneCreating { name, source } => {
@@ -216,33 +226,33 @@ fn undo_server_change(
     }
 }
 
-fn exists(maint: &mut Client, db: &str) -> Result<bool, String> {
-    database_exists(maint, db).map_err(|e| e.to_string())
+fn exists(maint: &mut Client, db: &str) -> Result<bool, NotUndone> {
+    database_exists(maint, db).map_err(|e| NotUndone(e.to_string()))
 }
 
 /// A rename undone: `to` named `from` again, if only `to` exists.
-fn rename_back(maint: &mut Client, from: &str, to: &str) -> Result<Undo, String> {
+fn rename_back(maint: &mut Client, from: &str, to: &str) -> Result<Undo, NotUndone> {
     let (has_from, has_to) = (exists(maint, from)?, exists(maint, to)?);
     if has_from && !has_to {
         return Ok(Undo::Nothing(format!("\"{from}\" had not been renamed")));
     }
     if !has_to || has_from {
-        return Err(format!(
+        return Err(NotUndone(format!(
             "cannot rename \"{to}\" back to \"{from}\": {}; put them right by hand",
             if has_from {
                 "both exist"
             } else {
                 "neither exists"
             }
-        ));
+        )));
     }
     rename_database(maint, to, from).map_err(|e| format!("could not rename \"{to}\" back to \"{from}\": {e}; do it by hand: ALTER DATABASE \"{to}\" RENAME TO \"{from}\";"))?;
     if exists(maint, from)? && !exists(maint, to)? {
         Ok(Undo::Done(format!("renamed \"{to}\" back to \"{from}\"")))
     } else {
-        Err(format!(
+        Err(NotUndone(format!(
             "renamed \"{to}\" back to \"{from}\", but the server does not show it"
-        ))
+        )))
     }
 }
 
@@ -253,7 +263,7 @@ fn drop_unfinished(
     name: &str,
     created: Option<u32>,
     keep_clone: bool,
-) -> Result<Undo, String> {
+) -> Result<Undo, NotUndone> {
     if let Some(created) = created {
         let now = database_oid(maint, name)?;
         if now != Some(created) {
@@ -270,9 +280,9 @@ fn drop_unfinished(
     }
     drop_database_force(maint, name).map_err(|e| format!("could not drop the unfinished database \"{name}\": {e}; drop it by hand: DROP DATABASE \"{name}\";"))?;
     if exists(maint, name)? {
-        return Err(format!(
+        return Err(NotUndone(format!(
             "the unfinished database \"{name}\" is still there after DROP DATABASE"
-        ));
+        )));
     }
     Ok(Undo::Done(format!(
         "dropped the unfinished database \"{name}\""
@@ -285,11 +295,11 @@ fn reset_banner(
     banner_sql: Option<&Banner>,
     db: &str,
     previous: &Option<String>,
-) -> Result<Undo, String> {
+) -> Result<Undo, NotUndone> {
     let Some(b) = banner_sql else {
-        return Err(format!(
+        return Err(NotUndone(format!(
             "the logon banner of \"{db}\" was set, and this journal does not hold the bundle's banner statements: run pgstep recover with --bundle, or reset the banner in the application"
-        ));
+        )));
     };
     let mut session = Session::open(&server.with_dbname(db), &[])
         .map_err(|e| format!("could not reset the banner of \"{db}\": {e}"))?;
@@ -298,9 +308,9 @@ fn reset_banner(
     let now = banner::get(&mut session.client, b)
         .map_err(|e| format!("could not read back the banner of \"{db}\": {e}"))?;
     if now != *previous {
-        return Err(format!(
+        return Err(NotUndone(format!(
             "the logon banner of \"{db}\" reads {now:?} after the reset, not {previous:?}"
-        ));
+        )));
     }
     Ok(Undo::Done(match previous {
         None => format!("removed the upgrade banner from \"{db}\""),
@@ -309,7 +319,11 @@ fn reset_banner(
 }
 
 /// The access to `db` from before the block (the journal's snapshot) restored, and read back.
-fn allow_again(maint: &mut Client, db: &str, snapshot: &serde_json::Value) -> Result<Undo, String> {
+fn allow_again(
+    maint: &mut Client,
+    db: &str,
+    snapshot: &serde_json::Value,
+) -> Result<Undo, NotUndone> {
     let snapshot: access::AccessSnapshot = serde_json::from_value(snapshot.clone())
         .map_err(|e| format!("the journal's access snapshot of \"{db}\" is unreadable: {e}"))?;
     let how = access::restore(maint, &snapshot)
@@ -318,10 +332,10 @@ fn allow_again(maint: &mut Client, db: &str, snapshot: &serde_json::Value) -> Re
         .map_err(|e| format!("could not read back the access to \"{db}\": {e}"))?;
     let differences = snapshot.differences(&now);
     if !differences.is_empty() {
-        return Err(format!(
+        return Err(NotUndone(format!(
             "the access to \"{db}\" differs from before the run after the restore: {}",
             differences.join("; ")
-        ));
+        )));
     }
     // Checked above by reading the catalog back (see `AccessSnapshot::differences`).
     Ok(Undo::Done(format!(
@@ -485,14 +499,14 @@ fn reset_new_banner(
     }
 }
 
-fn database_oid(maint: &mut Client, name: &str) -> Result<Option<u32>, String> {
+fn database_oid(maint: &mut Client, name: &str) -> Result<Option<u32>, NotUndone> {
     maint
         .query_opt(
             "SELECT oid FROM pg_catalog.pg_database WHERE datname = $1",
             &[&name],
         )
         .map(|row| row.map(|r| r.get(0)))
-        .map_err(|e| crate::db::describe(&e))
+        .map_err(|e| NotUndone(crate::db::describe(&e)))
 }
 
 fn maintenance(server: &ConnSettings) -> Result<Client, String> {

@@ -57,7 +57,7 @@ pub(crate) struct BackupJob {
 
 impl BackupJob {
     /// Takes the backup (or, without one, reads the database once) and reports it.
-    pub fn run(&self, cancel: &Cancel, obs: &mut dyn Observer) -> Result<BackupOutput, String> {
+    pub fn run(&self, cancel: &Cancel, obs: &mut dyn Observer) -> Result<BackupOutput, StepError> {
         let output = self.take(cancel, obs)?;
         if self.alongside {
             crate::faults::at_point("backup_alongside", "Backup", self.fault.as_deref())?;
@@ -65,7 +65,7 @@ impl BackupJob {
         Ok(output)
     }
 
-    fn take(&self, cancel: &Cancel, obs: &mut dyn Observer) -> Result<BackupOutput, String> {
+    fn take(&self, cancel: &Cancel, obs: &mut dyn Observer) -> Result<BackupOutput, StepError> {
         match &self.plan {
             BackupPlan::Into { dir, format } => self.dump(dir, *format, cancel, obs),
             // The plan step puts its choice in place of Auto; a run whose plan did not choose
@@ -103,7 +103,7 @@ impl BackupJob {
         format: crate::backup::BackupFormat,
         cancel: &Cancel,
         obs: &mut dyn Observer,
-    ) -> Result<BackupOutput, String> {
+    ) -> Result<BackupOutput, StepError> {
         let req = crate::backup::BackupRequest {
             server: &self.server,
             db: &self.db,
@@ -129,7 +129,7 @@ impl BackupJob {
 }
 
 /// How the backup ended, and how long it took.
-type Outcome = (Result<BackupOutput, String>, Duration);
+type Outcome = (Result<BackupOutput, StepError>, Duration);
 
 /// What the sanity checks will compare, read from the backup's snapshot after the dump.
 type OldSide = Vec<Result<Rows, String>>;
@@ -256,7 +256,7 @@ impl Background {
             self.result = self.done.try_recv().ok();
         }
         match &self.result {
-            Some((Err(e), _)) => Some(e.clone()),
+            Some((Err(e), _)) => Some(e.message.clone()),
             _ => None,
         }
     }
@@ -267,7 +267,7 @@ impl Background {
         self.foreground.store(true, Ordering::SeqCst);
         let result = loop {
             if let Some((r, took)) = self.result.take() {
-                break r.map(|b| (b, took)).map_err(StepError::failed);
+                break r.map(|b| (b, took));
             }
             if cancel.requested() {
                 self.stop();
@@ -373,7 +373,7 @@ pub(crate) enum Ended {
     /// It was still running: stopped, its partial output removed.
     Stopped,
     /// It had ended on its own: verified (kept), or failed.
-    Finished(Result<(BackupOutput, Duration), String>),
+    Finished(Result<(BackupOutput, Duration), StepError>),
 }
 
 impl Drop for Background {

@@ -293,7 +293,7 @@ pub(in crate::executor) fn end_alongside(
         Some(Ended::Finished(Ok((output, took)))) => {
             keep_finished(ctx, changes, record, output, took);
         }
-        Some(Ended::Finished(Err(e))) => ended.failed = Some(e),
+        Some(Ended::Finished(Err(e))) => ended.failed = Some(e.message),
         Some(Ended::Stopped) => ended.stopped = true,
         None => {}
     }
