@@ -78,16 +78,7 @@ pub fn undo_run(
     {
         return roll_forward(server, banner_sql, journal, &pending, obs, report);
     }
-    let mut maint = match maintenance(server) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            report.advice.push(format!(
-                "cannot connect to the server {} to undo the changes: {e}",
-                server.host_display()
-            ));
-            None
-        }
-    };
+    let mut maint = connect(server, &mut report);
     for (id, change) in pending {
         let outcome = match (&change, maint.as_mut()) {
             // A file on this machine: no server needed.
@@ -111,6 +102,20 @@ pub fn undo_run(
     }
     say_what_is_pending(&mut report);
     report
+}
+
+/// The maintenance connection the undo works on; without one, the report says why.
+fn connect(server: &ConnSettings, report: &mut UndoReport) -> Option<Client> {
+    match maintenance(server) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            report.advice.push(format!(
+                "cannot connect to the server {} to undo the changes: {e}",
+                server.host_display()
+            ));
+            None
+        }
+    }
 }
 
 /// A journal that cannot be read: nothing is known, so everything is pending.
