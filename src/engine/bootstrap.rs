@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use postgres::Client;
 use serde::Serialize;
 
 use super::{Context, EngineError, Failure, StepReport, apply_step, check_server_version};
@@ -14,6 +15,7 @@ use crate::db::version::read_version;
 use crate::db::{DbError, describe};
 use crate::events::{Event, Level, log, phase};
 use crate::fingerprint;
+use crate::script::Script;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BootstrapOutcome {
@@ -36,16 +38,7 @@ pub fn bootstrap(
     let started = Instant::now();
     let bundle = ctx.bundle;
     phase(ctx.obs, "plan");
-    let target = to.unwrap_or_else(|| bundle.latest_major());
-    let baseline = bundle.baseline.version;
-    if target.minor != 0 || target < baseline.major_only() || target > bundle.latest_major() {
-        return Err(EngineError::Refused(format!(
-            "--to {target}: bundle \"{}\" can bootstrap major versions {} to {}",
-            bundle.name,
-            baseline.major,
-            bundle.latest_major()
-        )));
-    }
+    let target = check_target(bundle, to)?;
     let mut maint = ctx.maintenance()?;
     check_server_version(&mut maint, bundle)?;
     if database_exists(&mut maint, db)? {
@@ -65,24 +58,7 @@ pub fn bootstrap(
     exec_format(&mut maint, "CREATE DATABASE %I", &[db])
         .map_err(|e| DbError::query(format!("create database {db}"), e))?;
     let result = (|| -> Result<(String, Vec<StepReport>), String> {
-        phase(ctx.obs, format!("baseline {baseline}"));
-        let mut session = ctx.session(db).map_err(|e| e.to_string())?;
-        for script in &baseline_scripts {
-            log(
-                ctx.obs,
-                Level::Info,
-                format!("running {}", script.path.display()),
-            );
-            run_script(&mut session, script, ctx.obs).map_err(|e| e.to_string())?;
-        }
-        let found = read_version(&mut session.client, &bundle.version_query, db)
-            .map_err(|e| e.to_string())?;
-        if found.major != baseline.major {
-            return Err(format!(
-                "after the baseline scripts the version marker says {found}, not {baseline}: the bundle is faulty"
-            ));
-        }
-        drop(session);
+        run_baseline(ctx, db, &baseline_scripts)?;
         let mut reports = Vec::new();
         for (step, scripts) in steps.iter().zip(&step_scripts) {
             reports.push(apply_step(
@@ -93,46 +69,8 @@ pub fn bootstrap(
                 &crate::cancel::Cancel::new(),
             )?);
         }
-        phase(ctx.obs, "verify");
-        let mut session = ctx.session(db).map_err(|e| e.to_string())?;
-        let fp =
-            fingerprint::compute(&mut session.client, &bundle.schemas).map_err(|e| describe(&e))?;
-        let ok = bundle
-            .reference_for(target)
-            .is_some_and(|(_, r)| r.hash == fp.hash);
-        ctx.obs.event(Event::Check {
-            name: "fingerprint".into(),
-            ok,
-            detail: if ok {
-                format!("{} matches version {target}", fp.display_hash())
-            } else {
-                format!(
-                    "{} does not match the reference for version {target}",
-                    fp.display_hash()
-                )
-            },
-        });
-        if !ok {
-            let diff = bundle
-                .reference_for(target)
-                .map(|(_, r)| fingerprint::diff(&r.text, &fp.text).to_string())
-                .unwrap_or_default();
-            return Err(format!(
-                "the new database's schema differs from the bundle's reference for version {target}:\n{diff}"
-            ));
-        }
-        record_history(
-            &mut session.client,
-            &HistoryEntry {
-                action: "bootstrap",
-                to_version: target.to_string(),
-                bundle: &bundle.name,
-                bundle_sha256: &bundle.sha256,
-                ..HistoryEntry::default()
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        Ok((fp.hash, reports))
+        let fingerprint = verify(ctx, db, target)?;
+        Ok((fingerprint, reports))
     })();
     match result {
         Ok((fingerprint, steps)) => Ok(BootstrapOutcome {
@@ -142,26 +80,118 @@ pub fn bootstrap(
             steps,
             elapsed: started.elapsed(),
         }),
-        Err(what) => {
-            let mut failure = Failure {
-                what: format!("bootstrapping \"{db}\" failed: {what}"),
-                ..Failure::default()
-            };
-            if keep_failed {
-                failure.advice.push(format!(
-                    "The unfinished database \"{db}\" was kept, as asked."
-                ));
-            } else {
-                match drop_database(&mut maint, db) {
-                    Ok(()) => failure
-                        .undone
-                        .push(format!("dropped the unfinished database \"{db}\"")),
-                    Err(e) => failure.advice.push(format!(
-                        "Could not drop the unfinished database \"{db}\": {e}"
-                    )),
-                }
-            }
-            Err(EngineError::Failed(failure))
+        Err(what) => Err(failed(&mut maint, db, &what, keep_failed)),
+    }
+}
+
+/// The version to bootstrap: `to`, or the newest major version; refused unless it is a major
+/// version the bundle can reach from its baseline.
+fn check_target(
+    bundle: &crate::bundle::Bundle,
+    to: Option<Version>,
+) -> Result<Version, EngineError> {
+    let target = to.unwrap_or_else(|| bundle.latest_major());
+    let baseline = bundle.baseline.version;
+    if target.minor != 0 || target < baseline.major_only() || target > bundle.latest_major() {
+        return Err(EngineError::Refused(format!(
+            "--to {target}: bundle \"{}\" can bootstrap major versions {} to {}",
+            bundle.name,
+            baseline.major,
+            bundle.latest_major()
+        )));
+    }
+    Ok(target)
+}
+
+/// The baseline scripts on the new database; the version marker must then say the baseline.
+fn run_baseline(ctx: &mut Context<'_>, db: &str, scripts: &[Script]) -> Result<(), String> {
+    let bundle = ctx.bundle;
+    let baseline = bundle.baseline.version;
+    phase(ctx.obs, format!("baseline {baseline}"));
+    let mut session = ctx.session(db).map_err(|e| e.to_string())?;
+    for script in scripts {
+        log(
+            ctx.obs,
+            Level::Info,
+            format!("running {}", script.path.display()),
+        );
+        run_script(&mut session, script, ctx.obs).map_err(|e| e.to_string())?;
+    }
+    let found =
+        read_version(&mut session.client, &bundle.version_query, db).map_err(|e| e.to_string())?;
+    if found.major != baseline.major {
+        return Err(format!(
+            "after the baseline scripts the version marker says {found}, not {baseline}: the bundle is faulty"
+        ));
+    }
+    Ok(())
+}
+
+/// The new database's fingerprint against the reference for `target`, and its history
+/// written; returns the fingerprint's hash.
+fn verify(ctx: &mut Context<'_>, db: &str, target: Version) -> Result<String, String> {
+    let bundle = ctx.bundle;
+    phase(ctx.obs, "verify");
+    let mut session = ctx.session(db).map_err(|e| e.to_string())?;
+    let fp =
+        fingerprint::compute(&mut session.client, &bundle.schemas).map_err(|e| describe(&e))?;
+    let ok = bundle
+        .reference_for(target)
+        .is_some_and(|(_, r)| r.hash == fp.hash);
+    ctx.obs.event(Event::Check {
+        name: "fingerprint".into(),
+        ok,
+        detail: if ok {
+            format!("{} matches version {target}", fp.display_hash())
+        } else {
+            format!(
+                "{} does not match the reference for version {target}",
+                fp.display_hash()
+            )
+        },
+    });
+    if !ok {
+        let diff = bundle
+            .reference_for(target)
+            .map(|(_, r)| fingerprint::diff(&r.text, &fp.text).to_string())
+            .unwrap_or_default();
+        return Err(format!(
+            "the new database's schema differs from the bundle's reference for version {target}:\n{diff}"
+        ));
+    }
+    record_history(
+        &mut session.client,
+        &HistoryEntry {
+            action: "bootstrap",
+            to_version: target.to_string(),
+            bundle: &bundle.name,
+            bundle_sha256: &bundle.sha256,
+            ..HistoryEntry::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(fp.hash)
+}
+
+/// A bootstrap that failed: the unfinished database dropped (unless kept, as asked).
+fn failed(maint: &mut Client, db: &str, what: &str, keep_failed: bool) -> EngineError {
+    let mut failure = Failure {
+        what: format!("bootstrapping \"{db}\" failed: {what}"),
+        ..Failure::default()
+    };
+    if keep_failed {
+        failure.advice.push(format!(
+            "The unfinished database \"{db}\" was kept, as asked."
+        ));
+    } else {
+        match drop_database(maint, db) {
+            Ok(()) => failure
+                .undone
+                .push(format!("dropped the unfinished database \"{db}\"")),
+            Err(e) => failure.advice.push(format!(
+                "Could not drop the unfinished database \"{db}\": {e}"
+            )),
         }
     }
+    EngineError::Failed(failure)
 }

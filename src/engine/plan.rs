@@ -111,41 +111,8 @@ pub fn plan_upgrade(
         return Err(PlanError::MinorTarget(target));
     }
     let db = source_db.to_owned();
-    if current.major < bundle.baseline.version.major {
-        return Err(PlanError::TooOld {
-            db,
-            current,
-            baseline: bundle.baseline.version,
-        });
-    }
-    if current.major > latest.major {
-        return Err(PlanError::TooNew {
-            db,
-            current,
-            latest: bundle.latest(),
-            bundle: bundle.name.clone(),
-        });
-    }
-    if current.major >= target.major {
-        return Err(PlanError::NothingToDo {
-            db,
-            current,
-            target,
-        });
-    }
-    let mut steps = Vec::new();
-    for major in current.major..target.major {
-        let index = bundle
-            .steps
-            .iter()
-            .position(|s| s.from.major == major)
-            .ok_or_else(|| PlanError::NoStep {
-                bundle: bundle.name.clone(),
-                from: major,
-                latest,
-            })?;
-        steps.push(index);
-    }
+    check_range(bundle, &db, current, target)?;
+    let steps = step_chain(bundle, current, target)?;
     let (mut work_db, final_db, mut aside_db) = names(&bundle.naming, current, target);
     if mode == Mode::Rehearsal {
         // A copy of its own, named for what it is; nothing is renamed in a rehearsal.
@@ -174,6 +141,58 @@ pub fn plan_upgrade(
         final_db,
         aside_db,
     })
+}
+
+/// Refused unless `current` is within the bundle (from its baseline to its latest major
+/// version) and below `target`.
+fn check_range(
+    bundle: &Bundle,
+    db: &str,
+    current: Version,
+    target: Version,
+) -> Result<(), PlanError> {
+    let db = db.to_owned();
+    if current.major < bundle.baseline.version.major {
+        return Err(PlanError::TooOld {
+            db,
+            current,
+            baseline: bundle.baseline.version,
+        });
+    }
+    if current.major > bundle.latest_major().major {
+        return Err(PlanError::TooNew {
+            db,
+            current,
+            latest: bundle.latest(),
+            bundle: bundle.name.clone(),
+        });
+    }
+    if current.major >= target.major {
+        return Err(PlanError::NothingToDo {
+            db,
+            current,
+            target,
+        });
+    }
+    Ok(())
+}
+
+/// The bundle's steps from `current` to `target`, one per major version (indices into
+/// `bundle.steps`); major steps are never skipped.
+fn step_chain(bundle: &Bundle, current: Version, target: Version) -> Result<Vec<usize>, PlanError> {
+    (current.major..target.major)
+        .map(|major| {
+            bundle
+                .steps
+                .iter()
+                .position(|s| s.from.major == major)
+                .ok_or_else(|| PlanError::NoStep {
+                    bundle: bundle.name.clone(),
+                    from: major,
+                    latest: bundle.latest_major(),
+                })
+        })
+        .collect()
 }
 
 /// (clone, final name, aside name). With fixed naming the clone needs a name of its own until

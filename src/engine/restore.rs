@@ -78,17 +78,7 @@ pub fn restore(
     let listing =
         list_archive(&pg_restore.0, &archive).map_err(|e| EngineError::Refused(e.to_string()))?;
     let tables = table_data_entries(&listing);
-    if database_exists(&mut maint, db)? {
-        return Err(EngineError::Refused(format!(
-            "database \"{db}\" already exists: pgstep restore creates a new database and never restores over an \
-             existing one. Choose another name with --database (or drop \"{db}\" yourself if it is really not needed)"
-        )));
-    }
-    if cancel.requested() {
-        return Err(EngineError::Refused(
-            "restore cancelled before anything was changed".into(),
-        ));
-    }
+    refuse_existing(&mut maint, db, cancel)?;
 
     phase(obs, "create");
     create_database(&mut maint, db, &meta)?;
@@ -129,6 +119,22 @@ pub fn restore(
         }),
         Err(failure) => Err(undo(&mut maint, server_version, db, failure, obs)),
     }
+}
+
+/// Refuses, changing nothing, if `db` exists already or the operator has cancelled.
+fn refuse_existing(maint: &mut Client, db: &str, cancel: &Cancel) -> Result<(), EngineError> {
+    if database_exists(maint, db)? {
+        return Err(EngineError::Refused(format!(
+            "database \"{db}\" already exists: pgstep restore creates a new database and never restores over an \
+             existing one. Choose another name with --database (or drop \"{db}\" yourself if it is really not needed)"
+        )));
+    }
+    if cancel.requested() {
+        return Err(EngineError::Refused(
+            "restore cancelled before anything was changed".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads the metadata and verifies the backup against it; refuses, changing nothing, if it
@@ -320,17 +326,7 @@ fn check_fingerprint(
         .connect(None)
         .map_err(|e| fail(format!("cannot connect to the restored database: {e}")))?;
     if meta.schemas.is_empty() {
-        log(
-            obs,
-            Level::Warning,
-            "the backup's metadata records no schemas (an older pgstep took it): the restored schema cannot be \
-             compared with the recorded fingerprint",
-        );
-        let schemas =
-            fingerprint::user_schemas(&mut client).map_err(|e| fail(crate::db::describe(&e)))?;
-        let fp = fingerprint::compute(&mut client, &schemas)
-            .map_err(|e| fail(crate::db::describe(&e)))?;
-        return Ok((fp.hash, None));
+        return unrecorded_schemas(&mut client, obs).map(|hash| (hash, None));
     }
     let fp = fingerprint::compute(&mut client, &meta.schemas).map_err(|e| {
         fail(format!(
@@ -368,6 +364,24 @@ fn check_fingerprint(
         });
     }
     Ok((fp.hash, Some(true)))
+}
+
+/// The restored database's fingerprint over all its schemas, for a backup whose metadata
+/// records none (an older pgstep took it): nothing to compare it with.
+fn unrecorded_schemas(client: &mut Client, obs: &mut dyn Observer) -> Result<String, Failure> {
+    let fail = |what: String| Failure {
+        what,
+        ..Failure::default()
+    };
+    log(
+        obs,
+        Level::Warning,
+        "the backup's metadata records no schemas (an older pgstep took it): the restored schema cannot be \
+         compared with the recorded fingerprint",
+    );
+    let schemas = fingerprint::user_schemas(client).map_err(|e| fail(crate::db::describe(&e)))?;
+    let fp = fingerprint::compute(client, &schemas).map_err(|e| fail(crate::db::describe(&e)))?;
+    Ok(fp.hash)
 }
 
 /// Drops the database this restore created, and says so in the failure.

@@ -5,15 +5,16 @@
 //! effects. A panic in a job is reported as [`ExecEvent::Crashed`] (the run's journal lets
 //! `pgstep recover` undo what it changed); the thread never leaves a front end waiting.
 
-mod background;
 mod compare;
-mod other_steps;
-mod rehearsal_steps;
+mod ctx;
+mod error;
+mod rehearsal_record;
 mod run;
 mod source_verdict;
 mod spec;
+mod state;
+mod steps;
 pub mod undo;
-mod upgrade_steps;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -138,8 +139,8 @@ impl Sink {
     }
 
     /// An observer for the backup's own thread, writing to the same front end and log.
-    pub fn background(&self) -> background::BackgroundSink {
-        background::BackgroundSink {
+    pub fn background(&self) -> steps::backup::background::BackgroundSink {
+        steps::backup::background::BackgroundSink {
             tx: self.tx.clone(),
             log: self.log.as_ref().and_then(|l| l.reopen().ok()),
             foreground: Default::default(),

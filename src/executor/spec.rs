@@ -66,6 +66,16 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// A rehearsal (asked for as the plan kind or by the flag), or the real run: the steps
+    /// that differ are handed this, and never read the spec for it themselves.
+    pub fn mode(&self) -> crate::engine::plan::Mode {
+        if self.rehearsal || self.kind == PlanKind::Rehearsal {
+            crate::engine::plan::Mode::Rehearsal
+        } else {
+            crate::engine::plan::Mode::Production
+        }
+    }
+
     /// A spec with defaults: backup into the default directory, nothing kept on failure.
     pub fn new(kind: PlanKind, bundle: Option<Bundle>, server: ConnSettings) -> Self {
         Self {

@@ -25,13 +25,14 @@ use std::time::{Duration, Instant};
 
 use postgres::Client;
 
-use super::spec::BackupPlan;
 use crate::bundle::Version;
 use crate::cancel::Cancel;
 use crate::checklist::{BackupOutput, ExecEvent};
 use crate::conn::ConnSettings;
 use crate::db::checks::{Rows, begin_in_snapshot, read_rows_in_open_transaction};
 use crate::events::{Event, Level, Observer, log};
+use crate::executor::BackupPlan;
+use crate::executor::error::StepError;
 use crate::journal::RunLog;
 
 /// Everything a backup needs, owned, so that it can run on its own thread.
@@ -56,7 +57,7 @@ pub(crate) struct BackupJob {
 
 impl BackupJob {
     /// Takes the backup (or, without one, reads the database once) and reports it.
-    pub fn run(&self, cancel: &Cancel, obs: &mut dyn Observer) -> Result<BackupOutput, String> {
+    pub fn run(&self, cancel: &Cancel, obs: &mut dyn Observer) -> Result<BackupOutput, StepError> {
         let output = self.take(cancel, obs)?;
         if self.alongside {
             crate::faults::at_point("backup_alongside", "Backup", self.fault.as_deref())?;
@@ -64,7 +65,7 @@ impl BackupJob {
         Ok(output)
     }
 
-    fn take(&self, cancel: &Cancel, obs: &mut dyn Observer) -> Result<BackupOutput, String> {
+    fn take(&self, cancel: &Cancel, obs: &mut dyn Observer) -> Result<BackupOutput, StepError> {
         match &self.plan {
             BackupPlan::Into { dir, format } => self.dump(dir, *format, cancel, obs),
             // The plan step puts its choice in place of Auto; a run whose plan did not choose
@@ -102,7 +103,7 @@ impl BackupJob {
         format: crate::backup::BackupFormat,
         cancel: &Cancel,
         obs: &mut dyn Observer,
-    ) -> Result<BackupOutput, String> {
+    ) -> Result<BackupOutput, StepError> {
         let req = crate::backup::BackupRequest {
             server: &self.server,
             db: &self.db,
@@ -128,7 +129,7 @@ impl BackupJob {
 }
 
 /// How the backup ended, and how long it took.
-type Outcome = (Result<BackupOutput, String>, Duration);
+type Outcome = (Result<BackupOutput, StepError>, Duration);
 
 /// What the sanity checks will compare, read from the backup's snapshot after the dump.
 type OldSide = Vec<Result<Rows, String>>;
@@ -255,14 +256,14 @@ impl Background {
             self.result = self.done.try_recv().ok();
         }
         match &self.result {
-            Some((Err(e), _)) => Some(e.clone()),
+            Some((Err(e), _)) => Some(e.message.clone()),
             _ => None,
         }
     }
 
     /// Waits for the backup to end; the operator's cancellation (`cancel`) stops it. Returns
     /// the backup and how long it took in all.
-    pub fn wait(mut self, cancel: &Cancel) -> Result<(BackupOutput, Duration), String> {
+    pub fn wait(mut self, cancel: &Cancel) -> Result<(BackupOutput, Duration), StepError> {
         self.foreground.store(true, Ordering::SeqCst);
         let result = loop {
             if let Some((r, took)) = self.result.take() {
@@ -270,7 +271,9 @@ impl Background {
             }
             if cancel.requested() {
                 self.stop();
-                break Err("cancelled by the operator: the backup was stopped and its partial output removed".into());
+                break Err(StepError::cancelled(
+                    "cancelled by the operator: the backup was stopped and its partial output removed",
+                ));
             }
             match self.done.recv_timeout(Duration::from_millis(100)) {
                 Ok(r) => self.result = Some(r),
@@ -370,7 +373,7 @@ pub(crate) enum Ended {
     /// It was still running: stopped, its partial output removed.
     Stopped,
     /// It had ended on its own: verified (kept), or failed.
-    Finished(Result<(BackupOutput, Duration), String>),
+    Finished(Result<(BackupOutput, Duration), StepError>),
 }
 
 impl Drop for Background {
@@ -394,7 +397,7 @@ impl Observer for BackgroundSink {
             return;
         }
         if let Some(log) = &mut self.log {
-            super::write_log(log, &event);
+            crate::executor::write_log(log, &event);
         }
         if !worth_showing(&event) {
             return;

@@ -1,0 +1,404 @@
+//! The plan step: it reads the server and the source and decides, changing nothing; then it
+//! begins the run (lock, journal). An upgrade and a rehearsal plan the steps and load their
+//! scripts; a fixup finds the fixups not yet recorded; a restore checks the backup; a
+//! bootstrap the name of the new database.
+
+use postgres::Client;
+
+use crate::bundle::{Bundle, Version};
+use crate::checklist::{PlanKind, PlanSummary, StepOutput, StepStatus};
+use crate::db::bookkeeping::recorded_fixup;
+use crate::db::clone::database_exists;
+use crate::db::version::read_version;
+use crate::engine::plan::{Mode, UpgradePlan, plan_upgrade};
+use crate::engine::{check_server_version, find_source, run_prechecks};
+use crate::events::Level;
+use crate::executor::ctx::Ctx;
+use crate::executor::error::{StepError, StepResult, refusal, refused};
+use crate::executor::source_verdict;
+use crate::executor::state::Source;
+use crate::rehearsal::Rehearsal;
+use crate::script::Script;
+
+pub(in crate::executor) fn run(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
+    match ctx.spec.kind {
+        PlanKind::Upgrade | PlanKind::Rehearsal => upgrade(ctx, source, mode),
+        PlanKind::Fixup => fixup(ctx, source, mode),
+        PlanKind::Restore => restore(ctx, source, mode),
+        PlanKind::Bootstrap => bootstrap(ctx, source, mode),
+    }
+}
+
+/// A summary of the plan with nothing from a rehearsal and no backup choice yet.
+fn summary(
+    ctx: &Ctx,
+    application: String,
+    (source_db, target_db): (String, String),
+    (from, to): (Version, Version),
+    lines: Vec<String>,
+) -> PlanSummary {
+    PlanSummary {
+        application,
+        server: ctx.spec.server.host_display(),
+        source_db,
+        target_db,
+        from,
+        to,
+        lines,
+        run_id: None,
+        journal: None,
+        expected: Vec::new(),
+        rehearsal: None,
+        backup: None,
+    }
+}
+
+/// The server's version checked against the bundle, and the application database found
+/// (`--database`, or by the bundle's naming); refused if it does not exist. `hint` ends the
+/// refusal.
+fn find_database(
+    ctx: &mut Ctx,
+    maint: &mut Client,
+    bundle: &Bundle,
+    hint: &str,
+) -> Result<String, StepError> {
+    ctx.server_version_num = check_server_version(maint, bundle)?;
+    let db = match &ctx.spec.database {
+        Some(db) => db.clone(),
+        None => find_source(maint, bundle)?,
+    };
+    if !database_exists(maint, &db)? {
+        return Err(refused(format!(
+            "database \"{db}\" does not exist on {}{hint}",
+            ctx.spec.server.host_display()
+        )));
+    }
+    Ok(db)
+}
+
+fn upgrade(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
+    let bundle = ctx.bundle()?.clone();
+    let mut maint = ctx.maintenance()?;
+    let db = find_database(
+        ctx,
+        &mut maint,
+        &bundle,
+        ": check the name (psql -l lists them)",
+    )?;
+    source.size = u64::try_from(crate::db::clone::database_size(&mut maint, &db)?).unwrap_or(0);
+    // Before pgstep runs anything on the source: the run's last word on it is measured
+    // against this.
+    if ctx.spec.kind == PlanKind::Upgrade {
+        source.before = Some(source_verdict::read_before(ctx, &db));
+    }
+    let mut session = ctx.session(&db)?;
+    // A version query that fails or does not return one row with one column is a refusal:
+    // nothing has been changed.
+    let current = read_version(&mut session.client, &bundle.version_query, &db).map_err(refusal)?;
+    let plan = plan_upgrade(&bundle, &db, current, ctx.spec.to, mode)?;
+    refuse_existing(&mut maint, &plan, mode)?;
+    ctx.begin(
+        mode,
+        &db,
+        Some(current.to_string()),
+        Some(plan.to.to_string()),
+    )?;
+    source.name = Some(db.clone());
+    source.current = Some(current);
+    let scripts = load_scripts(ctx, &plan)?;
+    ctx.with_engine(|engine, _| run_prechecks(engine, &mut session.client))??;
+    let rehearsed = latest_rehearsal(ctx, &bundle.name, current, plan.to);
+    let backup = super::backup::choose_format(ctx, &mut session.client, true, rehearsed.as_ref())?;
+    drop(session);
+    let mut summary = summary(
+        ctx,
+        bundle.name.clone(),
+        (db.clone(), plan.final_db.clone()),
+        (current, plan.to),
+        step_lines(&bundle, &plan, &scripts),
+    );
+    summary.backup = backup;
+    if mode == Mode::Production {
+        expect_from_rehearsal(ctx, &mut summary, rehearsed.as_ref(), source.size);
+    }
+    ctx.log(
+        Level::Info,
+        format!(
+            "{} on {}: \"{db}\" is at version {current}; upgrading to {} as \"{}\"",
+            bundle.name, summary.server, plan.to, plan.final_db
+        ),
+    );
+    source.scripts = scripts;
+    source.upgrade = Some(plan);
+    Ok((StepStatus::Done, StepOutput::Plan(summary)))
+}
+
+/// pgstep never overwrites a database: the names the upgrade makes must be free. A rehearsal
+/// makes only its copy; the real run also makes (or renames) the others.
+fn refuse_existing(maint: &mut Client, plan: &UpgradePlan, mode: Mode) -> Result<(), StepError> {
+    let rehearsal = mode == Mode::Rehearsal;
+    for name in [
+        Some(&plan.work_db),
+        Some(&plan.final_db).filter(|f| **f != plan.source_db && !rehearsal),
+        plan.aside_db.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if database_exists(maint, name)? {
+            return Err(refused(format!(
+                "database \"{name}\" already exists: an earlier upgrade left it, or it is in use. pgstep never overwrites a database; check what it holds, then drop or rename it (or run pgstep recover if a run was interrupted)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The scripts of each step of the plan, with the clone's placeholders.
+fn load_scripts(ctx: &mut Ctx, plan: &UpgradePlan) -> Result<Vec<Vec<Script>>, StepError> {
+    ctx.with_engine(|engine, _| -> Result<Vec<_>, StepError> {
+        let ph = engine.placeholders(&plan.work_db)?;
+        plan.steps
+            .iter()
+            .map(|&i| Ok(engine.reload(&engine.bundle.steps[i].scripts, &ph)?))
+            .collect()
+    })?
+}
+
+/// One line per step of the plan: its scripts and statements.
+fn step_lines(bundle: &Bundle, plan: &UpgradePlan, scripts: &[Vec<Script>]) -> Vec<String> {
+    plan.steps
+        .iter()
+        .zip(scripts)
+        .map(|(&i, s)| {
+            let st = &bundle.steps[i];
+            format!(
+                "step {} → {}: {} script(s), {} statement(s){}",
+                st.from,
+                st.to,
+                s.len(),
+                s.iter()
+                    .map(|x| crate::db::runner::count_statements(&x.nodes))
+                    .sum::<u64>(),
+                if st.single_transaction {
+                    ", in one transaction"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect()
+}
+
+/// The latest rehearsal of this upgrade (major versions `from` → `to`) of the bundle.
+fn latest_rehearsal(ctx: &Ctx, bundle: &str, from: Version, to: Version) -> Option<Rehearsal> {
+    crate::rehearsal::latest(
+        &ctx.spec.data_dir,
+        bundle,
+        &from.major.to_string(),
+        &to.major.to_string(),
+    )
+}
+
+/// What the latest rehearsal says each downtime step will take, scaled to this database's
+/// size (a rehearsal is its own measurement: it gets none).
+fn expect_from_rehearsal(
+    ctx: &mut Ctx,
+    summary: &mut PlanSummary,
+    rehearsed: Option<&Rehearsal>,
+    size: u64,
+) {
+    let Some(r) = rehearsed else {
+        return;
+    };
+    summary.expected = r
+        .expected(Some(size))
+        .into_iter()
+        .map(|s| (s.step, s.seconds))
+        .collect();
+    summary.rehearsal = Some(format!("{} ({})", r.run_id, r.at));
+    if let Some(total) = summary.expected_downtime() {
+        ctx.log(
+            Level::Info,
+            format!(
+                "the rehearsal of {} predicts about {total:.1} s of downtime for this database",
+                r.at
+            ),
+        );
+    }
+}
+
+fn fixup(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
+    let bundle = ctx.bundle()?.clone();
+    let mut maint = ctx.maintenance()?;
+    let db = find_database(ctx, &mut maint, &bundle, "")?;
+    let mut session = ctx.session(&db)?;
+    // Before anything is changed: a version query that is refused refuses the plan.
+    let current = read_version(&mut session.client, &bundle.version_query, &db).map_err(refusal)?;
+    let fixups = fixups_to_run(ctx, &bundle, &db, current)?;
+    sort_fixups(ctx, source, (&mut session.client, &db), &fixups, current)?;
+    let last = fixups.last().map_or(current, |f| f.version);
+    // The fixup waits for its backup (it changes the database in place): nothing runs beside.
+    let backup = if source.fixups.is_empty() {
+        None
+    } else {
+        super::backup::choose_format(ctx, &mut session.client, false, None)?
+    };
+    drop(session);
+    source.current = Some(current);
+    source.name = Some(db.clone());
+    let mut lines: Vec<String> = source
+        .fixups
+        .iter()
+        .map(|(v, s)| format!("fixup {v}: {}", s.path.display()))
+        .collect();
+    if source.fixups.is_empty() {
+        lines.push(format!("nothing to do: every fixup up to {last} is recorded with the same checksum (--reapply runs them again)"));
+    } else {
+        ctx.begin(mode, &db, Some(current.to_string()), Some(last.to_string()))?;
+    }
+    let mut summary = summary(
+        ctx,
+        bundle.name.clone(),
+        (db.clone(), db),
+        (current, last),
+        lines,
+    );
+    summary.backup = backup;
+    Ok((StepStatus::Done, StepOutput::Plan(summary)))
+}
+
+/// The bundle's fixups of `current`'s major version, up to `--to`; refused when `--to` leaves
+/// the major version or goes back, or when there are none.
+fn fixups_to_run(
+    ctx: &Ctx,
+    bundle: &Bundle,
+    db: &str,
+    current: Version,
+) -> Result<Vec<crate::bundle::Fixup>, StepError> {
+    if let Some(to) = ctx.spec.to
+        && (to.major != current.major || to < current)
+    {
+        return Err(refused(format!(
+            "--to {to}: \"{db}\" is at {current}; fixups go forward within major version {} (major versions come by pgstep upgrade)",
+            current.major
+        )));
+    }
+    let fixups: Vec<_> = bundle
+        .fixups_of(current.major)
+        .filter(|f| ctx.spec.to.is_none_or(|t| f.version <= t))
+        .cloned()
+        .collect();
+    if fixups.is_empty() {
+        return Err(refused(format!(
+            "bundle \"{}\" has no fixups for version {}: nothing to do",
+            bundle.name, current.major
+        )));
+    }
+    Ok(fixups)
+}
+
+/// Each fixup's scripts, to run, or skipped when the database records them with the same
+/// checksum (unless `--reapply`).
+fn sort_fixups(
+    ctx: &mut Ctx,
+    source: &mut Source,
+    (client, db): (&mut Client, &str),
+    fixups: &[crate::bundle::Fixup],
+    current: Version,
+) -> Result<(), StepError> {
+    let ph = ctx.with_engine(|engine, _| engine.placeholders(db))??;
+    for f in fixups {
+        let scripts = ctx.with_engine(|engine, _| engine.reload(&f.scripts, &ph))??;
+        for script in scripts {
+            let file = script.path.to_string_lossy().into_owned();
+            let recorded = recorded_fixup(client, &file, &f.version.to_string())?;
+            let done = recorded.as_deref() == Some(script.combined_sha256().as_str())
+                && current >= f.version;
+            if done && !ctx.spec.reapply {
+                source.fixups_skipped.push(file);
+            } else {
+                source.fixups.push((f.version, script));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn restore(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
+    let path = ctx
+        .spec
+        .restore_from
+        .clone()
+        .ok_or("name the backup to restore")?;
+    let db = ctx
+        .spec
+        .database
+        .clone()
+        .ok_or("name the new database with --database")?;
+    let meta = crate::backup::read_metadata(&path).map_err(|e| e.to_string())?;
+    crate::backup::verify(&path, &meta).map_err(|e| e.to_string())?;
+    let mut maint = ctx.maintenance()?;
+    if database_exists(&mut maint, &db)? {
+        return Err(refused(format!(
+            "database \"{db}\" already exists: pgstep restores into a new database and never overwrites one"
+        )));
+    }
+    ctx.begin(
+        mode,
+        &db,
+        Some(meta.version.clone()),
+        Some(meta.version.clone()),
+    )?;
+    source.name = Some(db.clone());
+    let version = meta.version.parse().unwrap_or(Version::new(0, 0));
+    let application = ctx
+        .spec
+        .bundle
+        .as_ref()
+        .map_or_else(|| meta.database.clone(), |b| b.name.clone());
+    let from = format!(
+        "{} (backup of \"{}\", {})",
+        path.display(),
+        meta.database,
+        meta.created_at
+    );
+    let lines = vec![format!(
+        "restore {} bytes (sha256 {}) with {} job(s)",
+        meta.size, meta.sha256, ctx.spec.jobs
+    )];
+    let summary = summary(ctx, application, (from, db), (version, version), lines);
+    Ok((StepStatus::Done, StepOutput::Plan(summary)))
+}
+
+fn bootstrap(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
+    let bundle = ctx.bundle()?.clone();
+    let db = ctx
+        .spec
+        .database
+        .clone()
+        .ok_or("name the new database with --database")?;
+    let mut maint = ctx.maintenance()?;
+    check_server_version(&mut maint, &bundle)?;
+    if database_exists(&mut maint, &db)? {
+        return Err(refused(format!(
+            "database \"{db}\" already exists: pgstep bootstrap creates a new database and never touches an existing one"
+        )));
+    }
+    let to = ctx.spec.to.unwrap_or_else(|| bundle.latest_major());
+    ctx.begin(mode, &db, None, Some(to.to_string()))?;
+    source.name = Some(db.clone());
+    let lines = vec![format!(
+        "baseline {}, then {} step(s)",
+        bundle.baseline.version,
+        bundle.steps.iter().filter(|s| s.to <= to).count()
+    )];
+    let summary = summary(
+        ctx,
+        bundle.name.clone(),
+        (String::new(), db),
+        (bundle.baseline.version, to),
+        lines,
+    );
+    Ok((StepStatus::Done, StepOutput::Plan(summary)))
+}
