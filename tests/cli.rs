@@ -312,3 +312,48 @@ fn help_lists_the_commands_and_connection_options() {
         assert!(help.contains(word), "{word} missing from --help:\n{help}");
     }
 }
+
+/// The README's "Where each step lives" table names, for every step, files that exist: the
+/// executor's and the screen's file, and the help text under the step's key.
+#[test]
+fn the_readme_names_the_file_of_every_step_and_they_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let start = readme
+        .find("### Where each step lives")
+        .expect("the step table");
+    let rows: Vec<Vec<String>> = readme[start..]
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains('`'))
+        .map(|l| {
+            l.split('|')
+                .map(|c| c.trim().trim_matches('`').to_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 14, "one row per step: {rows:?}");
+    for row in &rows {
+        let (key, executor, screen) = (&row[2], &row[3], &row[4]);
+        assert!(
+            root.join(format!("assets/help/{key}.md")).exists(),
+            "help of {key}"
+        );
+        let screen = screen.trim_matches('`');
+        assert!(root.join("src/ui").join(screen).exists(), "{screen}");
+        if let Some(path) = executor
+            .split('`')
+            .next()
+            .filter(|p| p.starts_with("steps/"))
+        {
+            assert!(root.join("src/executor").join(path).exists(), "{path}");
+            assert!(
+                path.contains(key.as_str()),
+                "{path} is named by its key {key}"
+            );
+        }
+        assert!(
+            screen.contains(key.as_str()),
+            "{screen} is named by its key {key}"
+        );
+    }
+}
