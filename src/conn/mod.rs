@@ -109,7 +109,7 @@ pub use connect::{
     NoPrompt, NoticeFn, NoticeLine, PasswordPrompt, PasswordRequest, PromptReason, TtyPrompt,
 };
 pub use env::{Env, ProcessEnv, Secret};
-pub use error::{ConnError, Origin};
+pub use error::{ConnError, ConnStringSyntax, Origin};
 pub use resolve::{
     ConnArgs, ConnSettings, DEFAULT_PORT, DEFAULT_SOCKET_DIR, FALLBACK_APPLICATION_NAME, HostAddr,
     Target,
