@@ -133,6 +133,13 @@ enum Failure {
     Setup(ConnError),
 }
 
+/// How trying one host ended, when it did not end the whole connect.
+enum HostOutcome {
+    Connected(Box<Client>),
+    /// Could not reach it (why, with a hint): try the next host.
+    Unreachable(String),
+}
+
 type SharedNotice = Option<Arc<dyn Fn(NoticeLine) + Send + Sync>>;
 
 impl ConnSettings {
@@ -153,17 +160,16 @@ impl ConnSettings {
         let mut unreachable = Vec::new();
         for target in &self.targets {
             match self.connect_host(target, &notice, &mut tls, prompt, &mut prompted)? {
-                Ok(client) => return Ok(client),
-                Err(why) => unreachable.push((target, why)),
+                HostOutcome::Connected(client) => return Ok(*client),
+                HostOutcome::Unreachable(why) => unreachable.push((target, why)),
             }
         }
         Err(self.unreachable_error(&unreachable))
     }
 
     /// Tries one host, asking for a password when the server wants one and
-    /// `prompted` says none was asked for yet. Gives the client, or (inner
-    /// `Err`) why the host could not be reached, so the next one is tried;
-    /// an outer `Err` ends the whole connect.
+    /// `prompted` says none was asked for yet. An `Err` ends the whole
+    /// connect; an unreachable host lets the caller try the next one.
     fn connect_host(
         &self,
         target: &Target,
@@ -171,7 +177,7 @@ impl ConnSettings {
         tls: &mut Option<MakeTlsConnector>,
         prompt: &dyn PasswordPrompt,
         prompted: &mut bool,
-    ) -> Result<Result<Client, String>, ConnError> {
+    ) -> Result<HostOutcome, ConnError> {
         let mut password = self.password_for(target);
         loop {
             let secret = password.as_ref().map(|(s, _)| s);
@@ -180,7 +186,7 @@ impl ConnSettings {
                     if let Some((s, Origin::Prompt)) = password {
                         self.remember_prompted(s);
                     }
-                    return Ok(Ok(client));
+                    return Ok(HostOutcome::Connected(Box::new(client)));
                 }
                 Err(f) => f,
             };
@@ -207,8 +213,10 @@ impl ConnSettings {
                     Err(self.connect_error(target, describe_server(&db, self, origin)))
                 }
                 Failure::Setup(e) => Err(e),
-                Failure::TlsHandshake(why) => Ok(Err(self.describe_tls(target, &why))),
-                Failure::Network(why) => Ok(Err(why)),
+                Failure::TlsHandshake(why) => {
+                    Ok(HostOutcome::Unreachable(self.describe_tls(target, &why)))
+                }
+                Failure::Network(why) => Ok(HostOutcome::Unreachable(why)),
             };
         }
     }
