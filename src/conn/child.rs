@@ -82,53 +82,87 @@ impl ChildEnv {
     }
 }
 
+/// A variable for the child: its value, or None to remove it.
+type Var = (&'static str, Option<String>);
+
 impl ConnSettings {
     /// The environment for pg_dump, pg_restore or psql.
     pub fn child_env(&self) -> Result<ChildEnv, ConnError> {
         let mut set = Vec::new();
         let mut remove: Vec<String> = ALWAYS_REMOVE.iter().map(|s| s.to_string()).collect();
-        let mut put = |name: &str, value: Option<String>| match value {
-            Some(v) => set.push((name.to_string(), v)),
-            None => remove.push(name.to_string()),
-        };
+        let (passfile_var, passfile) = self.child_passfile()?;
+        let vars = self.server_vars().into_iter().chain(self.tls_vars());
+        let vars = vars.chain(self.session_vars()).chain([passfile_var]);
+        for (name, value) in vars {
+            match value {
+                Some(v) => set.push((name.to_string(), v)),
+                None => remove.push(name.to_string()),
+            }
+        }
+        Ok(ChildEnv {
+            set,
+            remove,
+            _passfile: passfile,
+        })
+    }
+
+    /// Where to connect and as whom.
+    fn server_vars(&self) -> [Var; 4] {
         let hosts: Vec<String> = self.targets.iter().map(|t| host_string(&t.host)).collect();
         let ports: Vec<String> = self.targets.iter().map(|t| t.port.to_string()).collect();
-        put("PGHOST", Some(hosts.join(",")));
-        put("PGPORT", Some(ports.join(",")));
-        put("PGUSER", Some(self.user.0.clone()));
-        put("PGDATABASE", Some(self.dbname.0.clone()));
-        put("PGSSLMODE", Some(self.tls.mode.as_str().to_string()));
-        put(
-            "PGSSLROOTCERT",
-            self.tls.rootcert.as_ref().map(|(v, _)| v.clone()),
-        );
-        put("PGSSLCERT", self.tls.cert.as_ref().map(|(v, _)| v.clone()));
-        put("PGSSLKEY", self.tls.key.as_ref().map(|(v, _)| v.clone()));
-        put(
-            "PGSSLCERTMODE",
-            (!self.tls.send_client_cert).then(|| "disable".to_string()),
-        );
-        put(
-            "PGSSLSNI",
-            Some(if self.tls.sni { "1" } else { "0" }.to_string()),
-        );
-        put(
-            "PGSSLMINPROTOCOLVERSION",
-            self.tls.min_protocol.as_ref().map(|(v, _)| v.clone()),
-        );
-        put(
-            "PGSSLMAXPROTOCOLVERSION",
-            self.tls.max_protocol.as_ref().map(|(v, _)| v.clone()),
-        );
-        put("PGAPPNAME", self.application_name.clone());
-        put(
-            "PGCONNECT_TIMEOUT",
-            self.connect_timeout.as_ref().map(|(s, _)| s.to_string()),
-        );
-        put("PGOPTIONS", self.options.clone());
-        put("PGCHANNELBINDING", self.channel_binding.clone());
-        put("PGTARGETSESSIONATTRS", self.target_session_attrs.clone());
+        [
+            ("PGHOST", Some(hosts.join(","))),
+            ("PGPORT", Some(ports.join(","))),
+            ("PGUSER", Some(self.user.0.clone())),
+            ("PGDATABASE", Some(self.dbname.0.clone())),
+        ]
+    }
 
+    /// The TLS settings.
+    fn tls_vars(&self) -> [Var; 8] {
+        let tls = &self.tls;
+        let value = |v: &Option<(String, _)>| v.as_ref().map(|(v, _)| v.clone());
+        [
+            ("PGSSLMODE", Some(tls.mode.as_str().to_string())),
+            ("PGSSLROOTCERT", value(&tls.rootcert)),
+            ("PGSSLCERT", value(&tls.cert)),
+            ("PGSSLKEY", value(&tls.key)),
+            (
+                "PGSSLCERTMODE",
+                (!tls.send_client_cert).then(|| "disable".to_string()),
+            ),
+            (
+                "PGSSLSNI",
+                Some(if tls.sni { "1" } else { "0" }.to_string()),
+            ),
+            (
+                "PGSSLMINPROTOCOLVERSION",
+                tls.min_protocol.as_ref().map(|(v, _)| v.clone()),
+            ),
+            (
+                "PGSSLMAXPROTOCOLVERSION",
+                tls.max_protocol.as_ref().map(|(v, _)| v.clone()),
+            ),
+        ]
+    }
+
+    /// The remaining session settings.
+    fn session_vars(&self) -> [Var; 5] {
+        [
+            ("PGAPPNAME", self.application_name.clone()),
+            (
+                "PGCONNECT_TIMEOUT",
+                self.connect_timeout.as_ref().map(|(s, _)| s.to_string()),
+            ),
+            ("PGOPTIONS", self.options.clone()),
+            ("PGCHANNELBINDING", self.channel_binding.clone()),
+            ("PGTARGETSESSIONATTRS", self.target_session_attrs.clone()),
+        ]
+    }
+
+    /// PGPASSFILE, and the temporary file to keep alive: the known passwords
+    /// in a new file, or else the password file pgstep itself reads.
+    fn child_passfile(&self) -> Result<(Var, Option<NamedTempFile>), ConnError> {
         let lines: String = self
             .targets
             .iter()
@@ -142,28 +176,15 @@ impl ConnSettings {
                 ))
             })
             .collect();
-        let mut passfile = None;
         if lines.is_empty() {
             // No password known: let the child read the same password file.
-            put(
-                "PGPASSFILE",
-                self.passfile
-                    .as_ref()
-                    .map(|p| p.to_string_lossy().into_owned()),
-            );
-        } else {
-            let file = write_passfile(&lines).map_err(ConnError::ChildPassfile)?;
-            put(
-                "PGPASSFILE",
-                Some(file.path().to_string_lossy().into_owned()),
-            );
-            passfile = Some(file);
+            let path = self.passfile.as_ref();
+            let var = path.map(|p| p.to_string_lossy().into_owned());
+            return Ok((("PGPASSFILE", var), None));
         }
-        Ok(ChildEnv {
-            set,
-            remove,
-            _passfile: passfile,
-        })
+        let file = write_passfile(&lines).map_err(ConnError::ChildPassfile)?;
+        let var = Some(file.path().to_string_lossy().into_owned());
+        Ok((("PGPASSFILE", var), Some(file)))
     }
 }
 

@@ -133,6 +133,13 @@ enum Failure {
     Setup(ConnError),
 }
 
+/// How trying one host ended, when it did not end the whole connect.
+enum HostOutcome {
+    Connected(Box<Client>),
+    /// Could not reach it (why, with a hint): try the next host.
+    Unreachable(String),
+}
+
 type SharedNotice = Option<Arc<dyn Fn(NoticeLine) + Send + Sync>>;
 
 impl ConnSettings {
@@ -152,59 +159,72 @@ impl ConnSettings {
         let mut prompted = false;
         let mut unreachable = Vec::new();
         for target in &self.targets {
-            let mut password = self.password_for(target);
-            loop {
-                let secret = password.as_ref().map(|(s, _)| s);
-                let failure = match self.attempt(target, secret, &notice, &mut tls) {
-                    Ok(client) => {
-                        if let Some((s, Origin::Prompt)) = password {
-                            self.remember_prompted(s);
-                        }
-                        return Ok(client);
-                    }
-                    Err(f) => f,
-                };
-                let reason = match failure {
-                    Failure::NeedPassword | Failure::Server(_) if prompted => None,
-                    Failure::NeedPassword => Some(PromptReason::Missing),
-                    Failure::Server(ref db) if *db.code() == SqlState::INVALID_PASSWORD => password
-                        .as_ref()
-                        .map(|(_, o)| PromptReason::Rejected(o.clone())),
-                    _ => None,
-                };
-                if let Some(reason) = reason {
-                    prompted = true;
-                    let request = PasswordRequest {
-                        user: self.user.0.clone(),
-                        server: target.display(),
-                        reason,
-                    };
-                    if let Some(s) = prompt.ask(&request)? {
-                        password = Some((s, Origin::Prompt));
-                        continue;
-                    }
-                }
-                match failure {
-                    Failure::NeedPassword => {
-                        return Err(ConnError::PasswordRequired {
-                            target: target.display(),
-                            user: self.user.0.clone(),
-                        });
-                    }
-                    Failure::Server(db) => {
-                        let origin = password.as_ref().map(|(_, o)| o);
-                        return Err(self.connect_error(target, describe_server(&db, self, origin)));
-                    }
-                    Failure::Setup(e) => return Err(e),
-                    Failure::TlsHandshake(why) => {
-                        unreachable.push((target, self.describe_tls(target, &why)))
-                    }
-                    Failure::Network(why) => unreachable.push((target, why)),
-                }
-                break;
+            match self.connect_host(target, &notice, &mut tls, prompt, &mut prompted)? {
+                HostOutcome::Connected(client) => return Ok(*client),
+                HostOutcome::Unreachable(why) => unreachable.push((target, why)),
             }
         }
-        Err(match unreachable.as_slice() {
+        Err(self.unreachable_error(&unreachable))
+    }
+
+    /// Tries one host, asking for a password when the server wants one and
+    /// `prompted` says none was asked for yet. An `Err` ends the whole
+    /// connect; an unreachable host lets the caller try the next one.
+    fn connect_host(
+        &self,
+        target: &Target,
+        notice: &SharedNotice,
+        tls: &mut Option<MakeTlsConnector>,
+        prompt: &dyn PasswordPrompt,
+        prompted: &mut bool,
+    ) -> Result<HostOutcome, ConnError> {
+        let mut password = self.password_for(target);
+        loop {
+            let secret = password.as_ref().map(|(s, _)| s);
+            let failure = match self.attempt(target, secret, notice, tls) {
+                Ok(client) => {
+                    if let Some((s, Origin::Prompt)) = password {
+                        self.remember_prompted(s);
+                    }
+                    return Ok(HostOutcome::Connected(Box::new(client)));
+                }
+                Err(f) => f,
+            };
+            let origin = password.as_ref().map(|(_, o)| o);
+            if let Some(reason) = prompt_reason(&failure, origin, *prompted) {
+                *prompted = true;
+                let request = PasswordRequest {
+                    user: self.user.0.clone(),
+                    server: target.display(),
+                    reason,
+                };
+                if let Some(s) = prompt.ask(&request)? {
+                    password = Some((s, Origin::Prompt));
+                    continue;
+                }
+            }
+            return match failure {
+                Failure::NeedPassword => Err(ConnError::PasswordRequired {
+                    target: target.display(),
+                    user: self.user.0.clone(),
+                }),
+                Failure::Server(db) => {
+                    let origin = password.as_ref().map(|(_, o)| o);
+                    Err(self.connect_error(target, describe_server(&db, self, origin)))
+                }
+                Failure::Setup(e) => Err(e),
+                Failure::TlsHandshake(why) => {
+                    Ok(HostOutcome::Unreachable(self.describe_tls(target, &why)))
+                }
+                Failure::Network(why) => Ok(HostOutcome::Unreachable(why)),
+            };
+        }
+    }
+
+    /// The error when no host could be reached: the one host's reason, or
+    /// every host's.
+    fn unreachable_error(&self, unreachable: &[(&Target, String)]) -> ConnError {
+        match unreachable {
             [(target, why)] => self.connect_error(target, why.clone()),
             all => ConnError::Connect {
                 target: format!("any of the {} servers", all.len()),
@@ -215,7 +235,7 @@ impl ConnSettings {
                     .collect::<Vec<_>>()
                     .join("; "),
             },
-        })
+        }
     }
 
     fn connect_error(&self, target: &Target, reason: String) -> ConnError {
@@ -379,6 +399,24 @@ impl ConnSettings {
     }
 }
 
+/// Why to ask for a password after `failure`, if at all: the server wants
+/// one and none was given, or rejected the one from `password`; never twice
+/// in one connect.
+fn prompt_reason(
+    failure: &Failure,
+    password: Option<&Origin>,
+    prompted: bool,
+) -> Option<PromptReason> {
+    match failure {
+        Failure::NeedPassword | Failure::Server(_) if prompted => None,
+        Failure::NeedPassword => Some(PromptReason::Missing),
+        Failure::Server(db) if *db.code() == SqlState::INVALID_PASSWORD => {
+            password.map(|o| PromptReason::Rejected(o.clone()))
+        }
+        _ => None,
+    }
+}
+
 fn host_name(target: &Target) -> String {
     match &target.host {
         HostAddr::Tcp(h) => h.clone(),
@@ -450,8 +488,15 @@ fn describe_server(db: &DbError, s: &ConnSettings, password: Option<&Origin>) ->
 
 #[cfg(test)]
 mod tests {
+    use super::super::ConnArgs;
     use super::super::test_support::{Home, args, resolve};
     use super::*;
+
+    /// The error of connecting with `a` (no password file, no prompt).
+    fn connect_error(a: &ConnArgs, home: &Home) -> Option<String> {
+        let (s, _) = resolve(a, &home.env(&[]));
+        s.connect_with(None, &NoPrompt).err().map(|e| e.to_string())
+    }
 
     #[test]
     fn unreachable_hosts_are_all_reported() {
@@ -462,8 +507,7 @@ mod tests {
             None,
             Some("host=/nonexistent-a,127.0.0.1 port=5432,1"),
         );
-        let (s, _) = resolve(&a, &home.env(&[]));
-        let e = s.connect_with(None, &NoPrompt).err().map(|e| e.to_string());
+        let e = connect_error(&a, &home);
         assert_eq!(
             e.as_deref(),
             Some(
@@ -483,8 +527,7 @@ mod tests {
             None,
             Some("sslmode=verify-full"),
         );
-        let (s, _) = resolve(&a, &home.env(&[]));
-        let e = s.connect_with(None, &NoPrompt).err().map(|e| e.to_string());
+        let e = connect_error(&a, &home);
         assert!(
             e.as_deref()
                 .is_some_and(|e| e.starts_with("root certificate file")),
@@ -497,8 +540,7 @@ mod tests {
             None,
             Some("sslmode=verify-full"),
         );
-        let (s, _) = resolve(&a, &home.env(&[]));
-        let e = s.connect_with(None, &NoPrompt).err().map(|e| e.to_string());
+        let e = connect_error(&a, &home);
         assert!(
             e.as_deref()
                 .is_some_and(|e| e.contains("on socket /nonexistent-a/.s.PGSQL.5432")),

@@ -4,6 +4,7 @@
 //! `-d/--dbname` value is a connection string at all (libpq's
 //! `recognized_connection_string`) and dispatches to the URI parser.
 
+use super::error::ConnStringSyntax;
 use super::uri;
 
 /// One libpq connection keyword.
@@ -103,7 +104,7 @@ pub(crate) type Pairs = Vec<(&'static str, String)>;
 
 /// Stores a pair the way libpq's `conninfo_storeval` does: the obsolete
 /// `requiressl` becomes `sslmode`, unknown keywords are an error.
-pub(crate) fn store(pairs: &mut Pairs, name: &str, value: String) -> Result<(), String> {
+pub(crate) fn store(pairs: &mut Pairs, name: &str, value: String) -> Result<(), ConnStringSyntax> {
     let (name, value) = if name == "requiressl" {
         let mode = if value.starts_with('1') {
             "require"
@@ -120,7 +121,7 @@ pub(crate) fn store(pairs: &mut Pairs, name: &str, value: String) -> Result<(), 
             pairs.push((k, value));
             Ok(())
         }
-        None => Err(format!("invalid connection option \"{name}\"")),
+        None => Err(ConnStringSyntax::InvalidOption(name.to_string())),
     }
 }
 
@@ -135,7 +136,7 @@ pub(crate) fn is_conn_string(s: &str) -> bool {
 /// libpq's messages echo words of the string; when the string may hold a
 /// password, a misquoted password could be echoed (`password=a b` fails on
 /// the word `b`), so the details are withheld then.
-pub(crate) fn parse_conn_string(s: &str) -> Result<Pairs, String> {
+pub(crate) fn parse_conn_string(s: &str) -> Result<Pairs, ConnStringSyntax> {
     let result = if uri::has_prefix(s) {
         uri::parse(s)
     } else {
@@ -143,7 +144,7 @@ pub(crate) fn parse_conn_string(s: &str) -> Result<Pairs, String> {
     };
     result.map_err(|reason| {
         if may_hold_password(s) {
-            "it could not be parsed (details withheld because it contains a password) — check the quoting: in key=value form quote values that contain blanks or quotes (password='a b', with \\' and \\\\ escapes); in a URI percent-encode special characters (%40 for @, %3A for :, %2F for /)".to_string()
+            ConnStringSyntax::DetailsWithheld
         } else {
             reason
         }
@@ -173,97 +174,93 @@ pub(crate) fn is_c_space(b: u8) -> bool {
 /// pgstep reads a string exactly as psql would: blanks after `=` are
 /// skipped (so `host= dbname=x` sets host to `dbname=x`), a backslash escapes
 /// the next character both inside and outside quotes.
-pub(crate) fn parse_key_values(input: &str) -> Result<Pairs, String> {
+pub(crate) fn parse_key_values(input: &str) -> Result<Pairs, ConnStringSyntax> {
     let b = input.as_bytes();
     let mut pairs = Pairs::new();
-    let mut i = 0;
+    let mut i = skip_spaces(b, 0);
     while i < b.len() {
-        if is_c_space(b[i]) {
-            i += 1;
-            continue;
-        }
         // The parameter name runs to '=' or whitespace.
         let start = i;
         while i < b.len() && b[i] != b'=' && !is_c_space(b[i]) {
             i += 1;
         }
         let name = &input[start..i];
-        while i < b.len() && is_c_space(b[i]) {
-            i += 1;
-        }
+        i = skip_spaces(b, i);
         if i >= b.len() || b[i] != b'=' {
-            return Err(format!(
-                "missing \"=\" after \"{name}\" in connection info string"
-            ));
+            return Err(ConnStringSyntax::MissingEquals(name.to_string()));
         }
-        i += 1;
-        while i < b.len() && is_c_space(b[i]) {
-            i += 1;
-        }
-        let mut value = Vec::new();
-        if i < b.len() && b[i] == b'\'' {
-            i += 1;
-            loop {
-                match b.get(i) {
-                    None => {
-                        return Err(
-                            "unterminated quoted string in connection info string".to_string()
-                        );
-                    }
-                    Some(b'\\') => {
-                        if let Some(&c) = b.get(i + 1) {
-                            value.push(c);
-                        }
-                        i += 2;
-                    }
-                    Some(b'\'') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(&c) => {
-                        value.push(c);
-                        i += 1;
-                    }
-                }
-            }
+        i = skip_spaces(b, i + 1);
+        let (value, end) = if b.get(i) == Some(&b'\'') {
+            quoted_value(b, i + 1)?
         } else {
-            while i < b.len() && !is_c_space(b[i]) {
-                if b[i] == b'\\' {
-                    if let Some(&c) = b.get(i + 1) {
-                        value.push(c);
-                    }
-                    i += 2;
-                } else {
-                    value.push(b[i]);
-                    i += 1;
-                }
-            }
-        }
+            unquoted_value(b, i)
+        };
+        i = end;
         // Only whole UTF-8 sequences are ever split off (the delimiters are
         // ASCII), so this cannot fail on &str input; map it anyway.
         let value = String::from_utf8(value)
-            .map_err(|_| format!("value of \"{name}\" is not valid UTF-8"))?;
+            .map_err(|_| ConnStringSyntax::ValueNotUtf8(name.to_string()))?;
         store(&mut pairs, name, value)?;
+        i = skip_spaces(b, i);
     }
     Ok(pairs)
+}
+
+/// The index of the first byte at or after `i` that is not a blank.
+fn skip_spaces(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && is_c_space(b[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// A value in single quotes starting after the opening quote, with
+/// backslash escapes; returns it and the index after the closing quote.
+fn quoted_value(b: &[u8], mut i: usize) -> Result<(Vec<u8>, usize), ConnStringSyntax> {
+    let mut value = Vec::new();
+    loop {
+        match b.get(i) {
+            None => return Err(ConnStringSyntax::UnterminatedQuote),
+            Some(b'\\') => {
+                if let Some(&c) = b.get(i + 1) {
+                    value.push(c);
+                }
+                i += 2;
+            }
+            Some(b'\'') => return Ok((value, i + 1)),
+            Some(&c) => {
+                value.push(c);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// A value up to the next blank, with backslash escapes; returns it and the
+/// index where it ends.
+fn unquoted_value(b: &[u8], mut i: usize) -> (Vec<u8>, usize) {
+    let mut value = Vec::new();
+    while i < b.len() && !is_c_space(b[i]) {
+        if b[i] == b'\\' {
+            if let Some(&c) = b.get(i + 1) {
+                value.push(c);
+            }
+            i += 2;
+        } else {
+            value.push(b[i]);
+            i += 1;
+        }
+    }
+    (value, i)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conn::test_support::{owned_pairs, pairs};
 
     fn kv(s: &str) -> Vec<(String, String)> {
-        parse_key_values(s)
-            .expect("valid conninfo")
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
-    }
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        owned_pairs(parse_key_values(s).expect("valid conninfo"))
     }
 
     #[test]
@@ -323,7 +320,11 @@ mod tests {
             ("colour=blue", "invalid connection option \"colour\""),
         ];
         for (input, want) in cases {
-            assert_eq!(parse_key_values(input).expect_err(input), want, "{input}");
+            assert_eq!(
+                parse_key_values(input).expect_err(input).to_string(),
+                want,
+                "{input}"
+            );
         }
     }
 
@@ -335,13 +336,15 @@ mod tests {
             "postgresql://u:s3cret@h/db?b",
             "postgresql://u:s%zzret@h/db",
         ] {
-            let err = parse_conn_string(input).expect_err(input);
+            let err = parse_conn_string(input).expect_err(input).to_string();
             assert!(err.contains("details withheld"), "{input}: {err}");
             assert!(!err.contains("s3cret"), "{input}: {err}");
         }
         // Without a password, libpq's message is kept.
         assert_eq!(
-            parse_conn_string("host=h colour=x").expect_err("bad"),
+            parse_conn_string("host=h colour=x")
+                .expect_err("bad")
+                .to_string(),
             "invalid connection option \"colour\""
         );
     }

@@ -50,7 +50,10 @@ impl fmt::Display for Origin {
 pub enum ConnError {
     /// A `-d/--dbname` value that looks like a connection string but is not one.
     #[error("invalid connection string (from {origin}): {reason}")]
-    ConnString { origin: Origin, reason: String },
+    ConnString {
+        origin: Origin,
+        reason: ConnStringSyntax,
+    },
 
     /// A value that libpq would reject, e.g. `invalid port "abc" (from PGPORT)`.
     #[error("invalid {what} \"{value}\" (from {origin}){hint}")]
@@ -125,6 +128,49 @@ pub enum ConnError {
 
     #[error("could not write the temporary password file for child processes: {0}")]
     ChildPassfile(std::io::Error),
+}
+
+/// Why a connection string (a `postgresql://` URI or `key=value ...`) could
+/// not be parsed, in libpq's words. `part` names a part of a URI (never its
+/// value: it may be a password).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConnStringSyntax {
+    #[error("not a connection URI")]
+    NotAUri,
+    #[error("end of string reached when looking for matching \"]\" in IPv6 host address in URI")]
+    UnterminatedIpv6,
+    #[error("IPv6 host address may not be empty in URI")]
+    EmptyIpv6,
+    #[error(
+        "unexpected character \"{0}\" after IPv6 host address in URI (expected \":\" or \"/\")"
+    )]
+    AfterIpv6(char),
+    #[error("missing key/value separator \"=\" in URI query parameter: \"{0}\"")]
+    MissingQuerySeparator(String),
+    #[error("extra key/value separator \"=\" in URI query parameter: \"{0}\"")]
+    ExtraQuerySeparator(String),
+    #[error("invalid URI query parameter: \"{0}\"")]
+    InvalidQueryParameter(String),
+    #[error("invalid percent-encoded token in the {0}")]
+    BadPercentToken(&'static str),
+    #[error("forbidden value %00 in the {0}")]
+    PercentZero(&'static str),
+    #[error("the percent-decoded {0} is not valid UTF-8")]
+    DecodedNotUtf8(&'static str),
+    #[error("invalid connection option \"{0}\"")]
+    InvalidOption(String),
+    #[error("missing \"=\" after \"{0}\" in connection info string")]
+    MissingEquals(String),
+    #[error("unterminated quoted string in connection info string")]
+    UnterminatedQuote,
+    #[error("value of \"{0}\" is not valid UTF-8")]
+    ValueNotUtf8(String),
+    /// Any of the above in a string that may hold a password: the details
+    /// could echo it, so they are withheld.
+    #[error(
+        "it could not be parsed (details withheld because it contains a password) — check the quoting: in key=value form quote values that contain blanks or quotes (password='a b', with \\' and \\\\ escapes); in a URI percent-encode special characters (%40 for @, %3A for :, %2F for /)"
+    )]
+    DetailsWithheld,
 }
 
 impl ConnError {

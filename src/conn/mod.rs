@@ -57,8 +57,8 @@
 //! - `tls.rs`: [`SslMode`] and the native-tls connector (certificate rules).
 //! - `connect.rs`: [`ConnSettings::connect`], prompts, error messages.
 //! - `child.rs`: [`ChildEnv`] for pg_dump / pg_restore / psql.
-//! - Tests: `resolve_tests.rs` (precedence, validation), `password_tests.rs`
-//!   (password file, prompts, child environment), `server_tests.rs` (a
+//! - Tests: `tests_resolve.rs` (precedence, validation), `tests_password.rs`
+//!   (password file, prompts, child environment), `tests_server.rs` (a
 //!   throw-away PostgreSQL 15 cluster: scram over a socket, TLS over
 //!   127.0.0.1 with every sslmode, client certificates, real psql as a
 //!   child), `test_support.rs`; each parser file tests itself.
@@ -96,20 +96,20 @@ mod uri;
 mod validate;
 
 #[cfg(test)]
-mod password_tests;
-#[cfg(test)]
-mod resolve_tests;
-#[cfg(test)]
-mod server_tests;
-#[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod tests_password;
+#[cfg(test)]
+mod tests_resolve;
+#[cfg(test)]
+mod tests_server;
 
 pub use child::ChildEnv;
 pub use connect::{
     NoPrompt, NoticeFn, NoticeLine, PasswordPrompt, PasswordRequest, PromptReason, TtyPrompt,
 };
 pub use env::{Env, ProcessEnv, Secret};
-pub use error::{ConnError, Origin};
+pub use error::{ConnError, ConnStringSyntax, Origin};
 pub use resolve::{
     ConnArgs, ConnSettings, DEFAULT_PORT, DEFAULT_SOCKET_DIR, FALLBACK_APPLICATION_NAME, HostAddr,
     Target,

@@ -357,14 +357,7 @@ fn build(
     let get = |k: &str| params.get(k).filter(|v| !v.value.is_empty());
     let origin_of = |k: &str| get(k).map_or(Origin::Default, |v| v.origin.clone());
 
-    let hosts = match get("host") {
-        Some(v) => v
-            .value
-            .split(',')
-            .map(|h| parse_host(h, &v.origin))
-            .collect::<Result<Vec<_>, _>>()?,
-        None => vec![HostAddr::Socket(DEFAULT_SOCKET_DIR.into())],
-    };
+    let hosts = parse_hosts(get("host"))?;
     let ports = parse_ports(get("port"), hosts.len())?;
     let user = match get("user") {
         Some(v) => (v.value.clone(), v.origin.clone()),
@@ -385,18 +378,7 @@ fn build(
         None => env.home().map(|h| h.join(".pgpass")),
     };
     let tls = build_tls(params, env, &hosts, warnings)?;
-    let connect_timeout = match get("connect_timeout") {
-        Some(v) => match parse_c_int(&v.value) {
-            // libpq: zero or negative waits forever; the minimum is 2 seconds.
-            Some(n) if n <= 0 => None,
-            Some(n) => Some((n.max(2) as u64, v.origin.clone())),
-            None => {
-                return Err(ConnError::invalid("connect_timeout", &v.value, &v.origin)
-                    .with_hint(": give a number of seconds"));
-            }
-        },
-        None => None,
-    };
+    let connect_timeout = parse_connect_timeout(get("connect_timeout"))?;
     let mut settings = ConnSettings {
         targets: hosts
             .into_iter()
@@ -425,6 +407,32 @@ fn build(
     };
     warnings.extend(settings.lookup_passfile());
     Ok(settings)
+}
+
+/// The host list; none means the default socket directory.
+fn parse_hosts(v: Option<&Val>) -> Result<Vec<HostAddr>, ConnError> {
+    match v {
+        Some(v) => v
+            .value
+            .split(',')
+            .map(|h| parse_host(h, &v.origin))
+            .collect(),
+        None => Ok(vec![HostAddr::Socket(DEFAULT_SOCKET_DIR.into())]),
+    }
+}
+
+/// connect_timeout in seconds, as libpq reads it: zero or negative waits
+/// forever (None); the minimum is 2 seconds.
+fn parse_connect_timeout(v: Option<&Val>) -> Result<Option<(u64, Origin)>, ConnError> {
+    let Some(v) = v else {
+        return Ok(None);
+    };
+    match parse_c_int(&v.value) {
+        Some(n) if n <= 0 => Ok(None),
+        Some(n) => Ok(Some((n.max(2) as u64, v.origin.clone()))),
+        None => Err(ConnError::invalid("connect_timeout", &v.value, &v.origin)
+            .with_hint(": give a number of seconds")),
+    }
 }
 
 fn parse_host(item: &str, origin: &Origin) -> Result<HostAddr, ConnError> {

@@ -4,6 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use super::conninfo::Pairs;
 use super::env::TestEnv;
 use super::*;
 
@@ -68,4 +69,19 @@ pub(super) fn get(s: &ConnSettings, name: &str) -> (String, Origin) {
         .find(|(n, _, _)| *n == name)
         .expect("known name");
     (v, o)
+}
+
+/// Parsed `(keyword, value)` pairs with owned keywords, to compare with [`pairs`].
+pub(super) fn owned_pairs(parsed: Pairs) -> Vec<(String, String)> {
+    parsed
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+/// Expected `(keyword, value)` pairs.
+pub(super) fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }

@@ -5,6 +5,7 @@
 //! paths as hosts, and query parameters that may set any keyword.
 
 use super::conninfo::{Pairs, store};
+use super::error::ConnStringSyntax;
 
 const PREFIXES: [&str; 2] = ["postgresql://", "postgres://"];
 
@@ -13,62 +14,61 @@ pub(crate) fn has_prefix(s: &str) -> bool {
 }
 
 /// Parses a connection URI into keyword pairs (no defaults applied).
-pub(crate) fn parse(uri: &str) -> Result<Pairs, String> {
+pub(crate) fn parse(uri: &str) -> Result<Pairs, ConnStringSyntax> {
     let rest = PREFIXES
         .iter()
         .find_map(|p| uri.strip_prefix(p))
-        .ok_or_else(|| "not a connection URI".to_string())?;
+        .ok_or(ConnStringSyntax::NotAUri)?;
     let mut pairs = Pairs::new();
-
-    // Credentials: only when an '@' comes before the first '/'.
-    let cred_end = rest.find(['@', '/']);
-    let mut p = match cred_end {
-        Some(at) if rest.as_bytes()[at] == b'@' => {
-            let cred = &rest[..at];
-            let (user, password) = match cred.split_once(':') {
-                Some((u, pw)) => (u, Some(pw)),
-                None => (cred, None),
-            };
-            if !user.is_empty() {
-                store(&mut pairs, "user", decode(user, "user name")?)?;
-            }
-            if let Some(pw) = password.filter(|pw| !pw.is_empty()) {
-                store(&mut pairs, "password", decode(pw, "password")?)?;
-            }
-            &rest[at + 1..]
-        }
-        _ => rest,
+    let rest = parse_credentials(rest, &mut pairs)?;
+    let (hosts, ports, terminator, rest) = split_netlocs(rest)?;
+    store_hosts_and_ports(&hosts, &ports, &mut pairs)?;
+    let query = match terminator {
+        Some('/') => parse_path(&rest[1..], &mut pairs)?,
+        Some('?') => Some(&rest[1..]),
+        _ => None,
     };
+    if let Some(q) = query {
+        parse_params(q, &mut pairs)?;
+    }
+    Ok(pairs)
+}
 
-    // One or more netloc[:port], separated by commas.
+/// Stores `user[:password]` when an '@' comes before the first '/'; returns
+/// what follows the credentials.
+fn parse_credentials<'a>(rest: &'a str, pairs: &mut Pairs) -> Result<&'a str, ConnStringSyntax> {
+    let Some(at) = rest
+        .find(['@', '/'])
+        .filter(|&at| rest.as_bytes()[at] == b'@')
+    else {
+        return Ok(rest);
+    };
+    let cred = &rest[..at];
+    let (user, password) = match cred.split_once(':') {
+        Some((u, pw)) => (u, Some(pw)),
+        None => (cred, None),
+    };
+    if !user.is_empty() {
+        store(pairs, "user", decode(user, "user name")?)?;
+    }
+    if let Some(pw) = password.filter(|pw| !pw.is_empty()) {
+        store(pairs, "password", decode(pw, "password")?)?;
+    }
+    Ok(&rest[at + 1..])
+}
+
+/// The raw (still percent-encoded) hosts and ports of one or more
+/// `netloc[:port]` separated by commas, the character that ended the list
+/// ('/', '?' or none), and the rest of the URI from that character on.
+type Netlocs<'a> = (Vec<&'a str>, Vec<&'a str>, Option<char>, &'a str);
+
+fn split_netlocs(mut p: &str) -> Result<Netlocs<'_>, ConnStringSyntax> {
     let mut hosts = Vec::new();
     let mut ports = Vec::new();
-    let terminator = loop {
-        let host;
-        if let Some(after) = p.strip_prefix('[') {
-            let close = after.find(']').ok_or_else(|| {
-                "end of string reached when looking for matching \"]\" in IPv6 host address in URI".to_string()
-            })?;
-            if close == 0 {
-                return Err("IPv6 host address may not be empty in URI".to_string());
-            }
-            host = &after[..close];
-            p = &after[close + 1..];
-            if let Some(c) = p
-                .chars()
-                .next()
-                .filter(|c| !matches!(c, ':' | '/' | '?' | ','))
-            {
-                return Err(format!(
-                    "unexpected character \"{c}\" after IPv6 host address in URI (expected \":\" or \"/\")"
-                ));
-            }
-        } else {
-            let end = p.find([':', '/', '?', ',']).unwrap_or(p.len());
-            host = &p[..end];
-            p = &p[end..];
-        }
+    loop {
+        let (host, after_host) = split_host(p)?;
         hosts.push(host);
+        p = after_host;
         let mut port = "";
         if let Some(after) = p.strip_prefix(':') {
             let end = after.find(['/', '?', ',']).unwrap_or(after.len());
@@ -78,55 +78,74 @@ pub(crate) fn parse(uri: &str) -> Result<Pairs, String> {
         ports.push(port);
         match p.chars().next() {
             Some(',') => p = &p[1..],
-            other => break other,
+            other => return Ok((hosts, ports, other, p)),
         }
+    }
+}
+
+/// One host, a `[v6]` literal or a name up to ':', '/', '?' or ','; and what
+/// follows it.
+fn split_host(p: &str) -> Result<(&str, &str), ConnStringSyntax> {
+    let Some(after) = p.strip_prefix('[') else {
+        let end = p.find([':', '/', '?', ',']).unwrap_or(p.len());
+        return Ok((&p[..end], &p[end..]));
     };
-    // libpq joins the lists first and decodes afterwards (so "%2C" splits a host).
+    let close = after.find(']').ok_or(ConnStringSyntax::UnterminatedIpv6)?;
+    if close == 0 {
+        return Err(ConnStringSyntax::EmptyIpv6);
+    }
+    let rest = &after[close + 1..];
+    if let Some(c) = rest
+        .chars()
+        .next()
+        .filter(|c| !matches!(c, ':' | '/' | '?' | ','))
+    {
+        return Err(ConnStringSyntax::AfterIpv6(c));
+    }
+    Ok((&after[..close], rest))
+}
+
+/// libpq joins the lists first and decodes afterwards (so "%2C" splits a host).
+fn store_hosts_and_ports(
+    hosts: &[&str],
+    ports: &[&str],
+    pairs: &mut Pairs,
+) -> Result<(), ConnStringSyntax> {
     let host_list = hosts.join(",");
     if !host_list.is_empty() {
-        store(&mut pairs, "host", decode(&host_list, "host")?)?;
+        store(pairs, "host", decode(&host_list, "host")?)?;
     }
     let port_list = ports.join(",");
     // Like libpq, "a,b" stores port "," (two empty ports), which blocks PGPORT.
     if !port_list.is_empty() {
-        store(&mut pairs, "port", decode(&port_list, "port")?)?;
+        store(pairs, "port", decode(&port_list, "port")?)?;
     }
-
-    let mut query = None;
-    match terminator {
-        Some('/') => {
-            let path = &p[1..];
-            let (dbname, q) = match path.split_once('?') {
-                Some((d, q)) => (d, Some(q)),
-                None => (path, None),
-            };
-            // An empty path leaves dbname unset (so PGDATABASE still applies).
-            if !dbname.is_empty() {
-                store(&mut pairs, "dbname", decode(dbname, "database name")?)?;
-            }
-            query = q;
-        }
-        Some('?') => query = Some(&p[1..]),
-        _ => {}
-    }
-    if let Some(q) = query {
-        parse_params(q, &mut pairs)?;
-    }
-    Ok(pairs)
+    Ok(())
 }
 
-fn parse_params(query: &str, pairs: &mut Pairs) -> Result<(), String> {
+/// Stores the database name of `dbname[?query]`; returns the query.
+fn parse_path<'a>(path: &'a str, pairs: &mut Pairs) -> Result<Option<&'a str>, ConnStringSyntax> {
+    let (dbname, query) = match path.split_once('?') {
+        Some((d, q)) => (d, Some(q)),
+        None => (path, None),
+    };
+    // An empty path leaves dbname unset (so PGDATABASE still applies).
+    if !dbname.is_empty() {
+        store(pairs, "dbname", decode(dbname, "database name")?)?;
+    }
+    Ok(query)
+}
+
+fn parse_params(query: &str, pairs: &mut Pairs) -> Result<(), ConnStringSyntax> {
     if query.is_empty() {
         return Ok(());
     }
     for param in query.split('&') {
-        let (key, value) = param.split_once('=').ok_or_else(|| {
-            format!("missing key/value separator \"=\" in URI query parameter: \"{param}\"")
-        })?;
+        let (key, value) = param
+            .split_once('=')
+            .ok_or_else(|| ConnStringSyntax::MissingQuerySeparator(param.to_string()))?;
         if value.contains('=') {
-            return Err(format!(
-                "extra key/value separator \"=\" in URI query parameter: \"{key}\""
-            ));
+            return Err(ConnStringSyntax::ExtraQuerySeparator(key.to_string()));
         }
         let (key, value) = (
             decode(key, "query parameter name")?,
@@ -138,14 +157,14 @@ fn parse_params(query: &str, pairs: &mut Pairs) -> Result<(), String> {
         } else {
             (key, value)
         };
-        store(pairs, &key, value).map_err(|_| format!("invalid URI query parameter: \"{key}\""))?;
+        store(pairs, &key, value).map_err(|_| ConnStringSyntax::InvalidQueryParameter(key))?;
     }
     Ok(())
 }
 
 /// Percent-decoding as libpq does it: `%xy` with hex digits, `%00` refused.
 /// Errors name the part of the URI, never its value (it may be a password).
-pub(crate) fn decode(s: &str, part: &str) -> Result<String, String> {
+pub(crate) fn decode(s: &str, part: &'static str) -> Result<String, ConnStringSyntax> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -157,34 +176,25 @@ pub(crate) fn decode(s: &str, part: &str) -> Result<String, String> {
         }
         let hex = |c: Option<&u8>| c.and_then(|c| (*c as char).to_digit(16));
         let (Some(hi), Some(lo)) = (hex(b.get(i + 1)), hex(b.get(i + 2))) else {
-            return Err(format!("invalid percent-encoded token in the {part}"));
+            return Err(ConnStringSyntax::BadPercentToken(part));
         };
         let byte = (hi * 16 + lo) as u8;
         if byte == 0 {
-            return Err(format!("forbidden value %00 in the {part}"));
+            return Err(ConnStringSyntax::PercentZero(part));
         }
         out.push(byte);
         i += 3;
     }
-    String::from_utf8(out).map_err(|_| format!("the percent-decoded {part} is not valid UTF-8"))
+    String::from_utf8(out).map_err(|_| ConnStringSyntax::DecodedNotUtf8(part))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conn::test_support::{owned_pairs, pairs};
 
     fn uri(s: &str) -> Vec<(String, String)> {
-        parse(s)
-            .expect("valid URI")
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
-    }
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        owned_pairs(parse(s).expect("valid URI"))
     }
 
     #[test]
@@ -295,7 +305,7 @@ mod tests {
             ),
         ];
         for (input, want) in cases {
-            let err = parse(input).expect_err(input);
+            let err = parse(input).expect_err(input).to_string();
             assert!(err.contains(want), "{input}: {err}");
         }
     }
