@@ -216,55 +216,60 @@ fn tokenize(args: &str, start: Pos) -> Result<Vec<Token>, Failure> {
         let token_start = k;
         let mut pieces = Vec::new();
         while k < chars.len() && !chars[k].is_whitespace() {
-            let q = chars[k];
-            if q == '\'' || q == '"' {
-                let open = k;
-                let mut s = String::new();
-                k += 1;
-                loop {
-                    match chars.get(k) {
-                        None => {
-                            return Err((
-                                col(open),
-                                format!(
-                                    "unterminated {q}: close the quoted argument with {q} (a {q} \
-                                     inside it is written {q}{q}, e.g. 'O''Brien')"
-                                ),
-                            ));
-                        }
-                        Some(&c) if c == q && chars.get(k + 1) == Some(&q) => {
-                            s.push(q);
-                            k += 2;
-                        }
-                        Some(&c) if c == q => {
-                            k += 1;
-                            break;
-                        }
-                        Some(&c) => {
-                            s.push(c);
-                            k += 1;
-                        }
-                    }
-                }
-                pieces.push(Piece::Quoted(q, s));
+            let (piece, next) = if chars[k] == '\'' || chars[k] == '"' {
+                quoted_piece(&chars, k, col(k))?
             } else {
-                let mut s = String::new();
-                while k < chars.len()
-                    && !chars[k].is_whitespace()
-                    && chars[k] != '\''
-                    && chars[k] != '"'
-                {
-                    s.push(chars[k]);
-                    k += 1;
-                }
-                pieces.push(Piece::Bare(s));
-            }
+                bare_piece(&chars, k)
+            };
+            pieces.push(piece);
+            k = next;
         }
         tokens.push(Token {
             pieces,
             at: col(token_start),
         });
     }
+}
+
+/// The quoted piece whose opening quote is at `open` (at `at` in the file), and the index after
+/// its closing quote.
+fn quoted_piece(chars: &[char], open: usize, at: Pos) -> Result<(Piece, usize), Failure> {
+    let q = chars[open];
+    let mut s = String::new();
+    let mut k = open + 1;
+    loop {
+        match chars.get(k) {
+            None => {
+                return Err((
+                    at,
+                    format!(
+                        "unterminated {q}: close the quoted argument with {q} (a {q} \
+                         inside it is written {q}{q}, e.g. 'O''Brien')"
+                    ),
+                ));
+            }
+            Some(&c) if c == q && chars.get(k + 1) == Some(&q) => {
+                s.push(q);
+                k += 2;
+            }
+            Some(&c) if c == q => return Ok((Piece::Quoted(q, s), k + 1)),
+            Some(&c) => {
+                s.push(c);
+                k += 1;
+            }
+        }
+    }
+}
+
+/// The unquoted piece that starts at `from`, up to whitespace or a quote, and the index after it.
+fn bare_piece(chars: &[char], from: usize) -> (Piece, usize) {
+    let mut s = String::new();
+    let mut k = from;
+    while k < chars.len() && !chars[k].is_whitespace() && chars[k] != '\'' && chars[k] != '"' {
+        s.push(chars[k]);
+        k += 1;
+    }
+    (Piece::Bare(s), k)
 }
 
 /// A value: bare, or entirely in one pair of quotes.
