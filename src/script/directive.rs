@@ -118,7 +118,7 @@ pub(crate) fn parse(name: &str, args: &str, at: Pos, args_at: Pos) -> Result<Dir
         ("IfMissingColumn", _) => Condition::IfMissingColumn(table, ident(1)?),
         ("IfNotColumnType", _) => {
             let ty = val(2)?;
-            check_type_spelling(&ty).map_err(|m| (tokens[2].at, m))?;
+            check_type_spelling(&ty).map_err(|e| (tokens[2].at, e.to_string()))?;
             Condition::IfNotColumnType(table, ident(1)?, ty)
         }
         ("IfIndex", _) => Condition::IfIndex(table, ident(1)?),
@@ -414,17 +414,29 @@ fn single_name(t: &Token) -> Result<String, Failure> {
     Ok(parts.remove(0))
 }
 
+/// Why a `#IfNotColumnType` type is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum TypeSpellingError {
+    #[error("the type is empty")]
+    Empty,
+    #[error(
+        "type {ty:?} is compared with PostgreSQL's own spelling (format_type()), which \
+         would be {canonical:?}"
+    )]
+    NotCanonical { ty: String, canonical: String },
+}
+
 /// Refuses spellings that `format_type()` never produces, since such a `#IfNotColumnType` would
 /// always run its block.
-pub(crate) fn check_type_spelling(ty: &str) -> Result<(), String> {
+pub(crate) fn check_type_spelling(ty: &str) -> Result<(), TypeSpellingError> {
     let say = |canonical: String| {
-        Err(format!(
-            "type {ty:?} is compared with PostgreSQL's own spelling (format_type()), which \
-             would be {canonical:?}"
-        ))
+        Err(TypeSpellingError::NotCanonical {
+            ty: ty.to_owned(),
+            canonical,
+        })
     };
     if ty.is_empty() {
-        return Err("the type is empty".into());
+        return Err(TypeSpellingError::Empty);
     }
     if ty.trim() != ty || ty.contains("  ") || ty.contains(", ") || ty.contains(" (") {
         let normal = ty.split_whitespace().collect::<Vec<_>>().join(" ");

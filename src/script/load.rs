@@ -95,7 +95,7 @@ impl Loader<'_> {
             match piece {
                 RawPiece::Statement(raw) => nodes.push(Node::Statement(self.statement(file, raw)?)),
                 RawPiece::Meta { name, args, at } => {
-                    let meta = meta::parse(&name, &args).map_err(|m| fail(at, m))?;
+                    let meta = meta::parse(&name, &args).map_err(|e| fail(at, e.to_string()))?;
                     nodes.extend(self.meta(file, at, meta)?);
                 }
                 RawPiece::Directive {

@@ -161,7 +161,7 @@ fn replacement(
     let Some(p) = placeholders.get(name) else {
         return undefined(u, placeholders, warnings);
     };
-    validate_placeholder(name, p).map_err(fail)?;
+    validate_placeholder(name, p).map_err(|e| fail(e.to_string()))?;
     let quoted = quoted_form(p);
     let text = match &u.context {
         PlaceholderContext::Code => quoted,
