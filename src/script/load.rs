@@ -159,7 +159,7 @@ impl Loader<'_> {
             message,
         };
         let cmd = if relative { "\\ir" } else { "\\i" };
-        let (canon, rel) = self.include_path(cmd, path, relative).map_err(fail)?;
+        let (canon, rel) = self.include_path(file, at, cmd, path, relative)?;
         if let Some(i) = self.stack.iter().position(|(c, _)| *c == canon) {
             let chain: Vec<String> = self.stack[i..]
                 .iter()
@@ -184,16 +184,22 @@ impl Loader<'_> {
     }
 
     /// Where `\i path` (or `\ir path`) leads: the canonical path and the path inside the
-    /// bundle; the message if it is absolute, cannot be opened or leads outside the bundle.
+    /// bundle; an error if it is absolute, cannot be opened or leads outside the bundle.
     fn include_path(
         &self,
+        file: &Path,
+        at: Pos,
         cmd: &str,
         path: &str,
         relative: bool,
-    ) -> Result<(PathBuf, PathBuf), String> {
+    ) -> Result<(PathBuf, PathBuf), ScriptError> {
+        let fail = |message: String| ScriptError {
+            at: Location::new(file, at),
+            message,
+        };
         let p = Path::new(path);
         if p.is_absolute() {
-            return Err(format!(
+            return Err(fail(format!(
                 "{cmd} {path}: absolute paths are refused (a bundle must work wherever it is \
                  copied); give the path relative to {}",
                 if relative {
@@ -201,7 +207,7 @@ impl Loader<'_> {
                 } else {
                     "the bundle directory"
                 }
-            ));
+            )));
         }
         let base = match (relative, self.stack.last()) {
             (true, Some((including, _))) => including
@@ -210,13 +216,13 @@ impl Loader<'_> {
             _ => self.root.clone(),
         };
         let canon = fs::canonicalize(base.join(p))
-            .map_err(|e| format!("{cmd} {path}: cannot open the file: {e}"))?;
+            .map_err(|e| fail(format!("{cmd} {path}: cannot open the file: {e}")))?;
         let Ok(rel) = canon.strip_prefix(&self.root).map(Path::to_path_buf) else {
-            return Err(format!(
+            return Err(fail(format!(
                 "{cmd} {path} resolves to {}, outside the bundle directory; included files must \
                  stay inside the bundle",
                 canon.display()
-            ));
+            )));
         };
         Ok((canon, rel))
     }
