@@ -173,23 +173,10 @@ impl Condition {
             }
             Condition::IfRow(_, pairs) => guarded(row_exists(&mut p, pairs)),
             Condition::IfNotRow(_, pairs) => guarded(format!("NOT {}", row_exists(&mut p, pairs))),
-            Condition::IfNotRow2Dx2 {
-                column,
-                value,
-                column2,
-                value2,
-                column3,
-                value3,
-                ..
-            } => {
-                let first = [
-                    (column.clone(), value.clone()),
-                    (column2.clone(), value2.clone()),
-                ];
-                let second = [
-                    (column.clone(), value.clone()),
-                    (column3.clone(), value3.clone()),
-                ];
+            Condition::IfNotRow2Dx2 { .. } => {
+                let [shared, second, third] = self.rows_2dx2_pairs();
+                let first = [shared.clone(), second];
+                let second = [shared, third];
                 let a = row_exists(&mut p, &first);
                 let b = row_exists(&mut p, &second);
                 guarded(format!("NOT {a} AND NOT {b}"))
@@ -233,6 +220,25 @@ impl Condition {
                     pairs_text(pairs)
                 )
             }
+            Condition::IfNotRow2Dx2 { .. } => {
+                let [(c1, v1), (c2, v2), (c3, v3)] = self.rows_2dx2_pairs();
+                format!(
+                    "#IfNotRow2Dx2 {t} {} {} {} {} {} {}",
+                    id(&c1),
+                    display_value(&v1),
+                    id(&c2),
+                    display_value(&v2),
+                    id(&c3),
+                    display_value(&v3)
+                )
+            }
+        }
+    }
+
+    /// The three (column, value) pairs of `#IfNotRow2Dx2`: the one both rows share, then the
+    /// second pair of each row. Empty for any other condition.
+    fn rows_2dx2_pairs(&self) -> [(String, String); 3] {
+        match self {
             Condition::IfNotRow2Dx2 {
                 column,
                 value,
@@ -241,15 +247,12 @@ impl Condition {
                 column3,
                 value3,
                 ..
-            } => format!(
-                "#IfNotRow2Dx2 {t} {} {} {} {} {} {}",
-                id(column),
-                display_value(value),
-                id(column2),
-                display_value(value2),
-                id(column3),
-                display_value(value3)
-            ),
+            } => [
+                (column.clone(), value.clone()),
+                (column2.clone(), value2.clone()),
+                (column3.clone(), value3.clone()),
+            ],
+            _ => Default::default(),
         }
     }
 }

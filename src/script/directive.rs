@@ -118,7 +118,7 @@ pub(crate) fn parse(name: &str, args: &str, at: Pos, args_at: Pos) -> Result<Dir
         ("IfMissingColumn", _) => Condition::IfMissingColumn(table, ident(1)?),
         ("IfNotColumnType", _) => {
             let ty = val(2)?;
-            check_type_spelling(&ty).map_err(|m| (tokens[2].at, m))?;
+            check_type_spelling(&ty).map_err(|e| (tokens[2].at, e.to_string()))?;
             Condition::IfNotColumnType(table, ident(1)?, ty)
         }
         ("IfIndex", _) => Condition::IfIndex(table, ident(1)?),
@@ -216,55 +216,60 @@ fn tokenize(args: &str, start: Pos) -> Result<Vec<Token>, Failure> {
         let token_start = k;
         let mut pieces = Vec::new();
         while k < chars.len() && !chars[k].is_whitespace() {
-            let q = chars[k];
-            if q == '\'' || q == '"' {
-                let open = k;
-                let mut s = String::new();
-                k += 1;
-                loop {
-                    match chars.get(k) {
-                        None => {
-                            return Err((
-                                col(open),
-                                format!(
-                                    "unterminated {q}: close the quoted argument with {q} (a {q} \
-                                     inside it is written {q}{q}, e.g. 'O''Brien')"
-                                ),
-                            ));
-                        }
-                        Some(&c) if c == q && chars.get(k + 1) == Some(&q) => {
-                            s.push(q);
-                            k += 2;
-                        }
-                        Some(&c) if c == q => {
-                            k += 1;
-                            break;
-                        }
-                        Some(&c) => {
-                            s.push(c);
-                            k += 1;
-                        }
-                    }
-                }
-                pieces.push(Piece::Quoted(q, s));
+            let (piece, next) = if chars[k] == '\'' || chars[k] == '"' {
+                quoted_piece(&chars, k, col(k))?
             } else {
-                let mut s = String::new();
-                while k < chars.len()
-                    && !chars[k].is_whitespace()
-                    && chars[k] != '\''
-                    && chars[k] != '"'
-                {
-                    s.push(chars[k]);
-                    k += 1;
-                }
-                pieces.push(Piece::Bare(s));
-            }
+                bare_piece(&chars, k)
+            };
+            pieces.push(piece);
+            k = next;
         }
         tokens.push(Token {
             pieces,
             at: col(token_start),
         });
     }
+}
+
+/// The quoted piece whose opening quote is at `open` (at `at` in the file), and the index after
+/// its closing quote.
+fn quoted_piece(chars: &[char], open: usize, at: Pos) -> Result<(Piece, usize), Failure> {
+    let q = chars[open];
+    let mut s = String::new();
+    let mut k = open + 1;
+    loop {
+        match chars.get(k) {
+            None => {
+                return Err((
+                    at,
+                    format!(
+                        "unterminated {q}: close the quoted argument with {q} (a {q} \
+                         inside it is written {q}{q}, e.g. 'O''Brien')"
+                    ),
+                ));
+            }
+            Some(&c) if c == q && chars.get(k + 1) == Some(&q) => {
+                s.push(q);
+                k += 2;
+            }
+            Some(&c) if c == q => return Ok((Piece::Quoted(q, s), k + 1)),
+            Some(&c) => {
+                s.push(c);
+                k += 1;
+            }
+        }
+    }
+}
+
+/// The unquoted piece that starts at `from`, up to whitespace or a quote, and the index after it.
+fn bare_piece(chars: &[char], from: usize) -> (Piece, usize) {
+    let mut s = String::new();
+    let mut k = from;
+    while k < chars.len() && !chars[k].is_whitespace() && chars[k] != '\'' && chars[k] != '"' {
+        s.push(chars[k]);
+        k += 1;
+    }
+    (Piece::Bare(s), k)
 }
 
 /// A value: bare, or entirely in one pair of quotes.
@@ -409,17 +414,29 @@ fn single_name(t: &Token) -> Result<String, Failure> {
     Ok(parts.remove(0))
 }
 
+/// Why a `#IfNotColumnType` type is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum TypeSpellingError {
+    #[error("the type is empty")]
+    Empty,
+    #[error(
+        "type {ty:?} is compared with PostgreSQL's own spelling (format_type()), which \
+         would be {canonical:?}"
+    )]
+    NotCanonical { ty: String, canonical: String },
+}
+
 /// Refuses spellings that `format_type()` never produces, since such a `#IfNotColumnType` would
 /// always run its block.
-pub(crate) fn check_type_spelling(ty: &str) -> Result<(), String> {
+pub(crate) fn check_type_spelling(ty: &str) -> Result<(), TypeSpellingError> {
     let say = |canonical: String| {
-        Err(format!(
-            "type {ty:?} is compared with PostgreSQL's own spelling (format_type()), which \
-             would be {canonical:?}"
-        ))
+        Err(TypeSpellingError::NotCanonical {
+            ty: ty.to_owned(),
+            canonical,
+        })
     };
     if ty.is_empty() {
-        return Err("the type is empty".into());
+        return Err(TypeSpellingError::Empty);
     }
     if ty.trim() != ty || ty.contains("  ") || ty.contains(", ") || ty.contains(" (") {
         let normal = ty.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -95,64 +95,37 @@ impl Loader<'_> {
             match piece {
                 RawPiece::Statement(raw) => nodes.push(Node::Statement(self.statement(file, raw)?)),
                 RawPiece::Meta { name, args, at } => {
-                    match meta::parse(&name, &args).map_err(|m| fail(at, m))? {
-                        Meta::OnErrorStop => {}
-                        Meta::Echo(text) => nodes.push(Node::Echo {
-                            text,
-                            at: Location::new(file, at),
-                        }),
-                        Meta::Include { path, relative } => {
-                            let included = self.include(file, at, &path, relative)?;
-                            nodes.extend(included);
-                        }
-                    }
+                    let meta = meta::parse(&name, &args).map_err(|e| fail(at, e.to_string()))?;
+                    nodes.extend(self.meta(file, at, meta)?);
                 }
                 RawPiece::Directive {
                     name,
                     args,
                     at,
                     args_at,
-                } => match directive::parse(&name, &args, at, args_at)
-                    .map_err(|(p, m)| fail(p, m))?
-                {
-                    Directive::If(condition) => {
-                        let outer = std::mem::take(&mut nodes);
-                        open.push((condition, Location::new(file, at), outer));
-                    }
-                    Directive::EndIf => {
-                        let Some((condition, opened, outer)) = open.pop() else {
-                            return Err(fail(
-                                at,
-                                "#EndIf without an open #If… block in this file; remove it or \
-                                 add the missing #If…"
-                                    .into(),
-                            ));
-                        };
-                        let body = std::mem::replace(&mut nodes, outer);
-                        nodes.push(Node::Block {
-                            condition,
-                            at: opened,
-                            body,
-                        });
-                    }
-                },
+                } => {
+                    let directive =
+                        directive::parse(&name, &args, at, args_at).map_err(|(p, m)| fail(p, m))?;
+                    apply_directive(file, at, directive, &mut open, &mut nodes)?;
+                }
             }
         }
-        if let Some((condition, opened, _)) = open.pop() {
-            let also = match open.len() {
-                0 => String::new(),
-                n => format!(" ({n} enclosing block(s) are not closed either)"),
-            };
-            return Err(ScriptError {
-                at: opened,
-                message: format!(
-                    "{} has no matching #EndIf before the end of the file{also}; every block \
-                     must be closed in the file that opens it",
-                    condition.describe()
-                ),
-            });
+        match open.pop() {
+            Some((condition, opened, _)) => Err(unclosed(&condition, opened, open.len())),
+            None => Ok(nodes),
         }
-        Ok(nodes)
+    }
+
+    /// The nodes a psql meta-command at `at` stands for: none, an echo, or an included file's.
+    fn meta(&mut self, file: &Path, at: Pos, meta: Meta) -> Result<Vec<Node>, ScriptError> {
+        Ok(match meta {
+            Meta::OnErrorStop => Vec::new(),
+            Meta::Echo(text) => vec![Node::Echo {
+                text,
+                at: Location::new(file, at),
+            }],
+            Meta::Include { path, relative } => self.include(file, at, &path, relative)?,
+        })
     }
 
     fn statement(&mut self, file: &Path, raw: RawStatement) -> Result<Statement, ScriptError> {
@@ -186,6 +159,44 @@ impl Loader<'_> {
             message,
         };
         let cmd = if relative { "\\ir" } else { "\\i" };
+        let (canon, rel) = self.include_path(file, at, cmd, path, relative)?;
+        if let Some(i) = self.stack.iter().position(|(c, _)| *c == canon) {
+            let chain: Vec<String> = self.stack[i..]
+                .iter()
+                .map(|(_, r)| r.display().to_string())
+                .chain(std::iter::once(rel.display().to_string()))
+                .collect();
+            return Err(fail(format!("include cycle: {}", chain.join(" → "))));
+        }
+        if !canon.is_file() {
+            return Err(fail(format!("{cmd} {path}: not a regular file")));
+        }
+        let bytes = fs::read(&canon)
+            .map_err(|e| fail(format!("{cmd} {path}: cannot read the file: {e}")))?;
+        if !self.included.iter().any(|(r, _)| *r == rel) {
+            self.included
+                .push((rel.clone(), hex(&Sha256::digest(&bytes))));
+        }
+        self.stack.push((canon, rel.clone()));
+        let nodes = self.nodes(&rel, &bytes);
+        self.stack.pop();
+        nodes
+    }
+
+    /// Where `\i path` (or `\ir path`) leads: the canonical path and the path inside the
+    /// bundle; an error if it is absolute, cannot be opened or leads outside the bundle.
+    fn include_path(
+        &self,
+        file: &Path,
+        at: Pos,
+        cmd: &str,
+        path: &str,
+        relative: bool,
+    ) -> Result<(PathBuf, PathBuf), ScriptError> {
+        let fail = |message: String| ScriptError {
+            at: Location::new(file, at),
+            message,
+        };
         let p = Path::new(path);
         if p.is_absolute() {
             return Err(fail(format!(
@@ -213,27 +224,56 @@ impl Loader<'_> {
                 canon.display()
             )));
         };
-        if let Some(i) = self.stack.iter().position(|(c, _)| *c == canon) {
-            let chain: Vec<String> = self.stack[i..]
-                .iter()
-                .map(|(_, r)| r.display().to_string())
-                .chain(std::iter::once(rel.display().to_string()))
-                .collect();
-            return Err(fail(format!("include cycle: {}", chain.join(" → "))));
+        Ok((canon, rel))
+    }
+}
+
+/// Opens or closes a block for an `#If…` or `#EndIf` at `at`.
+fn apply_directive(
+    file: &Path,
+    at: Pos,
+    directive: Directive,
+    open: &mut Vec<OpenBlock>,
+    nodes: &mut Vec<Node>,
+) -> Result<(), ScriptError> {
+    match directive {
+        Directive::If(condition) => {
+            let outer = std::mem::take(nodes);
+            open.push((condition, Location::new(file, at), outer));
         }
-        if !canon.is_file() {
-            return Err(fail(format!("{cmd} {path}: not a regular file")));
+        Directive::EndIf => {
+            let Some((condition, opened, outer)) = open.pop() else {
+                return Err(ScriptError {
+                    at: Location::new(file, at),
+                    message: "#EndIf without an open #If… block in this file; remove it or \
+                              add the missing #If…"
+                        .into(),
+                });
+            };
+            let body = std::mem::replace(nodes, outer);
+            nodes.push(Node::Block {
+                condition,
+                at: opened,
+                body,
+            });
         }
-        let bytes = fs::read(&canon)
-            .map_err(|e| fail(format!("{cmd} {path}: cannot read the file: {e}")))?;
-        if !self.included.iter().any(|(r, _)| *r == rel) {
-            self.included
-                .push((rel.clone(), hex(&Sha256::digest(&bytes))));
-        }
-        self.stack.push((canon, rel.clone()));
-        let nodes = self.nodes(&rel, &bytes);
-        self.stack.pop();
-        nodes
+    }
+    Ok(())
+}
+
+/// The error for a block still open at the end of its file, with `enclosing` more around it.
+fn unclosed(condition: &Condition, opened: Location, enclosing: usize) -> ScriptError {
+    let also = match enclosing {
+        0 => String::new(),
+        n => format!(" ({n} enclosing block(s) are not closed either)"),
+    };
+    ScriptError {
+        at: opened,
+        message: format!(
+            "{} has no matching #EndIf before the end of the file{also}; every block \
+             must be closed in the file that opens it",
+            condition.describe()
+        ),
     }
 }
 

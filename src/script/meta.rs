@@ -18,19 +18,55 @@ pub(crate) enum Meta {
     },
 }
 
-/// Parses `\name args`. `Err` is the message (the caller adds the location).
-pub(crate) fn parse(name: &str, args: &str) -> Result<Meta, String> {
+/// Why a meta-command line is refused; the caller adds the location.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum MetaError {
+    #[error(
+        "psql meta-command \\{name} is not supported ({}); pgstep understands only \
+         \\set ON_ERROR_STOP 1, \\echo, \\i and \\ir",
+        unsupported_why(.name)
+    )]
+    Unsupported { name: String },
+    #[error("unterminated ' in the arguments; close it")]
+    UnterminatedQuote,
+    #[error("text right after a closing ' ; separate arguments with spaces")]
+    TextAfterQuote,
+    #[error(
+        "\\set without arguments lists psql's variables, which means nothing to \
+         pgstep; remove the line"
+    )]
+    SetWithoutArguments,
+    #[error(
+        "\\set {var}: psql variables are not supported by pgstep (only \\set ON_ERROR_STOP 1 \
+         is accepted)"
+    )]
+    SetVariable { var: String },
+    #[error("\\set ON_ERROR_STOP off: pgstep always stops at the first error; remove the line")]
+    ErrorStopOff,
+    #[error("\\set ON_ERROR_STOP needs the value 1 (or on, true), not {value:?}")]
+    ErrorStopValue { value: String },
+    #[error("\\{name} needs a file name: \\{name} path/to/file.sql")]
+    IncludeWithoutFile { name: String },
+    #[error("\\{name} takes one file name; put a name containing spaces in single quotes")]
+    IncludeManyFiles { name: String },
+}
+
+/// Parses `\name args`.
+pub(crate) fn parse(name: &str, args: &str) -> Result<Meta, MetaError> {
     match name {
         "set" => set(args),
         "echo" => Ok(Meta::Echo(echo_text(args))),
         "i" | "include" => include(name, args, false),
         "ir" | "include_relative" => include(name, args, true),
-        _ => Err(unsupported(name)),
+        _ => Err(MetaError::Unsupported {
+            name: name.to_owned(),
+        }),
     }
 }
 
-fn unsupported(name: &str) -> String {
-    let why = match name {
+/// Why psql meta-command `\name` is refused.
+fn unsupported_why(name: &str) -> &'static str {
+    match name {
         "c" | "connect" => {
             "each script runs in a session pgstep opens on the application's database"
         }
@@ -48,15 +84,11 @@ fn unsupported(name: &str) -> String {
         "q" | "quit" => "a script ends at the end of its file",
         "." => "inline COPY data is not supported; use INSERT … VALUES",
         _ => "pgstep cannot give it the meaning psql would",
-    };
-    format!(
-        "psql meta-command \\{name} is not supported ({why}); pgstep understands only \
-         \\set ON_ERROR_STOP 1, \\echo, \\i and \\ir"
-    )
+    }
 }
 
 /// psql splits arguments at whitespace and lets '…' quote one (with '' for a quote).
-fn split_args(args: &str) -> Result<Vec<String>, String> {
+fn split_args(args: &str) -> Result<Vec<String>, MetaError> {
     let mut out = Vec::new();
     let mut chars = args.chars().peekable();
     loop {
@@ -67,7 +99,7 @@ fn split_args(args: &str) -> Result<Vec<String>, String> {
             chars.next();
             loop {
                 match chars.next() {
-                    None => return Err("unterminated ' in the arguments; close it".into()),
+                    None => return Err(MetaError::UnterminatedQuote),
                     Some('\'') if chars.peek() == Some(&'\'') => {
                         chars.next();
                         arg.push('\'');
@@ -77,7 +109,7 @@ fn split_args(args: &str) -> Result<Vec<String>, String> {
                 }
             }
             if chars.peek().is_some_and(|c| !c.is_whitespace()) {
-                return Err("text right after a closing ' ; separate arguments with spaces".into());
+                return Err(MetaError::TextAfterQuote);
             }
         } else {
             while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
@@ -89,33 +121,22 @@ fn split_args(args: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn set(args: &str) -> Result<Meta, String> {
+fn set(args: &str) -> Result<Meta, MetaError> {
     let parts = split_args(args)?;
     let Some(var) = parts.first() else {
-        return Err(
-            "\\set without arguments lists psql's variables, which means nothing to \
-                    pgstep; remove the line"
-                .into(),
-        );
+        return Err(MetaError::SetWithoutArguments);
     };
     if var != "ON_ERROR_STOP" {
-        return Err(format!(
-            "\\set {var}: psql variables are not supported by pgstep (only \\set ON_ERROR_STOP 1 \
-             is accepted)"
-        ));
+        return Err(MetaError::SetVariable { var: var.clone() });
     }
     // psql concatenates the values; "on" written twice would be "onon", which psql rejects too.
     let value = parts[1..].concat().to_ascii_lowercase();
     match value.as_str() {
         "1" | "on" | "true" | "yes" => Ok(Meta::OnErrorStop),
-        "0" | "off" | "false" | "no" => Err(
-            "\\set ON_ERROR_STOP off: pgstep always stops at the first error; remove the line"
-                .into(),
-        ),
-        _ => Err(format!(
-            "\\set ON_ERROR_STOP needs the value 1 (or on, true), not {:?}",
-            parts[1..].join(" ")
-        )),
+        "0" | "off" | "false" | "no" => Err(MetaError::ErrorStopOff),
+        _ => Err(MetaError::ErrorStopValue {
+            value: parts[1..].join(" "),
+        }),
     }
 }
 
@@ -133,18 +154,18 @@ fn echo_text(args: &str) -> String {
     t.to_string()
 }
 
-fn include(name: &str, args: &str, relative: bool) -> Result<Meta, String> {
+fn include(name: &str, args: &str, relative: bool) -> Result<Meta, MetaError> {
     let parts = split_args(args)?;
     match parts.as_slice() {
         [path] if !path.is_empty() => Ok(Meta::Include {
             path: path.clone(),
             relative,
         }),
-        [] | [_] => Err(format!(
-            "\\{name} needs a file name: \\{name} path/to/file.sql"
-        )),
-        _ => Err(format!(
-            "\\{name} takes one file name; put a name containing spaces in single quotes"
-        )),
+        [] | [_] => Err(MetaError::IncludeWithoutFile {
+            name: name.to_owned(),
+        }),
+        _ => Err(MetaError::IncludeManyFiles {
+            name: name.to_owned(),
+        }),
     }
 }

@@ -54,7 +54,8 @@ pub use load::load_script;
 pub use placeholder::LineMap;
 pub use query::{read_only_statement_problem, single_read_query};
 pub use quote::{
-    BUILTIN_PLACEHOLDERS, is_placeholder_name, quote_ident, quote_literal, validate_placeholder,
+    BUILTIN_PLACEHOLDERS, PlaceholderError, is_placeholder_name, quote_ident, quote_literal,
+    validate_placeholder,
 };
 
 /// A place in a script file, for messages.

@@ -101,26 +101,7 @@ pub(crate) fn substitute(
         sql.extend(verbatim);
         sql_len += verbatim.len();
         if u.context == PlaceholderContext::Code {
-            // A quoted value must stay a token of its own: `'a'` right after a quote, a name or
-            // `U&` would be read as part of it (`'x''a'` is one string, `x'a'` a bit string),
-            // and a quote right after it would continue it.
-            if sql.chars().last().is_some_and(|c| {
-                c == '\''
-                    || c == '"'
-                    || c == '&'
-                    || c == '_'
-                    || c == '$'
-                    || c.is_ascii_alphanumeric()
-                    || !c.is_ascii()
-            }) {
-                replacement.insert(0, ' ');
-            }
-            if chars
-                .get(u.offset + u.len)
-                .is_some_and(|&c| c == '\'' || c == '"')
-            {
-                replacement.push(' ');
-            }
+            keep_apart(&sql, chars.get(u.offset + u.len).copied(), &mut replacement);
         }
         segments.push(Segment {
             sql_start: sql_len,
@@ -147,6 +128,28 @@ pub(crate) fn substitute(
     })
 }
 
+/// Spaces around a value substituted in code, between the SQL before it and the character
+/// after it (`next`), so that it stays a token of its own.
+fn keep_apart(sql: &str, next: Option<char>, replacement: &mut String) {
+    // A quoted value must stay a token of its own: `'a'` right after a quote, a name or
+    // `U&` would be read as part of it (`'x''a'` is one string, `x'a'` a bit string),
+    // and a quote right after it would continue it.
+    if sql.chars().last().is_some_and(|c| {
+        c == '\''
+            || c == '"'
+            || c == '&'
+            || c == '_'
+            || c == '$'
+            || c.is_ascii_alphanumeric()
+            || !c.is_ascii()
+    }) {
+        replacement.insert(0, ' ');
+    }
+    if next.is_some_and(|c| c == '\'' || c == '"') {
+        replacement.push(' ');
+    }
+}
+
 /// The text that replaces `u`, or `None` to keep it as written.
 fn replacement(
     u: &PlaceholderUse,
@@ -156,31 +159,9 @@ fn replacement(
     let name = &u.name;
     let fail = |m: String| (u.at, m);
     let Some(p) = placeholders.get(name) else {
-        return match u.context {
-            PlaceholderContext::Code => {
-                let known: Vec<&str> = placeholders.keys().map(String::as_str).collect();
-                Err(fail(format!(
-                    "unknown placeholder @{name}@ (defined: {}); define it in the manifest's \
-                     [placeholders] or with --set {name}=VALUE",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                )))
-            }
-            PlaceholderContext::QuotedIdentifier => Err(fail(in_quoted_identifier(name))),
-            PlaceholderContext::DollarQuoted { .. } => {
-                warnings.push((u.at, left_as_written(name, "a dollar-quoted body")));
-                Ok(None)
-            }
-            PlaceholderContext::String { .. } | PlaceholderContext::UnicodeString => {
-                warnings.push((u.at, left_as_written(name, "a string")));
-                Ok(None)
-            }
-        };
+        return undefined(u, placeholders, warnings);
     };
-    validate_placeholder(name, p).map_err(fail)?;
+    validate_placeholder(name, p).map_err(|e| fail(e.to_string()))?;
     let quoted = quoted_form(p);
     let text = match &u.context {
         PlaceholderContext::Code => quoted,
@@ -214,6 +195,40 @@ fn replacement(
         PlaceholderContext::QuotedIdentifier => return Err(fail(in_quoted_identifier(name))),
     };
     Ok(Some(text))
+}
+
+/// `u` names no placeholder: an error in code or a quoted identifier, a warning (and the text
+/// left as written) in a string or a dollar-quoted body.
+fn undefined(
+    u: &PlaceholderUse,
+    placeholders: &Placeholders,
+    warnings: &mut Vec<(Pos, String)>,
+) -> Result<Option<String>, (Pos, String)> {
+    let name = &u.name;
+    let fail = |m: String| (u.at, m);
+    match u.context {
+        PlaceholderContext::Code => {
+            let known: Vec<&str> = placeholders.keys().map(String::as_str).collect();
+            Err(fail(format!(
+                "unknown placeholder @{name}@ (defined: {}); define it in the manifest's \
+                 [placeholders] or with --set {name}=VALUE",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )))
+        }
+        PlaceholderContext::QuotedIdentifier => Err(fail(in_quoted_identifier(name))),
+        PlaceholderContext::DollarQuoted { .. } => {
+            warnings.push((u.at, left_as_written(name, "a dollar-quoted body")));
+            Ok(None)
+        }
+        PlaceholderContext::String { .. } | PlaceholderContext::UnicodeString => {
+            warnings.push((u.at, left_as_written(name, "a string")));
+            Ok(None)
+        }
+    }
 }
 
 fn in_quoted_identifier(name: &str) -> String {

@@ -54,32 +54,47 @@ pub fn is_placeholder_name(name: &str) -> bool {
         && chars.all(|c| matches!(c, 'A'..='Z' | '0'..='9' | '_'))
 }
 
+/// Why a placeholder's name or value is refused; the caller adds the location.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlaceholderError {
+    #[error(
+        "placeholder name {name:?} cannot be used in scripts: write it in upper case \
+         letters, digits and _, starting with a letter (e.g. DB_OWNER)"
+    )]
+    Name { name: String },
+    #[error(
+        "the value of placeholder {name} contains a NUL character, which PostgreSQL cannot store"
+    )]
+    Nul { name: String },
+    #[error("placeholder {name} is an identifier but its value is empty")]
+    EmptyIdentifier { name: String },
+    #[error(
+        "the value of identifier placeholder {name} is {bytes} bytes long; PostgreSQL would \
+         silently cut it to {max} bytes, so use a shorter name",
+        max = MAX_IDENTIFIER_BYTES
+    )]
+    LongIdentifier { name: String, bytes: usize },
+}
+
 /// Checks a placeholder's name and value; the manifest loader should call it for every entry so
-/// that a bad one is reported where it is defined. `Err` is a message without location.
-pub fn validate_placeholder(name: &str, p: &Placeholder) -> Result<(), String> {
+/// that a bad one is reported where it is defined.
+pub fn validate_placeholder(name: &str, p: &Placeholder) -> Result<(), PlaceholderError> {
+    let name_owned = || name.to_owned();
     if !is_placeholder_name(name) {
-        return Err(format!(
-            "placeholder name {name:?} cannot be used in scripts: write it in upper case \
-             letters, digits and _, starting with a letter (e.g. DB_OWNER)"
-        ));
+        return Err(PlaceholderError::Name { name: name_owned() });
     }
     if p.value.contains('\0') {
-        return Err(format!(
-            "the value of placeholder {name} contains a NUL character, which PostgreSQL cannot store"
-        ));
+        return Err(PlaceholderError::Nul { name: name_owned() });
     }
     if p.kind == PlaceholderKind::Identifier {
         if p.value.is_empty() {
-            return Err(format!(
-                "placeholder {name} is an identifier but its value is empty"
-            ));
+            return Err(PlaceholderError::EmptyIdentifier { name: name_owned() });
         }
         if p.value.len() > MAX_IDENTIFIER_BYTES {
-            return Err(format!(
-                "the value of identifier placeholder {name} is {} bytes long; PostgreSQL would \
-                 silently cut it to {MAX_IDENTIFIER_BYTES} bytes, so use a shorter name",
-                p.value.len()
-            ));
+            return Err(PlaceholderError::LongIdentifier {
+                name: name_owned(),
+                bytes: p.value.len(),
+            });
         }
     }
     Ok(())

@@ -323,7 +323,9 @@ fn type_spellings_that_format_type_never_produces() {
         ("char(3)", "character(3)"),
         ("float8", "double precision"),
     ] {
-        let e = check_type_spelling(bad_type).expect_err(bad_type);
+        let e = check_type_spelling(bad_type)
+            .expect_err(bad_type)
+            .to_string();
         assert!(e.contains(&format!("{canonical:?}")), "{bad_type}: {e}");
     }
 }

@@ -13,37 +13,7 @@ impl Lexer<'_> {
             j += 1;
         }
         match (self.at(j), self.at(j + 1)) {
-            (Some('\\'), _) => {
-                let name_end = {
-                    let mut k = j + 1;
-                    while self.at(k).is_some_and(|c| !is_space(c) && c != '\\') {
-                        k += 1;
-                    }
-                    k
-                };
-                let name = self.text(j + 1, name_end);
-                if let Some(line) = self.pending_line() {
-                    return Err(self.err(
-                        j,
-                        format!(
-                            "backslash command \\{name} inside an unterminated statement \
-                             started at line {line}; end that statement with ';' first"
-                        ),
-                    ));
-                }
-                if name.is_empty() {
-                    return Err(self.err(
-                        j,
-                        "a lone backslash is not a psql meta-command; remove it".into(),
-                    ));
-                }
-                let end = self.line_end(name_end);
-                let args = self.text(name_end, end).trim().to_string();
-                let at = self.pos(j);
-                self.out.push(RawPiece::Meta { name, args, at });
-                self.i = end;
-                Ok(true)
-            }
+            (Some('\\'), _) => self.meta_line(j).map(|()| true),
             (Some('#'), _) => {
                 let name_end = self.word_end(j + 1);
                 let name = self.text(j + 1, name_end);
@@ -69,6 +39,42 @@ impl Lexer<'_> {
             }
             _ => Ok(false),
         }
+    }
+
+    /// A psql meta-command line whose backslash is at `j`.
+    fn meta_line(&mut self, j: usize) -> Result<(), SplitError> {
+        let name_end = self.meta_name_end(j);
+        let name = self.text(j + 1, name_end);
+        if let Some(line) = self.pending_line() {
+            return Err(self.err(
+                j,
+                format!(
+                    "backslash command \\{name} inside an unterminated statement \
+                     started at line {line}; end that statement with ';' first"
+                ),
+            ));
+        }
+        if name.is_empty() {
+            return Err(self.err(
+                j,
+                "a lone backslash is not a psql meta-command; remove it".into(),
+            ));
+        }
+        let end = self.line_end(name_end);
+        let args = self.text(name_end, end).trim().to_string();
+        let at = self.pos(j);
+        self.out.push(RawPiece::Meta { name, args, at });
+        self.i = end;
+        Ok(())
+    }
+
+    /// The end of the meta-command name after the backslash at `backslash`.
+    fn meta_name_end(&self, backslash: usize) -> usize {
+        let mut k = backslash + 1;
+        while self.at(k).is_some_and(|c| !is_space(c) && c != '\\') {
+            k += 1;
+        }
+        k
     }
 
     pub(super) fn directive_line(
@@ -100,11 +106,7 @@ impl Lexer<'_> {
     }
 
     pub(super) fn backslash_in_code(&self, i: usize) -> SplitError {
-        let mut k = i + 1;
-        while self.at(k).is_some_and(|c| !is_space(c) && c != '\\') {
-            k += 1;
-        }
-        let name = self.text(i + 1, k);
+        let name = self.text(i + 1, self.meta_name_end(i));
         let what = if name.starts_with(';') {
             "\\; (psql's forced semicolon) is not supported".to_string()
         } else {

@@ -9,6 +9,19 @@ use super::{
     is_space, is_tag_cont,
 };
 
+/// How a kind of quoted text is written: what [`Lexer::quoted`] needs to skip over it.
+struct Quoting {
+    quote: char,
+    /// `E'…'`: a backslash escapes the character after it.
+    backslash_escapes: bool,
+    /// A string continues across a line break (`'a'\n'b'`); a quoted identifier does not.
+    continues: bool,
+    /// The context of the `@NAME@`s inside.
+    context: PlaceholderContext,
+    /// The message when the closing quote is missing.
+    unterminated: &'static str,
+}
+
 impl Lexer<'_> {
     pub(super) fn line_comment(&mut self) -> Result<(), SplitError> {
         let start = self.i;
@@ -80,36 +93,18 @@ impl Lexer<'_> {
             },
             StrKind::Unicode => PlaceholderContext::UnicodeString,
         };
-        let mut k = q + 1;
-        loop {
-            match self.at(k) {
-                None => {
-                    return Err(self.err(
-                        open,
-                        "unterminated quoted string: it runs to the end of the file; close it \
-                         with ' (a quote inside a string is written '')"
-                            .into(),
-                    ));
-                }
-                Some('\'') if self.at(k + 1) == Some('\'') => k += 2,
-                Some('\'') => match self.continuation(k + 1) {
-                    Some(next_quote) => k = next_quote + 1,
-                    None => {
-                        self.i = k + 1;
-                        return Ok(());
-                    }
-                },
-                Some('\\') if kind == StrKind::Escape => k += 2,
-                Some('@') => match self.placeholder_at(k) {
-                    Some((name, len)) => {
-                        self.record_use(k, name, len, context.clone());
-                        k += len;
-                    }
-                    None => k += 1,
-                },
-                Some(_) => k += 1,
-            }
-        }
+        self.quoted(
+            open,
+            q,
+            &Quoting {
+                quote: '\'',
+                backslash_escapes: kind == StrKind::Escape,
+                continues: true,
+                context,
+                unterminated: "unterminated quoted string: it runs to the end of the file; close it \
+                               with ' (a quote inside a string is written '')",
+            },
+        )
     }
 
     /// SQL continues a string literal over whitespace that contains a line break: `'a'\n'b'` is
@@ -146,25 +141,41 @@ impl Lexer<'_> {
     }
 
     pub(super) fn quoted_ident(&mut self, open: usize, q: usize) -> Result<(), SplitError> {
+        self.quoted(
+            open,
+            q,
+            &Quoting {
+                quote: '"',
+                backslash_escapes: false,
+                continues: false,
+                context: PlaceholderContext::QuotedIdentifier,
+                unterminated: "unterminated quoted identifier: it runs to the end of the file; \
+                               close it with \" (a quote inside is written \"\")",
+            },
+        )
+    }
+
+    /// Quoted text from just after its opening quote `q` (its prefix at `open`) to its closing
+    /// quote: a doubled quote stands for one, and each `@NAME@` is recorded in its context.
+    fn quoted(&mut self, open: usize, q: usize, how: &Quoting) -> Result<(), SplitError> {
         let mut k = q + 1;
         loop {
             match self.at(k) {
-                None => {
-                    return Err(self.err(
-                        open,
-                        "unterminated quoted identifier: it runs to the end of the file; close it \
-                         with \" (a quote inside is written \"\")"
-                            .into(),
-                    ));
+                None => return Err(self.err(open, how.unterminated.into())),
+                Some(c) if c == how.quote && self.at(k + 1) == Some(how.quote) => k += 2,
+                Some(c) if c == how.quote => {
+                    match how.continues.then(|| self.continuation(k + 1)).flatten() {
+                        Some(next_quote) => k = next_quote + 1,
+                        None => {
+                            self.i = k + 1;
+                            return Ok(());
+                        }
+                    }
                 }
-                Some('"') if self.at(k + 1) == Some('"') => k += 2,
-                Some('"') => {
-                    self.i = k + 1;
-                    return Ok(());
-                }
+                Some('\\') if how.backslash_escapes => k += 2,
                 Some('@') => match self.placeholder_at(k) {
                     Some((name, len)) => {
-                        self.record_use(k, name, len, PlaceholderContext::QuotedIdentifier);
+                        self.record_use(k, name, len, how.context.clone());
                         k += len;
                     }
                     None => k += 1,
