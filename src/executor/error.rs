@@ -113,15 +113,6 @@ pub(super) fn refused(message: impl Into<String>) -> StepError {
     }
 }
 
-/// A database error as a step error: what pgstep refused (a version query that fails or does
-/// not return one row with one column, …) is a refusal, exit 3; the rest a failure.
-pub(super) fn refusal(e: DbError) -> StepError {
-    match e {
-        DbError::Refused(m) => refused(m),
-        other => other.into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
