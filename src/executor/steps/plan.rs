@@ -59,7 +59,11 @@ fn survey_error(e: SurveyError) -> StepError {
     if e.refuses() {
         refused(e.to_string())
     } else {
-        StepError::failed(e.to_string())
+        let location = e.location().cloned();
+        StepError {
+            location,
+            ..StepError::failed(e.to_string())
+        }
     }
 }
 
@@ -218,9 +222,9 @@ fn fixup(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
     )
     .map_err(|e| match e {
         // The fixup's own words (the upgrade adds how to check the name).
-        SurveyError::Missing { database, server } => {
-            refused(format!("database \"{database}\" does not exist on {server}"))
-        }
+        SurveyError::Missing { database, server } => refused(format!(
+            "database \"{database}\" does not exist on {server}"
+        )),
         other => survey_error(other),
     })?;
     ctx.server_version_num = located.server_version_num;
