@@ -67,17 +67,44 @@ fn survey_error(e: SurveyError) -> StepError {
     }
 }
 
+/// The server's version checked against the bundle (and kept), and the application database
+/// found and measured.
+fn locate(
+    ctx: &mut Ctx,
+    maint: &mut Client,
+    bundle: &Bundle,
+) -> Result<survey::Located, SurveyError> {
+    let located = survey::locate(
+        maint,
+        bundle,
+        &ctx.spec.server,
+        ctx.spec.database.as_deref(),
+    )?;
+    ctx.server_version_num = located.server_version_num;
+    Ok(located)
+}
+
+/// The upgrade of the database surveyed, to `--to`; refused where a database it would make
+/// exists already.
+fn plan_upgrade(
+    ctx: &Ctx,
+    maint: &mut Client,
+    (bundle, survey): (&Bundle, &survey::Survey),
+    mode: Mode,
+) -> Result<UpgradePlan, StepError> {
+    let request = survey::Request {
+        to: ctx.spec.to,
+        mode,
+    };
+    let plan = survey::plan_upgrade(bundle, survey, &request).map_err(survey_error)?;
+    refuse_existing(maint, &plan, mode)?;
+    Ok(plan)
+}
+
 fn upgrade(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
     let bundle = ctx.bundle()?.clone();
     let mut maint = ctx.maintenance()?;
-    let located = survey::locate(
-        &mut maint,
-        &bundle,
-        &ctx.spec.server,
-        ctx.spec.database.as_deref(),
-    )
-    .map_err(survey_error)?;
-    ctx.server_version_num = located.server_version_num;
+    let located = locate(ctx, &mut maint, &bundle).map_err(survey_error)?;
     source.size = located.size;
     // Before pgstep runs anything on the source: the run's last word on it is measured
     // against this.
@@ -90,13 +117,8 @@ fn upgrade(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
     let survey = located
         .read_version(&mut session.client, &bundle)
         .map_err(survey_error)?;
-    let request = survey::Request {
-        to: ctx.spec.to,
-        mode,
-    };
-    let plan = survey::plan_upgrade(&bundle, &survey, &request).map_err(survey_error)?;
+    let plan = plan_upgrade(ctx, &mut maint, (&bundle, &survey), mode)?;
     let (db, current) = (survey.source, survey.current);
-    refuse_existing(&mut maint, &plan, mode)?;
     ctx.begin(
         mode,
         &db,
@@ -214,20 +236,13 @@ fn expect_from_rehearsal(
 fn fixup(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
     let bundle = ctx.bundle()?.clone();
     let mut maint = ctx.maintenance()?;
-    let located = survey::locate(
-        &mut maint,
-        &bundle,
-        &ctx.spec.server,
-        ctx.spec.database.as_deref(),
-    )
-    .map_err(|e| match e {
+    let located = locate(ctx, &mut maint, &bundle).map_err(|e| match e {
         // The fixup's own words (the upgrade adds how to check the name).
         SurveyError::Missing { database, server } => refused(format!(
             "database \"{database}\" does not exist on {server}"
         )),
         other => survey_error(other),
     })?;
-    ctx.server_version_num = located.server_version_num;
     let mut session = ctx.session(&located.source)?;
     // Before anything is changed: a version query that is refused refuses the plan.
     let survey = located
