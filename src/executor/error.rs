@@ -46,7 +46,7 @@ impl StepError {
     }
 
     /// The same error, placed in a script.
-    fn at(self, location: Option<&Location>) -> Self {
+    pub(super) fn at(self, location: Option<&Location>) -> Self {
         Self {
             location: location.cloned(),
             ..self

@@ -59,11 +59,7 @@ fn survey_error(e: SurveyError) -> StepError {
     if e.refuses() {
         refused(e.to_string())
     } else {
-        let location = e.location().cloned();
-        StepError {
-            location,
-            ..StepError::failed(e.to_string())
-        }
+        StepError::failed(e.to_string()).at(e.location())
     }
 }
 
