@@ -50,7 +50,7 @@ pub fn run(opts: &DemoOptions, printer: &mut Printer) -> i32 {
         Err(e) => {
             errln!("pgstep: the demo failed: {e}");
             match e {
-                EngineError::Refused(_) => exit::REFUSED,
+                EngineError::Refused(_) | EngineError::Script { .. } => exit::REFUSED,
                 EngineError::Failed(_) => exit::FAILED,
             }
         }

@@ -199,6 +199,7 @@ fn exec_json(e: &ExecEvent) -> Option<serde_json::Value> {
             error,
             elapsed,
             refused,
+            location: _,
         } => {
             json!({ "event": "step_failed", "step": step, "error": error, "refused": refused, "seconds": elapsed.as_secs_f64() })
         }

@@ -12,6 +12,7 @@ use crate::journal::{RunInfo, RunKind, StepState, read_run};
 use crate::report::{
     self, BackupRecord, Confirmation, Failure, Report, ScriptPosition, StepTiming,
 };
+use crate::script::Location;
 
 /// What the front end knows about the run before it starts, for a report of a run that was
 /// refused before its journal existed.
@@ -63,13 +64,17 @@ pub fn build(c: &Checklist, outcome: &Outcome, ctx: &ReportContext) -> Report {
         }
     }
     if let Outcome::Failed {
-        step, what, source, ..
+        step,
+        what,
+        source,
+        location,
+        ..
     } = outcome
     {
         report.source = source.clone();
         report.failure = Some(Failure {
             step: step.map(|s| s.title().to_owned()),
-            location: script_location(what),
+            location: script_location(location.as_ref()),
             error: what.clone(),
         });
     }
@@ -224,20 +229,10 @@ pub fn still_connected(c: &Checklist, outcome: &Outcome) -> Vec<SessionInfo> {
 
 /// `file.sql:12` from an error text, when a script failed.
 ///
-/// The checklist's outcome carries the failure as text only (`db::runner::RunError::location`
-/// has it as data, but the engine and the executor pass errors on as text): until the
-/// position travels with the outcome, it is read back from the text here.
-fn script_location(what: &str) -> Option<ScriptPosition> {
-    what.split_whitespace().find_map(|w| {
-        let (file, rest) = w.split_once(".sql:")?;
-        // "cancelled by the operator (v1-v2/02.sql:91:1: …": not the bracket.
-        let file = file.trim_start_matches(['(', '"', '\'']);
-        let line: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        Some(ScriptPosition::new(
-            format!("{file}.sql"),
-            line.parse().ok()?,
-        ))
-    })
+/// The failing script's line, when a script is to blame: an error about a file as a whole
+/// (line 0) names none.
+fn script_location(at: Option<&Location>) -> Option<ScriptPosition> {
+    at.filter(|at| at.line > 0).map(ScriptPosition::from)
 }
 
 /// GNUmed's success and failure lists, for this run.
@@ -300,19 +295,20 @@ fn next_steps(c: &Checklist, outcome: &Outcome) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::script_location;
+    use crate::script::Location;
 
     #[test]
-    fn finds_the_script_position_in_an_error() {
+    fn the_script_position_is_the_failing_line_unless_the_whole_file_is_to_blame() {
+        let at = |line| Location {
+            file: "v1-v2/02_functions.sql".into(),
+            line,
+            column: 5,
+        };
         assert_eq!(
-            script_location("step failed: v1-v2/02_functions.sql:31:5: ERROR 22012")
-                .map(|p| p.to_string()),
+            script_location(Some(&at(31))).map(|p| p.to_string()),
             Some("v1-v2/02_functions.sql:31".into())
         );
-        assert_eq!(script_location("database does not exist"), None);
-        assert_eq!(
-            script_location("cancelled by the operator (v1-v2/02_functions.sql:91:1: ERROR 57014")
-                .map(|p| p.to_string()),
-            Some("v1-v2/02_functions.sql:91".into())
-        );
+        assert_eq!(script_location(Some(&at(0))), None);
+        assert_eq!(script_location(None), None);
     }
 }

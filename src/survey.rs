@@ -110,6 +110,15 @@ impl SurveyError {
                 | SurveyError::NoFixups { .. }
         )
     }
+
+    /// Where in a script, when a script is to blame (one that cannot be loaded with the run's
+    /// placeholder values).
+    pub fn location(&self) -> Option<&crate::script::Location> {
+        match self {
+            SurveyError::Engine(e) => e.location(),
+            _ => None,
+        }
+    }
 }
 
 /// On the maintenance connection: checks the server's version against the bundle, finds the

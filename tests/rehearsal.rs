@@ -154,6 +154,27 @@ fn a_rehearsal_that_stops_leaves_a_record_of_where_and_why_and_predicts_nothing(
     );
     let (what, _, _) = out.failure();
     assert!(what.contains("division by zero"), "{what}");
+    // The report names the failing statement's line, carried as data from the script runner.
+    let failing = format!("{text}\nSELECT 1 / 0;\n")
+        .lines()
+        .position(|l| l == "SELECT 1 / 0;")
+        .expect("the failing line")
+        + 1;
+    let report = pgstep::run_report::build(
+        &out.checklist,
+        &out.outcome,
+        &pgstep::run_report::ReportContext {
+            data_dir: pg.data_dir(),
+            server: String::new(),
+            database: "clinic_v1".into(),
+        },
+    );
+    let json = serde_json::to_value(&report).expect("the report as JSON");
+    assert_eq!(
+        json["failure"]["location"],
+        format!("v1-v2/02_functions.sql:{failing}").as_str(),
+        "{json}"
+    );
     assert_eq!(
         (user_content(&pg, "clinic_v1"), access_of(&pg, "clinic_v1")),
         before

@@ -140,6 +140,7 @@ impl Run {
             error: error.into(),
             elapsed: Duration::from_millis(ms),
             refused: false,
+            location: None,
         });
     }
 
@@ -1100,6 +1101,7 @@ fn states() -> Vec<State> {
                 error: "1 sanity check(s) failed; first: privileges: clinic_staff: lost SELECT on clinic.visits (the table was recreated by 0003_visits.sql)\nsecond line".into(),
                 elapsed: Duration::from_millis(12_000),
                 refused: false,
+                location: None,
             });
             r.app
         }),

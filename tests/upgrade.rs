@@ -261,7 +261,8 @@ fn out_of_order_and_reapplied_steps_are_refused_by_the_version_marker() {
     let err = with_ctx(&pg, &bundle, &mut rec, |ctx| {
         apply_step(ctx, step, &step.scripts, "clinic_v1", &Cancel::new())
     })
-    .expect_err("refused");
+    .expect_err("refused")
+    .to_string();
     assert!(
         err.contains("says 1 before step 2 → 3") && err.contains("not run"),
         "{err}"
@@ -273,7 +274,8 @@ fn out_of_order_and_reapplied_steps_are_refused_by_the_version_marker() {
     let err = with_ctx(&pg, &bundle, &mut rec, |ctx| {
         apply_step(ctx, step, &step.scripts, "clinic_v2", &Cancel::new())
     })
-    .expect_err("refused");
+    .expect_err("refused")
+    .to_string();
     assert!(err.contains("says 2 before step 1 → 2"), "{err}");
     assert_eq!(pg.content_checksum("clinic_v2", "clinic"), before);
     // And the whole upgrade refuses to run again from the old database.

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{ManualItem, SessionInfo, SourceVerdict, SpaceLine, StepId, StepOutput, StepStatus};
 use crate::events::Event;
+use crate::script::Location;
 
 /// Which checklist: each is a plan in the same machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -135,12 +136,14 @@ pub enum ExecEvent {
         output: StepOutput,
         elapsed: Duration,
     },
-    /// `refused`: a guard or a check said no (as opposed to an error).
+    /// `refused`: a guard or a check said no (as opposed to an error). `location`: where in a
+    /// script, when a script is to blame (not in the JSON events: the error says it).
     StepFailed {
         step: StepId,
         error: String,
         elapsed: Duration,
         refused: bool,
+        location: Option<Location>,
     },
     /// The failure path finished: what was undone, what the operator should do, and whether
     /// the run had changed anything at all.
@@ -193,6 +196,10 @@ pub enum Effect {
 /// How the run ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one outcome per run: boxing the failure would cost more than its size"
+)]
 pub enum Outcome {
     Success,
     Failed {
@@ -208,6 +215,10 @@ pub enum Outcome {
         changed_anything: bool,
         /// Whether the source database was changed, as measured; front ends print it.
         source: Option<SourceVerdict>,
+        /// Where in a script the failure is, when a script is to blame (for the report; the
+        /// front ends show `what`).
+        #[serde(skip)]
+        location: Option<Location>,
     },
 }
 
@@ -223,6 +234,7 @@ impl Outcome {
             refused: false,
             changed_anything: false,
             source: None,
+            location: None,
         }
     }
 
@@ -253,6 +265,7 @@ pub enum Phase {
         what: String,
         cancelled: bool,
         refused: bool,
+        location: Option<Location>,
     },
     Finished(Outcome),
 }

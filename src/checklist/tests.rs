@@ -32,6 +32,7 @@ fn failed(step: StepId, error: &str) -> Msg {
         error: error.into(),
         elapsed: T,
         refused: false,
+        location: None,
     })
 }
 
@@ -41,6 +42,7 @@ fn refused(step: StepId, error: &str) -> Msg {
         error: error.into(),
         elapsed: T,
         refused: true,
+        location: None,
     })
 }
 

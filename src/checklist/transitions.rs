@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::events::Event;
+use crate::script::Location;
 
 use super::{
     Answer, Checklist, Effect, ExecEvent, Job, Outcome, Phase, Question, SourceVerdict, StepId,
@@ -30,7 +31,8 @@ impl Checklist {
                 error,
                 elapsed,
                 refused,
-            } => self.step_failed(step, error, elapsed, refused),
+                location,
+            } => self.step_failed(step, (error, location), elapsed, refused),
             ExecEvent::FailurePathDone {
                 undone,
                 advice,
@@ -87,7 +89,7 @@ impl Checklist {
             // The step finished before it noticed the cancellation: stop here all the same.
             return self.begin_failure_path(
                 Some(i),
-                "cancelled by the operator".into(),
+                ("cancelled by the operator".into(), None),
                 true,
                 false,
             );
@@ -114,7 +116,7 @@ impl Checklist {
     fn step_failed(
         &mut self,
         step: StepId,
-        error: String,
+        (error, location): (String, Option<Location>),
         elapsed: Duration,
         refused: bool,
     ) -> Effect {
@@ -136,13 +138,13 @@ impl Checklist {
         view.elapsed = Some(view.elapsed.unwrap_or_default() + elapsed);
         view.error = Some(error.clone());
         let cancelled = self.cancel_requested;
-        self.begin_failure_path(Some(i), error, cancelled, refused && !cancelled)
+        self.begin_failure_path(Some(i), (error, location), cancelled, refused && !cancelled)
     }
 
     fn begin_failure_path(
         &mut self,
         step: Option<usize>,
-        what: String,
+        (what, location): (String, Option<Location>),
         cancelled: bool,
         refused: bool,
     ) -> Effect {
@@ -158,6 +160,7 @@ impl Checklist {
             what,
             cancelled,
             refused,
+            location,
         };
         Effect::Run(Job::FailurePath)
     }
@@ -174,6 +177,7 @@ impl Checklist {
             what,
             cancelled,
             refused,
+            location,
         } = &self.phase
         else {
             return Effect::None;
@@ -187,6 +191,7 @@ impl Checklist {
             refused: *refused,
             changed_anything,
             source,
+            location: location.clone(),
         };
         for view in self.steps.iter_mut() {
             match view.status {
@@ -218,6 +223,7 @@ impl Checklist {
             refused: false,
             changed_anything: true,
             source: None,
+            location: None,
         };
         self.phase = Phase::Finished(outcome.clone());
         Effect::Done(outcome)
@@ -229,9 +235,12 @@ impl Checklist {
         };
         match (question, answer) {
             // The operator (or the headless policy) declines to go on: a refusal, not an error.
-            (_, Answer::Abort) => {
-                self.begin_failure_path(Some(i), "stopped by the operator".into(), false, true)
-            }
+            (_, Answer::Abort) => self.begin_failure_path(
+                Some(i),
+                ("stopped by the operator".into(), None),
+                false,
+                true,
+            ),
             (Question::Confirmations { .. }, Answer::Tick(items)) => self.tick(i, &items),
             (Question::Sessions { .. }, Answer::Refresh) => self.rerun(
                 i,
@@ -301,9 +310,12 @@ impl Checklist {
                 self.cancel_requested = true;
                 Effect::Interrupt
             }
-            Phase::Asking(i, _) => {
-                self.begin_failure_path(Some(i), "cancelled by the operator".into(), true, false)
-            }
+            Phase::Asking(i, _) => self.begin_failure_path(
+                Some(i),
+                ("cancelled by the operator".into(), None),
+                true,
+                false,
+            ),
             Phase::Undoing { .. } | Phase::Finished(_) => Effect::None,
         }
     }

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use postgres::Client;
 use serde::Serialize;
 
-use super::{Context, EngineError, Failure, StepReport, apply_step, check_server_version};
+use super::{
+    ApplyError, Context, EngineError, Failure, StepReport, apply_step, check_server_version,
+};
 use crate::bundle::{Step, Version};
 use crate::db::bookkeeping::{HistoryEntry, record_history};
 use crate::db::clone::{database_exists, drop_database, exec_format};
@@ -57,7 +59,7 @@ pub fn bootstrap(
     phase(ctx.obs, "create");
     exec_format(&mut maint, "CREATE DATABASE %I", &[db])
         .map_err(|e| DbError::query(format!("create database {db}"), e))?;
-    let result = (|| -> Result<(String, Vec<StepReport>), String> {
+    let result = (|| -> Result<(String, Vec<StepReport>), ApplyError> {
         run_baseline(ctx, db, &baseline_scripts)?;
         let mut reports = Vec::new();
         for (step, scripts) in steps.iter().zip(&step_scripts) {
@@ -104,37 +106,36 @@ fn check_target(
 }
 
 /// The baseline scripts on the new database; the version marker must then say the baseline.
-fn run_baseline(ctx: &mut Context<'_>, db: &str, scripts: &[Script]) -> Result<(), String> {
+fn run_baseline(ctx: &mut Context<'_>, db: &str, scripts: &[Script]) -> Result<(), ApplyError> {
     let bundle = ctx.bundle;
     let baseline = bundle.baseline.version;
     phase(ctx.obs, format!("baseline {baseline}"));
-    let mut session = ctx.session(db).map_err(|e| e.to_string())?;
+    let mut session = ctx.session(db)?;
     for script in scripts {
         log(
             ctx.obs,
             Level::Info,
             format!("running {}", script.path.display()),
         );
-        run_script(&mut session, script, ctx.obs).map_err(|e| e.to_string())?;
+        run_script(&mut session, script, ctx.obs)?;
     }
-    let found =
-        read_version(&mut session.client, &bundle.version_query, db).map_err(|e| e.to_string())?;
+    let found = read_version(&mut session.client, &bundle.version_query, db)?;
     if found.major != baseline.major {
-        return Err(format!(
+        return Err(ApplyError::Other(format!(
             "after the baseline scripts the version marker says {found}, not {baseline}: the bundle is faulty"
-        ));
+        )));
     }
     Ok(())
 }
 
 /// The new database's fingerprint against the reference for `target`, and its history
 /// written; returns the fingerprint's hash.
-fn verify(ctx: &mut Context<'_>, db: &str, target: Version) -> Result<String, String> {
+fn verify(ctx: &mut Context<'_>, db: &str, target: Version) -> Result<String, ApplyError> {
     let bundle = ctx.bundle;
     phase(ctx.obs, "verify");
-    let mut session = ctx.session(db).map_err(|e| e.to_string())?;
-    let fp =
-        fingerprint::compute(&mut session.client, &bundle.schemas).map_err(|e| describe(&e))?;
+    let mut session = ctx.session(db)?;
+    let fp = fingerprint::compute(&mut session.client, &bundle.schemas)
+        .map_err(|e| ApplyError::Other(describe(&e)))?;
     let ok = bundle
         .reference_for(target)
         .is_some_and(|(_, r)| r.hash == fp.hash);
@@ -155,9 +156,9 @@ fn verify(ctx: &mut Context<'_>, db: &str, target: Version) -> Result<String, St
             .reference_for(target)
             .map(|(_, r)| fingerprint::diff(&r.text, &fp.text).to_string())
             .unwrap_or_default();
-        return Err(format!(
+        return Err(ApplyError::Other(format!(
             "the new database's schema differs from the bundle's reference for version {target}:\n{diff}"
-        ));
+        )));
     }
     record_history(
         &mut session.client,
@@ -168,15 +169,15 @@ fn verify(ctx: &mut Context<'_>, db: &str, target: Version) -> Result<String, St
             bundle_sha256: &bundle.sha256,
             ..HistoryEntry::default()
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok(fp.hash)
 }
 
 /// A bootstrap that failed: the unfinished database dropped (unless kept, as asked).
-fn failed(maint: &mut Client, db: &str, what: &str, keep_failed: bool) -> EngineError {
+fn failed(maint: &mut Client, db: &str, what: &ApplyError, keep_failed: bool) -> EngineError {
     let mut failure = Failure {
         what: format!("bootstrapping \"{db}\" failed: {what}"),
+        at: what.location().cloned(),
         ..Failure::default()
     };
     if keep_failed {

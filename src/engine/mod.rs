@@ -17,11 +17,11 @@ use postgres::Client;
 use crate::bundle::{Bundle, Naming, Step, Version};
 use crate::conn::ConnSettings;
 use crate::db::clone::database_exists;
-use crate::db::runner::{RunStats, run_script_cancellable};
+use crate::db::runner::{RunError, RunStats, run_script_cancellable};
 use crate::db::version::read_version;
 use crate::db::{DbError, Session};
 use crate::events::{Event, Level, Observer, log, phase};
-use crate::script::{self, Placeholder, PlaceholderKind, Placeholders, Script};
+use crate::script::{self, Location, Placeholder, PlaceholderKind, Placeholders, Script};
 
 /// How long sessions that are just ending may take to go before they count as connected users.
 pub const SESSION_GRACE: Duration = Duration::from_secs(3);
@@ -33,6 +33,8 @@ pub enum EngineError {
     Refused(String),
     /// Failed after changes began; `undone` says what was put back.
     Failed(Failure),
+    /// A script could not be loaded with the run's placeholder values (nothing was changed).
+    Script { at: Location, message: String },
 }
 
 #[derive(Debug, Default)]
@@ -40,12 +42,26 @@ pub struct Failure {
     pub what: String,
     pub undone: Vec<String>,
     pub advice: Vec<String>,
+    /// Where in a script, when a script stopped.
+    pub at: Option<Location>,
+}
+
+impl EngineError {
+    /// Where in a script it happened, as data, when a script is to blame.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            EngineError::Refused(_) => None,
+            EngineError::Failed(f) => f.at.as_ref(),
+            EngineError::Script { at, .. } => Some(at),
+        }
+    }
 }
 
 impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EngineError::Refused(m) => write!(f, "{m}"),
+            EngineError::Script { at, message } => write!(f, "{at}: {message}"),
             EngineError::Failed(fail) => {
                 write!(f, "{}", fail.what)?;
                 if !fail.undone.is_empty() {
@@ -133,8 +149,12 @@ impl Context<'_> {
         scripts
             .iter()
             .map(|s| {
-                script::load_script(&self.bundle.root, &s.path, placeholders)
-                    .map_err(|e| EngineError::Refused(format!("{}: {}", e.at, e.message)))
+                script::load_script(&self.bundle.root, &s.path, placeholders).map_err(|e| {
+                    EngineError::Script {
+                        at: e.at,
+                        message: e.message,
+                    }
+                })
             })
             .collect()
     }
@@ -231,6 +251,38 @@ pub fn run_prechecks(ctx: &mut Context<'_>, client: &mut Client) -> Result<(), E
 
 pub use crate::checklist::model::StepReport;
 
+/// Why scripts did not apply (a step's, the baseline's) or their result is not what it must
+/// be: the words for the operator, and where in a script when a script stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A script stopped: the server refused a statement, the connection was lost, the operator
+    /// cancelled, a transaction was left open.
+    #[error(transparent)]
+    Script(#[from] RunError),
+    /// A session could not be opened, or a query of pgstep's own failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The version marker is not where it must be, the single transaction did not commit, the
+    /// schema is not the reference's.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ApplyError {
+    /// Where in the script, when a script stopped.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            ApplyError::Script(e) => Some(e.location()),
+            ApplyError::Db(_) | ApplyError::Other(_) => None,
+        }
+    }
+
+    /// Whether the operator's cancellation stopped the script (between two statements).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, ApplyError::Script(RunError::Cancelled { .. }))
+    }
+}
+
 /// Applies one major step to `db`, which must be at `step.from` before and at `step.to` after:
 /// an out-of-order or re-applied step is refused, a script that forgets the marker is caught.
 pub fn apply_step(
@@ -239,16 +291,16 @@ pub fn apply_step(
     scripts: &[Script],
     db: &str,
     cancel: &crate::cancel::Cancel,
-) -> Result<StepReport, String> {
+) -> Result<StepReport, ApplyError> {
     let started = Instant::now();
     phase(ctx.obs, format!("step {} → {}", step.from, step.to));
     expect_major(ctx, db, step.from, "before")?;
     let mut total = RunStats::default();
     let mut shared = if step.single_transaction {
-        let mut s = ctx.session(db).map_err(|e| e.to_string())?;
+        let mut s = ctx.session(db)?;
         s.client
             .batch_execute("BEGIN")
-            .map_err(|e| crate::db::describe(&e))?;
+            .map_err(|e| ApplyError::Other(crate::db::describe(&e)))?;
         Some(s)
     } else {
         None
@@ -263,20 +315,19 @@ pub fn apply_step(
             Some(s) => run_script_cancellable(s, script, ctx.obs, cancel),
             None => {
                 // One session per file, as `psql -f` has: pg_temp objects live for the file.
-                let mut s = ctx.session(db).map_err(|e| e.to_string())?;
+                let mut s = ctx.session(db)?;
                 run_script_cancellable(&mut s, script, ctx.obs, cancel)
             }
-        }
-        .map_err(|e| e.to_string())?;
+        }?;
         total.statements += stats.statements;
         total.skipped_blocks += stats.skipped_blocks;
     }
     if let Some(mut s) = shared {
         s.client.batch_execute("COMMIT").map_err(|e| {
-            format!(
+            ApplyError::Other(format!(
                 "COMMIT of the single-transaction step failed: {}",
                 crate::db::describe(&e)
-            )
+            ))
         })?;
     }
     expect_major(ctx, db, step.to, "after")?;
@@ -295,12 +346,11 @@ fn expect_major(
     db: &str,
     want: Version,
     when: &str,
-) -> Result<Version, String> {
-    let mut s = ctx.session(db).map_err(|e| e.to_string())?;
-    let found =
-        read_version(&mut s.client, &ctx.bundle.version_query, db).map_err(|e| e.to_string())?;
+) -> Result<Version, ApplyError> {
+    let mut s = ctx.session(db)?;
+    let found = read_version(&mut s.client, &ctx.bundle.version_query, db)?;
     if found.major != want.major {
-        return Err(format!(
+        return Err(ApplyError::Other(format!(
             "the version marker of \"{db}\" says {found} {when} step {} but should say {want}: \
              {}",
             if when == "before" {
@@ -313,7 +363,7 @@ fn expect_major(
             } else {
                 "the step's scripts did not move the marker; the bundle is faulty"
             }
-        ));
+        )));
     }
     log(
         ctx.obs,

@@ -71,13 +71,7 @@ pub fn restore(
     phase(obs, "verify the backup");
     let (archive, meta, entries) = verified_backup(backup, obs)?;
     let mut maint = maintenance(server)?;
-    let server_version = fingerprint::server_version_num(&mut maint)
-        .map_err(|e| DbError::query("read the server version", e))?;
-    let pg_restore = find_client_tool("pg_restore", server_version.max(archive_version_num(&meta)))
-        .map_err(|e| EngineError::Refused(e.to_string()))?;
-    let listing =
-        list_archive(&pg_restore.0, &archive).map_err(|e| EngineError::Refused(e.to_string()))?;
-    let tables = table_data_entries(&listing);
+    let (server_version, pg_restore, tables) = restore_tool(&mut maint, &archive, &meta)?;
     refuse_existing(&mut maint, db, cancel)?;
 
     phase(obs, "create");
@@ -90,16 +84,7 @@ pub fn restore(
     let jobs = jobs.max(1);
     let loaded = (|| {
         phase(obs, "restore");
-        let loaded = run_pg_restore(
-            server,
-            &pg_restore.0,
-            &archive,
-            db,
-            jobs,
-            tables,
-            cancel,
-            obs,
-        )?;
+        let loaded = run_pg_restore(server, &pg_restore, &archive, db, jobs, tables, cancel, obs)?;
         phase(obs, "verify");
         let (fp, matches) = check_fingerprint(server, db, &meta, obs)?;
         Ok((loaded, fp, matches))
@@ -119,6 +104,22 @@ pub fn restore(
         }),
         Err(failure) => Err(undo(&mut maint, server_version, db, failure, obs)),
     }
+}
+
+/// The server's version, the pg_restore that can restore this backup there, and how many
+/// tables' rows the archive holds (read with it).
+fn restore_tool(
+    maint: &mut Client,
+    archive: &Path,
+    meta: &BackupMetadata,
+) -> Result<(u32, PathBuf, u64), EngineError> {
+    let server_version = fingerprint::server_version_num(maint)
+        .map_err(|e| DbError::query("read the server version", e))?;
+    let pg_restore = find_client_tool("pg_restore", server_version.max(archive_version_num(meta)))
+        .map_err(|e| EngineError::Refused(e.to_string()))?;
+    let listing =
+        list_archive(&pg_restore.0, archive).map_err(|e| EngineError::Refused(e.to_string()))?;
+    Ok((server_version, pg_restore.0, table_data_entries(&listing)))
 }
 
 /// Refuses, changing nothing, if `db` exists already or the operator has cancelled.
@@ -398,8 +399,9 @@ fn undo(
             .undone
             .push(format!("dropped the partly restored database \"{db}\"")),
         Err(e) => failure.advice.push(format!(
-            "pgstep could not drop the partly restored database \"{db}\" ({e}): drop it yourself \
-             (DROP DATABASE \"{db}\"); nothing else was changed."
+            "pgstep could not drop the partly restored database \"{db}\" ({}): drop it yourself \
+             (DROP DATABASE \"{db}\"); nothing else was changed.",
+            crate::db::describe(&e)
         )),
     }
     failure
@@ -409,10 +411,13 @@ fn undo(
 }
 
 /// Drops the new database, ending the sessions a killed pg_restore may have left for a moment.
-fn drop_new_database(client: &mut Client, server_version: u32, db: &str) -> Result<(), String> {
+fn drop_new_database(
+    client: &mut Client,
+    server_version: u32,
+    db: &str,
+) -> Result<(), postgres::Error> {
     if server_version >= 130_000 {
-        return exec_format(client, "DROP DATABASE IF EXISTS %I WITH (FORCE)", &[db])
-            .map_err(|e| crate::db::describe(&e));
+        return exec_format(client, "DROP DATABASE IF EXISTS %I WITH (FORCE)", &[db]);
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -421,11 +426,11 @@ fn drop_new_database(client: &mut Client, server_version: u32, db: &str) -> Resu
             Err(e) if Instant::now() < deadline => {
                 // Only "still in use" is worth waiting for: the killed tool's sessions end soon.
                 if e.code().is_none_or(|c| c.code() != "55006") {
-                    return Err(crate::db::describe(&e));
+                    return Err(e);
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            Err(e) => return Err(crate::db::describe(&e)),
+            Err(e) => return Err(e),
         }
     }
 }

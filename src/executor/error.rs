@@ -2,7 +2,9 @@
 
 use crate::checklist::{StepOutput, StepStatus};
 use crate::db::DbError;
-use crate::engine::EngineError;
+use crate::db::runner::RunError;
+use crate::engine::{ApplyError, EngineError};
+use crate::script::Location;
 
 pub(super) type StepResult = Result<(StepStatus, StepOutput), StepError>;
 
@@ -17,11 +19,13 @@ pub(crate) enum StepErrorKind {
     Cancelled,
 }
 
-/// A step's error: what to tell the operator, and which kind of ending it is.
+/// A step's error: what to tell the operator, which kind of ending it is, and where in a
+/// script when a script is to blame.
 #[derive(Debug, Clone)]
 pub(crate) struct StepError {
     pub kind: StepErrorKind,
     pub message: String,
+    pub location: Option<Location>,
 }
 
 impl StepError {
@@ -29,6 +33,7 @@ impl StepError {
         Self {
             kind: StepErrorKind::Failed,
             message: message.into(),
+            location: None,
         }
     }
 
@@ -36,6 +41,15 @@ impl StepError {
         Self {
             kind: StepErrorKind::Cancelled,
             message: message.into(),
+            location: None,
+        }
+    }
+
+    /// The same error, placed in a script.
+    pub(super) fn at(self, location: Option<&Location>) -> Self {
+        Self {
+            location: location.cloned(),
+            ..self
         }
     }
 
@@ -52,8 +66,9 @@ impl StepError {
     }
 
     /// The error of a step that ended while the operator's cancellation was pending: it says
-    /// so. Errors raised below the executor (`db::runner`, `backup`, `engine::restore`) still
-    /// say "cancelled" in words only; such a message is taken as it is. A refusal stays one.
+    /// so. A script stopped by the cancellation (`db::runner`) is of the kind already; the
+    /// errors of `backup`, `engine::restore` and the comparison of the source still say
+    /// "cancelled" in words only, and such a message is taken as it is. A refusal stays one.
     pub fn after_cancel(self) -> Self {
         let message = if self.kind == StepErrorKind::Cancelled || self.message.contains("cancelled")
         {
@@ -65,7 +80,11 @@ impl StepError {
             StepErrorKind::Refused => StepErrorKind::Refused,
             _ => StepErrorKind::Cancelled,
         };
-        Self { kind, message }
+        Self {
+            kind,
+            message,
+            location: self.location,
+        }
     }
 }
 
@@ -95,7 +114,24 @@ impl From<DbError> for StepError {
 
 impl From<EngineError> for StepError {
     fn from(e: EngineError) -> Self {
-        Self::failed(e.to_string())
+        Self::failed(e.to_string()).at(e.location())
+    }
+}
+
+impl From<ApplyError> for StepError {
+    fn from(e: ApplyError) -> Self {
+        let error = if e.is_cancelled() {
+            Self::cancelled(e.to_string())
+        } else {
+            Self::failed(e.to_string())
+        };
+        error.at(e.location())
+    }
+}
+
+impl From<RunError> for StepError {
+    fn from(e: RunError) -> Self {
+        ApplyError::from(e).into()
     }
 }
 
@@ -110,15 +146,7 @@ pub(super) fn refused(message: impl Into<String>) -> StepError {
     StepError {
         kind: StepErrorKind::Refused,
         message: message.into(),
-    }
-}
-
-/// A database error as a step error: what pgstep refused (a version query that fails or does
-/// not return one row with one column, …) is a refusal, exit 3; the rest a failure.
-pub(super) fn refusal(e: DbError) -> StepError {
-    match e {
-        DbError::Refused(m) => refused(m),
-        other => other.into(),
+        location: None,
     }
 }
 

@@ -179,7 +179,7 @@ impl Run {
             e
         };
         let refused = e.is_refusal();
-        let error = e.message;
+        let (error, location) = (e.message, e.location);
         self.ctx.journal_step(step, "failed", Some(error.clone()));
         self.record.failed = Some(format!("at step {}: {error}", step.title()));
         self.ctx.sink.send(ExecEvent::StepFailed {
@@ -187,6 +187,7 @@ impl Run {
             error,
             elapsed,
             refused,
+            location,
         });
     }
 

@@ -47,6 +47,7 @@ impl<'d> Headless<'d> {
             refused: false,
             changed_anything: false,
             source: None,
+            location: None,
         });
         (self.checklist, outcome)
     }

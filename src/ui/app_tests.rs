@@ -178,6 +178,7 @@ fn a_hang_up_interrupts_at_once_undoes_a_question_and_ends_the_final_screen() {
         error: "boom".into(),
         elapsed: Duration::ZERO,
         refused: false,
+        location: None,
     });
     finished.on_exec(ExecEvent::FailurePathDone {
         undone: vec![],
@@ -352,6 +353,7 @@ fn a_failure_shows_the_failure_path_and_its_outcome() {
         error: "v1-v2/02.sql:3:1: ERROR 22012: division by zero".into(),
         elapsed: Duration::ZERO,
         refused: false,
+        location: None,
     });
     assert_eq!(cmds, vec![Command::Run(Job::FailurePath)]);
     app.on_exec(ExecEvent::FailurePathDone {

@@ -60,8 +60,7 @@ fn apply(
         format!("fixup {version}: running {}", script.path.display()),
     );
     let mut session = ctx.session(db)?;
-    run_script_cancellable(&mut session, script, &mut ctx.sink, &ctx.cancel)
-        .map_err(|e| e.to_string())?;
+    run_script_cancellable(&mut session, script, &mut ctx.sink, &ctx.cancel)?;
     let file = script.path.to_string_lossy().into_owned();
     record_fixup(
         &mut session.client,

@@ -9,16 +9,17 @@ use crate::bundle::{Bundle, Version};
 use crate::checklist::{PlanKind, PlanSummary, StepOutput, StepStatus};
 use crate::db::bookkeeping::recorded_fixup;
 use crate::db::clone::database_exists;
-use crate::db::version::read_version;
-use crate::engine::plan::{Mode, UpgradePlan, plan_upgrade};
-use crate::engine::{check_server_version, find_source, run_prechecks};
+use crate::engine::check_server_version;
+use crate::engine::plan::{Mode, UpgradePlan};
+use crate::engine::run_prechecks;
 use crate::events::Level;
 use crate::executor::ctx::Ctx;
-use crate::executor::error::{StepError, StepResult, refusal, refused};
+use crate::executor::error::{StepError, StepResult, refused};
 use crate::executor::source_verdict;
 use crate::executor::state::Source;
 use crate::rehearsal::Rehearsal;
 use crate::script::Script;
+use crate::survey::{self, SurveyError};
 
 pub(in crate::executor) fn run(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
     match ctx.spec.kind {
@@ -53,50 +54,67 @@ fn summary(
     }
 }
 
-/// The server's version checked against the bundle, and the application database found
-/// (`--database`, or by the bundle's naming); refused if it does not exist. `hint` ends the
-/// refusal.
-fn find_database(
+/// A survey's error as a step error: a refusal where [`SurveyError::refuses`], else a failure.
+fn survey_error(e: SurveyError) -> StepError {
+    if e.refuses() {
+        refused(e.to_string())
+    } else {
+        StepError::failed(e.to_string()).at(e.location())
+    }
+}
+
+/// The server's version checked against the bundle (and kept), and the application database
+/// found and measured.
+fn locate(
     ctx: &mut Ctx,
     maint: &mut Client,
     bundle: &Bundle,
-    hint: &str,
-) -> Result<String, StepError> {
-    ctx.server_version_num = check_server_version(maint, bundle)?;
-    let db = match &ctx.spec.database {
-        Some(db) => db.clone(),
-        None => find_source(maint, bundle)?,
+) -> Result<survey::Located, SurveyError> {
+    let located = survey::locate(
+        maint,
+        bundle,
+        &ctx.spec.server,
+        ctx.spec.database.as_deref(),
+    )?;
+    ctx.server_version_num = located.server_version_num;
+    Ok(located)
+}
+
+/// The upgrade of the database surveyed, to `--to`; refused where a database it would make
+/// exists already.
+fn plan_upgrade(
+    ctx: &Ctx,
+    maint: &mut Client,
+    (bundle, survey): (&Bundle, &survey::Survey),
+    mode: Mode,
+) -> Result<UpgradePlan, StepError> {
+    let request = survey::Request {
+        to: ctx.spec.to,
+        mode,
     };
-    if !database_exists(maint, &db)? {
-        return Err(refused(format!(
-            "database \"{db}\" does not exist on {}{hint}",
-            ctx.spec.server.host_display()
-        )));
-    }
-    Ok(db)
+    let plan = survey::plan_upgrade(bundle, survey, &request).map_err(survey_error)?;
+    refuse_existing(maint, &plan, mode)?;
+    Ok(plan)
 }
 
 fn upgrade(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
     let bundle = ctx.bundle()?.clone();
     let mut maint = ctx.maintenance()?;
-    let db = find_database(
-        ctx,
-        &mut maint,
-        &bundle,
-        ": check the name (psql -l lists them)",
-    )?;
-    source.size = u64::try_from(crate::db::clone::database_size(&mut maint, &db)?).unwrap_or(0);
+    let located = locate(ctx, &mut maint, &bundle).map_err(survey_error)?;
+    source.size = located.size;
     // Before pgstep runs anything on the source: the run's last word on it is measured
     // against this.
     if ctx.spec.kind == PlanKind::Upgrade {
-        source.before = Some(source_verdict::read_before(ctx, &db));
+        source.before = Some(source_verdict::read_before(ctx, &located.source));
     }
-    let mut session = ctx.session(&db)?;
+    let mut session = ctx.session(&located.source)?;
     // A version query that fails or does not return one row with one column is a refusal:
     // nothing has been changed.
-    let current = read_version(&mut session.client, &bundle.version_query, &db).map_err(refusal)?;
-    let plan = plan_upgrade(&bundle, &db, current, ctx.spec.to, mode)?;
-    refuse_existing(&mut maint, &plan, mode)?;
+    let survey = located
+        .read_version(&mut session.client, &bundle)
+        .map_err(survey_error)?;
+    let plan = plan_upgrade(ctx, &mut maint, (&bundle, &survey), mode)?;
+    let (db, current) = (survey.source, survey.current);
     ctx.begin(
         mode,
         &db,
@@ -105,7 +123,9 @@ fn upgrade(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
     )?;
     source.name = Some(db.clone());
     source.current = Some(current);
-    let scripts = load_scripts(ctx, &plan)?;
+    let scripts = ctx
+        .with_engine(|engine, _| survey::load_scripts(engine, &plan))?
+        .map_err(survey_error)?;
     ctx.with_engine(|engine, _| run_prechecks(engine, &mut session.client))??;
     let rehearsed = latest_rehearsal(ctx, &bundle.name, current, plan.to);
     let backup = super::backup::choose_format(ctx, &mut session.client, true, rehearsed.as_ref())?;
@@ -136,33 +156,14 @@ fn upgrade(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
 /// pgstep never overwrites a database: the names the upgrade makes must be free. A rehearsal
 /// makes only its copy; the real run also makes (or renames) the others.
 fn refuse_existing(maint: &mut Client, plan: &UpgradePlan, mode: Mode) -> Result<(), StepError> {
-    let rehearsal = mode == Mode::Rehearsal;
-    for name in [
-        Some(&plan.work_db),
-        Some(&plan.final_db).filter(|f| **f != plan.source_db && !rehearsal),
-        plan.aside_db.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if database_exists(maint, name)? {
-            return Err(refused(format!(
-                "database \"{name}\" already exists: an earlier upgrade left it, or it is in use. pgstep never overwrites a database; check what it holds, then drop or rename it (or run pgstep recover if a run was interrupted)"
-            )));
-        }
+    let in_the_way =
+        survey::in_the_way(maint, plan, mode == Mode::Rehearsal).map_err(survey_error)?;
+    match in_the_way.first() {
+        Some(name) => Err(refused(format!(
+            "database \"{name}\" already exists: an earlier upgrade left it, or it is in use. pgstep never overwrites a database; check what it holds, then drop or rename it (or run pgstep recover if a run was interrupted)"
+        ))),
+        None => Ok(()),
     }
-    Ok(())
-}
-
-/// The scripts of each step of the plan, with the clone's placeholders.
-fn load_scripts(ctx: &mut Ctx, plan: &UpgradePlan) -> Result<Vec<Vec<Script>>, StepError> {
-    ctx.with_engine(|engine, _| -> Result<Vec<_>, StepError> {
-        let ph = engine.placeholders(&plan.work_db)?;
-        plan.steps
-            .iter()
-            .map(|&i| Ok(engine.reload(&engine.bundle.steps[i].scripts, &ph)?))
-            .collect()
-    })?
 }
 
 /// One line per step of the plan: its scripts and statements.
@@ -231,11 +232,20 @@ fn expect_from_rehearsal(
 fn fixup(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
     let bundle = ctx.bundle()?.clone();
     let mut maint = ctx.maintenance()?;
-    let db = find_database(ctx, &mut maint, &bundle, "")?;
-    let mut session = ctx.session(&db)?;
+    let located = locate(ctx, &mut maint, &bundle).map_err(|e| match e {
+        // The fixup's own words (the upgrade adds how to check the name).
+        SurveyError::Missing { database, server } => refused(format!(
+            "database \"{database}\" does not exist on {server}"
+        )),
+        other => survey_error(other),
+    })?;
+    let mut session = ctx.session(&located.source)?;
     // Before anything is changed: a version query that is refused refuses the plan.
-    let current = read_version(&mut session.client, &bundle.version_query, &db).map_err(refusal)?;
-    let fixups = fixups_to_run(ctx, &bundle, &db, current)?;
+    let survey = located
+        .read_version(&mut session.client, &bundle)
+        .map_err(survey_error)?;
+    let fixups = survey::fixups(&bundle, &survey, ctx.spec.to).map_err(survey_error)?;
+    let (db, current) = (survey.source, survey.current);
     sort_fixups(ctx, source, (&mut session.client, &db), &fixups, current)?;
     let last = fixups.last().map_or(current, |f| f.version);
     // The fixup waits for its backup (it changes the database in place): nothing runs beside.
@@ -266,36 +276,6 @@ fn fixup(ctx: &mut Ctx, source: &mut Source, mode: Mode) -> StepResult {
     );
     summary.backup = backup;
     Ok((StepStatus::Done, StepOutput::Plan(summary)))
-}
-
-/// The bundle's fixups of `current`'s major version, up to `--to`; refused when `--to` leaves
-/// the major version or goes back, or when there are none.
-fn fixups_to_run(
-    ctx: &Ctx,
-    bundle: &Bundle,
-    db: &str,
-    current: Version,
-) -> Result<Vec<crate::bundle::Fixup>, StepError> {
-    if let Some(to) = ctx.spec.to
-        && (to.major != current.major || to < current)
-    {
-        return Err(refused(format!(
-            "--to {to}: \"{db}\" is at {current}; fixups go forward within major version {} (major versions come by pgstep upgrade)",
-            current.major
-        )));
-    }
-    let fixups: Vec<_> = bundle
-        .fixups_of(current.major)
-        .filter(|f| ctx.spec.to.is_none_or(|t| f.version <= t))
-        .cloned()
-        .collect();
-    if fixups.is_empty() {
-        return Err(refused(format!(
-            "bundle \"{}\" has no fixups for version {}: nothing to do",
-            bundle.name, current.major
-        )));
-    }
-    Ok(fixups)
 }
 
 /// Each fixup's scripts, to run, or skipped when the database records them with the same

@@ -227,6 +227,7 @@ fn failure(app: &App, outcome: &Outcome, theme: &Theme) -> Vec<Item> {
         refused,
         changed_anything,
         source,
+        location: _,
     } = outcome
     else {
         return Vec::new();

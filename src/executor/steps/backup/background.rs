@@ -207,14 +207,11 @@ impl Background {
             .ok();
         Self {
             done,
-            result: if handle.is_some() {
-                None
-            } else {
-                Some((
-                    Err("the backup thread could not be started".into()),
-                    Duration::ZERO,
-                ))
-            },
+            // No thread: its failure is the result.
+            result: handle.is_none().then(|| {
+                let error = "the backup thread could not be started".into();
+                (Err(error), Duration::ZERO)
+            }),
             handle,
             cancel,
             foreground,

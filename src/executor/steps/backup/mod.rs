@@ -254,6 +254,7 @@ pub(in crate::executor) fn failed_alongside(
         error,
         elapsed: Duration::ZERO,
         refused: false,
+        location: None,
     });
     true
 }
