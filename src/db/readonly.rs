@@ -104,21 +104,18 @@ pub fn rows_as_text(c: &mut impl GenericClient, sql: &str) -> Result<Rows, ReadE
     );
     // The wrapped form is tried in a savepoint: a statement that cannot be a subquery must not
     // end the transaction for the direct read.
-    c.batch_execute("SAVEPOINT pgstep_text")
-        ?;
+    c.batch_execute("SAVEPOINT pgstep_text")?;
     match c.prepare(&wrapped) {
         Ok(w) => {
             let rows = c.query(&w, &[])?;
-            c.batch_execute("RELEASE SAVEPOINT pgstep_text")
-                ?;
+            c.batch_execute("RELEASE SAVEPOINT pgstep_text")?;
             Ok(rows
                 .iter()
                 .map(|r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect())
                 .collect())
         }
         Err(_) => {
-            c.batch_execute("ROLLBACK TO SAVEPOINT pgstep_text")
-                ?;
+            c.batch_execute("ROLLBACK TO SAVEPOINT pgstep_text")?;
             let rows = c.query(&statement, &[])?;
             rows.iter()
                 .map(|r| (0..n).map(|i| text_of(r, i)).collect())

@@ -256,7 +256,11 @@ mod tests {
             old_snapshot: snapshot,
             cancel: &cancel,
         };
-        let in_snapshot = plausibility(&dbs(Some(id.as_str())), &pairs, None::<Vec<Result<Rows, &str>>>);
+        let in_snapshot = plausibility(
+            &dbs(Some(id.as_str())),
+            &pairs,
+            None::<Vec<Result<Rows, &str>>>,
+        );
         let ok: Vec<(String, bool)> = in_snapshot.iter().map(|c| (c.name.clone(), c.ok)).collect();
         assert_eq!(
             ok,
@@ -279,11 +283,7 @@ mod tests {
         );
 
         // An old side already read is used as it is.
-        let known = vec![
-            Ok(vec![vec![Some("2".to_owned())]]),
-            Err("x"),
-            Ok(vec![]),
-        ];
+        let known = vec![Ok(vec![vec![Some("2".to_owned())]]), Err("x"), Ok(vec![])];
         let given = plausibility(&dbs(None), &pairs, Some(known));
         assert!(given[0].ok, "{given:#?}");
         assert!(!given[2].ok, "{given:#?}");
