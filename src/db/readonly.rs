@@ -48,7 +48,13 @@ pub enum ReadError {
     Snapshot { id: String, source: postgres::Error },
     /// A read made by one of pgstep's own database operations.
     #[error(transparent)]
-    Db(#[from] DbError),
+    Db(Box<DbError>),
+}
+
+impl From<DbError> for ReadError {
+    fn from(e: DbError) -> Self {
+        Self::Db(Box::new(e))
+    }
 }
 
 /// Runs the one statement `sql` in a READ ONLY transaction of its own and returns its rows as
