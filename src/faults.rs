@@ -23,8 +23,15 @@
 use crate::cancel::Cancel;
 use crate::checklist::StepId;
 
+/// The `fail` action of a fault point: the step (titled `title`) fails there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("injected fault at the end of step {title}")]
+pub struct InjectedFault {
+    pub title: String,
+}
+
 /// Err when a fault is injected at the end of `step` (`fault` is the run's `PGSTEP_FAULT`).
-pub fn at(step: StepId, fault: Option<&str>) -> Result<(), String> {
+pub fn at(step: StepId, fault: Option<&str>) -> Result<(), InjectedFault> {
     at_point(step.key(), step.title(), fault)
 }
 
@@ -41,9 +48,11 @@ fn action_at<'a>(key_here: &str, fault: Option<&'a str>) -> Option<&'a str> {
 /// Err when a fault is injected at the named point: `backup_alongside` is the end of the
 /// backup taken on its own thread, alongside the upgrade.
 #[cfg(feature = "fault-injection")]
-pub fn at_point(key_here: &str, title: &str, fault: Option<&str>) -> Result<(), String> {
+pub fn at_point(key_here: &str, title: &str, fault: Option<&str>) -> Result<(), InjectedFault> {
     match action_at(key_here, fault) {
-        Some("fail") => Err(format!("injected fault at the end of step {title}")),
+        Some("fail") => Err(InjectedFault {
+            title: title.to_owned(),
+        }),
         Some("pause") => pause(key_here),
         Some("panic") => panic!("injected panic at step {title}"),
         Some("wait") => {
@@ -96,7 +105,7 @@ fn pause(key: &str) -> ! {
 }
 
 #[cfg(not(feature = "fault-injection"))]
-pub fn at_point(_key: &str, _title: &str, _fault: Option<&str>) -> Result<(), String> {
+pub fn at_point(_key: &str, _title: &str, _fault: Option<&str>) -> Result<(), InjectedFault> {
     Ok(())
 }
 

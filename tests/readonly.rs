@@ -175,7 +175,7 @@ fn the_read_only_runner_cannot_be_made_to_write() {
         let mut tx = read_only_tx(&mut c);
         readonly::pin_read_only(&mut tx).expect("first query");
         let e = readonly::rows_as_text(&mut tx, sql).expect_err("refused after the snapshot");
-        assert!(e.contains(refusal), "{sql}: {e}");
+        assert!(e.to_string().contains(refusal), "{sql}: {e}");
     }
     let after: i64 = pg.query_one("clinic_v1", ENCOUNTERS);
     assert_eq!(after, encounters);

@@ -199,32 +199,29 @@ mod tests {
 
     #[test]
     fn a_small_database_is_one_file() {
-        let c = choose(&facts(16, &[300_000_000, 200_000_000]));
+        assert_one_file(&facts(16, &[300_000_000, 200_000_000]), |why| {
+            why.contains("500 MB")
+        });
+    }
+
+    /// The choice for `f` is one custom-format file, for a reason that passes `says`.
+    fn assert_one_file(f: &Facts, says: impl Fn(&str) -> bool) {
+        let c = choose(f);
         assert_eq!(c.format, BackupFormat::Custom);
-        assert!(c.why.contains("500 MB"), "{}", c.why);
+        assert!(says(&c.why), "{}", c.why);
     }
 
     #[test]
     fn two_cores_beside_a_local_upgrade_leave_none_to_spare() {
-        let c = choose(&facts(2, &[2 * GB, 2 * GB, 2 * GB]));
-        assert_eq!(c.format, BackupFormat::Custom);
-        assert!(
-            c.why
-                .contains("2 core(s) here, one of them for the upgrade running alongside"),
-            "{}",
-            c.why
-        );
+        assert_one_file(&facts(2, &[2 * GB, 2 * GB, 2 * GB]), |why| {
+            why.contains("2 core(s) here, one of them for the upgrade running alongside")
+        });
         // One core and a remote server: the upgrade runs there, not here.
         let mut f = facts(1, &[2 * GB, 2 * GB, 2 * GB]);
         f.server_local = false;
-        let c = choose(&f);
-        assert_eq!(c.format, BackupFormat::Custom);
-        assert!(
-            c.why
-                .ends_with("1 core(s) here: no core to spare for parallel pg_dump workers"),
-            "{}",
-            c.why
-        );
+        assert_one_file(&f, |why| {
+            why.ends_with("1 core(s) here: no core to spare for parallel pg_dump workers")
+        });
     }
 
     #[test]

@@ -246,10 +246,15 @@ pub(crate) struct Target {
     pub set: Vec<(String, String)>,
 }
 
-fn parse_set(s: &str) -> Result<(String, String), String> {
+/// A `--set` value that is not `NAME=VALUE`.
+#[derive(Debug, thiserror::Error)]
+#[error("\"{0}\" is not NAME=VALUE")]
+struct NotNameValue(String);
+
+fn parse_set(s: &str) -> Result<(String, String), NotNameValue> {
     s.split_once('=')
         .map(|(n, v)| (n.trim_matches('@').to_owned(), v.to_owned()))
-        .ok_or_else(|| format!("\"{s}\" is not NAME=VALUE"))
+        .ok_or_else(|| NotNameValue(s.to_owned()))
 }
 
 /// Parses the command line, runs the command and returns the exit code.

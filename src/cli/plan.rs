@@ -23,7 +23,7 @@ use crate::engine::Context;
 use crate::engine::plan::{Mode, UpgradePlan};
 use crate::events::Event;
 use crate::exit;
-use crate::preview::{self, Facts};
+use crate::preview::{self, Facts, Undecided};
 use crate::script::{Condition, Script};
 use crate::survey::{self, Request, SurveyError};
 
@@ -221,14 +221,14 @@ fn render_deciding(
 
 /// One condition, by the same query the run uses, in a savepoint of its own: a query that
 /// fails does not abort the snapshot the other conditions are decided in.
-fn decide(tx: &mut Transaction<'_>, condition: &Condition) -> Result<bool, String> {
+fn decide(tx: &mut Transaction<'_>, condition: &Condition) -> Result<bool, Undecided> {
     let (sql, params) = condition.query();
     let params: Vec<&(dyn ToSql + Sync)> =
         params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let mut savepoint = tx.transaction().map_err(|e| describe(&e))?;
+    let mut savepoint = tx.transaction()?;
     let row = savepoint.query_one(sql.as_str(), &params);
     let _ = savepoint.rollback();
-    let row = row.map_err(|e| describe(&e))?;
+    let row = row?;
     // NULL counts as false, as in the run (db::runner).
     Ok(row.get::<_, Option<bool>>(0).unwrap_or(false))
 }

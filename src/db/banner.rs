@@ -69,7 +69,7 @@ pub fn get(client: &mut Client, banner: &Banner) -> Result<Option<String>, DbErr
         .read_only(true)
         .start()
         .map_err(|e| DbError::query(action, e))?;
-    super::readonly::pin_read_only(&mut tx).map_err(DbError::Refused)?;
+    super::readonly::pin_read_only(&mut tx).map_err(|e| DbError::Refused(e.to_string()))?;
     let text = read(&mut tx, banner)?;
     // Read-only: nothing to keep.
     let _ = tx.rollback();
@@ -143,7 +143,7 @@ fn quoted(text: Option<&str>) -> String {
 /// Runs the bundle's `get` query (one statement) in `tx`: the first column of the first row, as
 /// text whatever the column's type.
 fn read(tx: &mut Transaction<'_>, banner: &Banner) -> Result<Option<String>, DbError> {
-    let fail = |e: String| {
+    let fail = |e: super::readonly::ReadError| {
         DbError::Refused(format!(
             "cannot read the logon banner: the bundle's banner get query failed: {e}"
         ))

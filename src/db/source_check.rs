@@ -11,16 +11,53 @@ use std::time::{Duration, Instant};
 
 use postgres::Client;
 
-use super::session::describe;
+use super::session::{DbError, describe};
 use crate::checklist::SourceReading;
-use crate::conn::ConnSettings;
+use crate::conn::{ConnError, ConnSettings};
 
 /// How long pgstep's own sessions to the source are given to end before a reading.
 const SETTLE: Duration = Duration::from_secs(15);
 
+/// Why the source could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadingError {
+    /// No maintenance connection to the server.
+    #[error(transparent)]
+    Maintenance(DbError),
+    /// No connection to the source database.
+    #[error(transparent)]
+    Connect(ConnError),
+    /// A query of the reading failed.
+    #[error("{}", describe(.0))]
+    Server(#[from] postgres::Error),
+    /// A part of the reading that failed: `what` pgstep could not do (take its schema
+    /// fingerprint, read its statistics, …).
+    #[error("cannot {what}: {}", describe(.source))]
+    Part {
+        what: &'static str,
+        source: postgres::Error,
+    },
+    /// pgstep's own sessions to the source were still connected after [`SETTLE`].
+    #[error(
+        "pgstep's own session(s) to it (pid {}) had not ended after {} s",
+        pids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        SETTLE.as_secs()
+    )]
+    OwnSessions { pids: Vec<i32> },
+}
+
+/// The error of the part `what` of the reading.
+fn part(what: &'static str) -> impl FnOnce(postgres::Error) -> ReadingError {
+    move |source| ReadingError::Part { what, source }
+}
+
 /// Reads the source database `db` once pgstep's own sessions to it have ended.
-pub fn read(server: &ConnSettings, db: &str, schemas: &[String]) -> Result<SourceReading, String> {
-    let mut maint = super::maintenance(server).map_err(|e| e.to_string())?;
+pub fn read(
+    server: &ConnSettings,
+    db: &str,
+    schemas: &[String],
+) -> Result<SourceReading, ReadingError> {
+    let mut maint = super::maintenance(server).map_err(ReadingError::Maintenance)?;
     own_sessions_ended(&mut maint, db, server.application_name())?;
     // Before PostgreSQL 15 a statistics collector process receives the counters a little
     // later (it writes what readers see every half second or so).
@@ -31,21 +68,16 @@ pub fn read(server: &ConnSettings, db: &str, schemas: &[String]) -> Result<Sourc
     let mut client = server
         .with_dbname(db)
         .connect(None)
-        .map_err(|e| e.to_string())?;
+        .map_err(ReadingError::Connect)?;
     read_in(&mut client, schemas)
 }
 
 /// The reading, in a session on the source database (it only reads).
-pub fn read_in(client: &mut Client, schemas: &[String]) -> Result<SourceReading, String> {
+pub fn read_in(client: &mut Client, schemas: &[String]) -> Result<SourceReading, ReadingError> {
     let fingerprint = crate::fingerprint::compute(client, schemas)
-        .map_err(|e| format!("cannot take its schema fingerprint: {}", describe(&e)))?;
-    let mut tx = client
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .map_err(|e| describe(&e))?;
-    tx.query_one("SELECT pg_catalog.pg_stat_clear_snapshot()::text", &[])
-        .map_err(|e| describe(&e))?;
+        .map_err(part("take its schema fingerprint"))?;
+    let mut tx = client.build_transaction().read_only(true).start()?;
+    tx.query_one("SELECT pg_catalog.pg_stat_clear_snapshot()::text", &[])?;
     let row = tx
         .query_one(
             "SELECT coalesce((SELECT (d.tup_inserted + d.tup_updated + d.tup_deleted)::bigint \
@@ -59,7 +91,7 @@ pub fn read_in(client: &mut Client, schemas: &[String]) -> Result<SourceReading,
                                  AND t.relname IN ('pg_statistic', 'pg_statistic_ext_data')), 0)",
             &[],
         )
-        .map_err(|e| format!("cannot read its statistics: {}", describe(&e)))?;
+        .map_err(part("read its statistics"))?;
     let table_writes = tx
         .query(
             "SELECT pg_catalog.format('%I.%I', schemaname, relname), \
@@ -67,7 +99,7 @@ pub fn read_in(client: &mut Client, schemas: &[String]) -> Result<SourceReading,
                FROM pg_catalog.pg_stat_user_tables",
             &[],
         )
-        .map_err(|e| format!("cannot read its tables' statistics: {}", describe(&e)))?;
+        .map_err(part("read its tables' statistics"))?;
     let tables = tx
         .query(
             "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), \
@@ -77,7 +109,7 @@ pub fn read_in(client: &mut Client, schemas: &[String]) -> Result<SourceReading,
               WHERE n.nspname::text = ANY ($1::text[]) AND c.relkind IN ('r', 'm')",
             &[&schemas],
         )
-        .map_err(|e| format!("cannot list its tables: {}", describe(&e)))?;
+        .map_err(part("list its tables"))?;
     let _ = tx.rollback();
     Ok(SourceReading {
         rows_written: row.get(0),
@@ -94,7 +126,11 @@ pub fn read_in(client: &mut Client, schemas: &[String]) -> Result<SourceReading,
 
 /// Waits until no session named `application_name` (pgstep's) is connected to `db`, so that
 /// their statistics have been added.
-fn own_sessions_ended(maint: &mut Client, db: &str, application_name: &str) -> Result<(), String> {
+fn own_sessions_ended(
+    maint: &mut Client,
+    db: &str,
+    application_name: &str,
+) -> Result<(), ReadingError> {
     let deadline = Instant::now() + SETTLE;
     loop {
         let pids: Vec<i32> = maint
@@ -103,8 +139,7 @@ fn own_sessions_ended(maint: &mut Client, db: &str, application_name: &str) -> R
                   WHERE datname = $1 AND application_name = $2 AND pid <> pg_backend_pid() \
                   ORDER BY pid",
                 &[&db, &application_name],
-            )
-            .map_err(|e| describe(&e))?
+            )?
             .iter()
             .map(|r| r.get(0))
             .collect();
@@ -112,12 +147,7 @@ fn own_sessions_ended(maint: &mut Client, db: &str, application_name: &str) -> R
             return Ok(());
         }
         if Instant::now() >= deadline {
-            let pids: Vec<String> = pids.iter().map(ToString::to_string).collect();
-            return Err(format!(
-                "pgstep's own session(s) to it (pid {}) had not ended after {} s",
-                pids.join(", "),
-                SETTLE.as_secs()
-            ));
+            return Err(ReadingError::OwnSessions { pids });
         }
         std::thread::sleep(Duration::from_millis(50));
     }

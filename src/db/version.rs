@@ -38,8 +38,34 @@ pub fn read_version(client: &mut Client, query: &str, dbname: &str) -> Result<Ve
     })
 }
 
+/// What a version query returned instead of one row with one column.
+#[derive(Debug, PartialEq, Eq)]
+enum NotOneValue {
+    NoRow,
+    /// One row with `n` columns (not one), the first rows shown.
+    Columns {
+        n: usize,
+        shown: String,
+    },
+    /// `n` rows, the first ones shown.
+    Rows {
+        n: usize,
+        shown: String,
+    },
+}
+
+impl std::fmt::Display for NotOneValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoRow => f.write_str("no row (the version marker is missing)"),
+            Self::Columns { n, shown } => write!(f, "{n} columns: {shown}"),
+            Self::Rows { n, shown } => write!(f, "{n} rows: {shown}"),
+        }
+    }
+}
+
 /// The one value of a one-row, one-column result, or what the result was instead.
-fn one_value(rows: &super::readonly::Rows) -> Result<Option<String>, String> {
+fn one_value(rows: &super::readonly::Rows) -> Result<Option<String>, NotOneValue> {
     let shown = |rows: &super::readonly::Rows| {
         rows.iter()
             .take(3)
@@ -51,10 +77,16 @@ fn one_value(rows: &super::readonly::Rows) -> Result<Option<String>, String> {
             .join(", ")
     };
     match rows.as_slice() {
-        [] => Err("no row (the version marker is missing)".to_owned()),
+        [] => Err(NotOneValue::NoRow),
         [row] if row.len() == 1 => Ok(row[0].clone()),
-        [row] => Err(format!("{} columns: {}", row.len(), shown(rows))),
-        _ => Err(format!("{} rows: {}", rows.len(), shown(rows))),
+        [row] => Err(NotOneValue::Columns {
+            n: row.len(),
+            shown: shown(rows),
+        }),
+        _ => Err(NotOneValue::Rows {
+            n: rows.len(),
+            shown: shown(rows),
+        }),
     }
 }
 
@@ -71,12 +103,13 @@ mod tests {
         assert_eq!(one_value(&vec![vec![v("2")]]), Ok(v("2")));
         assert_eq!(one_value(&vec![vec![None]]), Ok(None));
         let two_rows = one_value(&vec![vec![v("2")], vec![v("1")]]).expect_err("refused");
-        assert_eq!(two_rows, "2 rows: (2), (1)");
+        assert_eq!(two_rows.to_string(), "2 rows: (2), (1)");
         let two_cols = one_value(&vec![vec![v("1"), v("0")]]).expect_err("refused");
-        assert_eq!(two_cols, "2 columns: (1, 0)");
+        assert_eq!(two_cols.to_string(), "2 columns: (1, 0)");
         assert!(
             one_value(&vec![])
                 .expect_err("refused")
+                .to_string()
                 .starts_with("no row")
         );
     }

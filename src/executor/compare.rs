@@ -8,6 +8,7 @@
 //! was still being upgraded (see `background`); if not, it is read here in that same snapshot
 //! while it is still exported — the source as users left it, not with the banner pgstep set.
 
+use std::fmt::Display;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -15,8 +16,9 @@ use postgres::{CancelToken, Client};
 
 use crate::bundle::Plausibility;
 use crate::cancel::Cancel;
-use crate::conn::ConnSettings;
+use crate::conn::{ConnError, ConnSettings};
 use crate::db::checks::{self, CheckResult, Rows};
+use crate::db::readonly::ReadError;
 
 /// Connections per database for the comparisons: enough to keep a few cores busy, few enough
 /// not to crowd a server that also serves the backup.
@@ -29,7 +31,26 @@ enum Side {
     New,
 }
 
-type Read = Result<Rows, String>;
+type Read = Result<Rows, Unread>;
+
+/// Why one side of a pair has no rows.
+#[derive(Debug, thiserror::Error)]
+enum Unread {
+    /// The query failed or was refused.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The worker could not connect to the database (every job it took on it fails so).
+    #[error("{0}")]
+    Connect(Arc<ConnError>),
+    #[error("cancelled by the operator")]
+    Cancelled,
+    /// No worker finished the job (one died).
+    #[error("not read")]
+    NotRead,
+    /// The old side read alongside the backup, which failed there.
+    #[error("{0}")]
+    Alongside(String),
+}
 
 /// The databases the workers connect to, and what interrupts them.
 pub(super) struct Databases<'a> {
@@ -49,7 +70,7 @@ struct Conn {
 }
 
 impl Conn {
-    fn read(&mut self, sql: &str) -> Read {
+    fn read(&mut self, sql: &str) -> Result<Rows, ReadError> {
         if self.in_snapshot {
             checks::read_rows_in_open_transaction(&mut self.client, sql)
         } else {
@@ -60,12 +81,16 @@ impl Conn {
 
 /// Every pair checked: the old sides not in `old_known` and all the new sides read over up to
 /// [`WORKERS`] connections per database. The results come in the pairs' order.
-pub(super) fn plausibility(
+pub(super) fn plausibility<E: Display>(
     dbs: &Databases<'_>,
     pairs: &[&Plausibility],
-    old_known: Option<Vec<Read>>,
+    old_known: Option<Vec<Result<Rows, E>>>,
 ) -> Vec<CheckResult> {
-    let known = old_known.filter(|k| k.len() == pairs.len());
+    let known: Option<Vec<Read>> = old_known.filter(|k| k.len() == pairs.len()).map(|k| {
+        k.into_iter()
+            .map(|r| r.map_err(|e| Unread::Alongside(e.to_string())))
+            .collect()
+    });
     // The old sides first: they are usually the long ones, and should not start last.
     let mut jobs: Vec<(usize, Side)> = Vec::new();
     if known.is_none() {
@@ -81,8 +106,8 @@ pub(super) fn plausibility(
             let o = old
                 .next()
                 .or_else(|| take(&mut reads, i, Side::Old))
-                .unwrap_or_else(|| Err("not read".into()));
-            let n = take(&mut reads, i, Side::New).unwrap_or_else(|| Err("not read".into()));
+                .unwrap_or(Err(Unread::NotRead));
+            let n = take(&mut reads, i, Side::New).unwrap_or(Err(Unread::NotRead));
             checks::compare_pair(pair, o, n)
         })
         .collect()
@@ -133,20 +158,20 @@ fn worker(
     next: &AtomicUsize,
     tokens: &Mutex<Vec<CancelToken>>,
 ) -> Vec<((usize, Side), Read)> {
-    let mut old: Option<Result<Conn, String>> = None;
-    let mut new: Option<Result<Conn, String>> = None;
+    let mut old: Option<Result<Conn, Arc<ConnError>>> = None;
+    let mut new: Option<Result<Conn, Arc<ConnError>>> = None;
     let mut done = Vec::new();
     while let Some(&(pair, side)) = jobs.get(next.fetch_add(1, Ordering::SeqCst)) {
         let read = if dbs.cancel.requested() {
-            Err("cancelled by the operator".into())
+            Err(Unread::Cancelled)
         } else {
             let (slot, db, snapshot, sql) = match side {
                 Side::Old => (&mut old, dbs.old_db, dbs.old_snapshot, &pairs[pair].old),
                 Side::New => (&mut new, dbs.new_db, None, &pairs[pair].new),
             };
             match slot.get_or_insert_with(|| connect(dbs.server, db, snapshot, tokens)) {
-                Ok(conn) => conn.read(sql),
-                Err(e) => Err(e.clone()),
+                Ok(conn) => conn.read(sql).map_err(Unread::from),
+                Err(e) => Err(Unread::Connect(Arc::clone(e))),
             }
         };
         done.push(((pair, side), read));
@@ -161,11 +186,8 @@ fn connect(
     db: &str,
     snapshot: Option<&str>,
     tokens: &Mutex<Vec<CancelToken>>,
-) -> Result<Conn, String> {
-    let mut client = server
-        .with_dbname(db)
-        .connect(None)
-        .map_err(|e| e.to_string())?;
+) -> Result<Conn, Arc<ConnError>> {
+    let mut client = server.with_dbname(db).connect(None).map_err(Arc::new)?;
     if let Ok(mut t) = tokens.lock() {
         t.push(client.cancel_token());
     }
@@ -234,7 +256,11 @@ mod tests {
             old_snapshot: snapshot,
             cancel: &cancel,
         };
-        let in_snapshot = plausibility(&dbs(Some(id.as_str())), &pairs, None);
+        let in_snapshot = plausibility(
+            &dbs(Some(id.as_str())),
+            &pairs,
+            None::<Vec<Result<Rows, &str>>>,
+        );
         let ok: Vec<(String, bool)> = in_snapshot.iter().map(|c| (c.name.clone(), c.ok)).collect();
         assert_eq!(
             ok,
@@ -250,18 +276,14 @@ mod tests {
             "{in_snapshot:#?}"
         );
 
-        let now = plausibility(&dbs(None), &pairs, None);
+        let now = plausibility(&dbs(None), &pairs, None::<Vec<Result<Rows, &str>>>);
         assert!(
             !now[0].ok && now[0].detail.contains("old database gives [3]"),
             "{now:#?}"
         );
 
         // An old side already read is used as it is.
-        let known = vec![
-            Ok(vec![vec![Some("2".to_owned())]]),
-            Err("x".into()),
-            Ok(vec![]),
-        ];
+        let known = vec![Ok(vec![vec![Some("2".to_owned())]]), Err("x"), Ok(vec![])];
         let given = plausibility(&dbs(None), &pairs, Some(known));
         assert!(given[0].ok, "{given:#?}");
         assert!(!given[2].ok, "{given:#?}");

@@ -112,6 +112,12 @@ impl From<DbError> for StepError {
     }
 }
 
+impl From<crate::faults::InjectedFault> for StepError {
+    fn from(e: crate::faults::InjectedFault) -> Self {
+        Self::failed(e.to_string())
+    }
+}
+
 impl From<EngineError> for StepError {
     fn from(e: EngineError) -> Self {
         Self::failed(e.to_string()).at(e.location())

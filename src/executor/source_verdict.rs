@@ -5,6 +5,7 @@
 use super::ctx::Ctx;
 use super::state::{Changes, Source};
 use crate::checklist::{BackupOutput, SourceReading, SourceVerdict, source_verdict};
+use crate::db::source_check::ReadingError;
 use crate::db::{banner, source_check};
 
 /// The schemas the application owns (the bundle's), where the reading looks.
@@ -17,7 +18,7 @@ fn app_schemas(ctx: &Ctx) -> Vec<String> {
 }
 
 /// Reads the source before anything runs on it (an upgrade's plan step).
-pub(super) fn read_before(ctx: &Ctx, db: &str) -> (String, Result<SourceReading, String>) {
+pub(super) fn read_before(ctx: &Ctx, db: &str) -> (String, Result<SourceReading, ReadingError>) {
     let reading = source_check::read(&ctx.spec.server, db, &app_schemas(ctx));
     (db.to_owned(), reading)
 }

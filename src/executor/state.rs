@@ -9,6 +9,7 @@ use super::steps::backup::background::Background;
 use crate::bundle::{Bundle, Plausibility, Version};
 use crate::checklist::{BackupOutput, SourceReading, StepId};
 use crate::db::access::AccessSnapshot;
+use crate::db::source_check::ReadingError;
 use crate::engine::plan::UpgradePlan;
 use crate::fingerprint::Fingerprint;
 use crate::script::Script;
@@ -29,7 +30,7 @@ pub(crate) struct Source {
     pub fixups_skipped: Vec<String>,
     /// The source database and what the plan step read of it before anything else (see
     /// `source_verdict.rs`).
-    pub before: Option<(String, Result<SourceReading, String>)>,
+    pub before: Option<(String, Result<SourceReading, ReadingError>)>,
 }
 
 impl Source {

@@ -52,7 +52,23 @@ pub struct Facts {
 }
 
 /// Decides one block's condition as the database is now: `Ok(true)` when it would run.
-pub type Decide<'a> = dyn FnMut(&Condition) -> Result<bool, String> + 'a;
+pub type Decide<'a> = dyn FnMut(&Condition) -> Result<bool, Undecided> + 'a;
+
+/// Why a block's condition could not be decided now: its query's failure, as the server gave
+/// it (the run decides it then).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Undecided {
+    pub reason: String,
+}
+
+impl From<postgres::Error> for Undecided {
+    fn from(e: postgres::Error) -> Self {
+        Self {
+            reason: crate::db::describe(&e),
+        }
+    }
+}
 
 /// The default file name: `<db>-<from>-to-<to>-<UTC time>.md`, safe on any file system.
 pub fn file_name(plan: &UpgradePlan, at: DateTime<Utc>) -> String {

@@ -109,15 +109,15 @@ impl FakeDb {
         }
     }
 
-    fn decide(&mut self, c: &Condition) -> Result<bool, String> {
+    fn decide(&mut self, c: &Condition) -> Result<bool, Undecided> {
         self.asked.push(c.describe());
         let exists = self.tables.contains(&c.table().to_string().as_str());
         match c {
             Condition::IfNotTable(_) => Ok(!exists),
             Condition::IfTable(_) => Ok(exists),
-            Condition::IfNotRow(..) if c.table().name == "broken" => {
-                Err("ERROR 42501: permission denied for table broken".into())
-            }
+            Condition::IfNotRow(..) if c.table().name == "broken" => Err(Undecided {
+                reason: "ERROR 42501: permission denied for table broken".into(),
+            }),
             _ => Ok(false),
         }
     }

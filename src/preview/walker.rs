@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::Decide;
 use super::markdown::{code, comment, fence_for, place, places, terminated};
+use super::{Decide, Undecided};
 use crate::bundle::Step;
 use crate::script::{Change, Condition, Location, Node, Script, Statement, StatementKind, changes};
 
@@ -98,10 +98,10 @@ enum Decision {
     /// The decision made now is no more than a hint: `reason` says why.
     DuringRun {
         reason: String,
-        now: Result<bool, String>,
+        now: Result<bool, Undecided>,
     },
     /// The query failed (and nothing earlier touches the table).
-    Undecided(String),
+    Undecided(Undecided),
     /// Inside a block that would be skipped: the run never asks.
     NotReached,
 }
@@ -322,7 +322,7 @@ impl Walker<'_, '_> {
 }
 
 fn decision_text(d: &Decision) -> String {
-    let now = |r: &Result<bool, String>| match r {
+    let now = |r: &Result<bool, Undecided>| match r {
         Ok(true) => "as the database is now it would run".to_string(),
         Ok(false) => "as the database is now it would be skipped".to_string(),
         Err(e) => format!("it could not be decided now: {e}"),

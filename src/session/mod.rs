@@ -33,8 +33,9 @@ pub enum Shown<'a> {
     Answered(String),
 }
 
-/// Where the run's report went: its Markdown and JSON files, or why it was not written.
-pub type Written = Result<(PathBuf, PathBuf), String>;
+/// Where the run's report went: its Markdown and JSON files, or why it was not written (shared:
+/// the headless front keeps a copy).
+pub type Written = Result<(PathBuf, PathBuf), std::sync::Arc<std::io::Error>>;
 
 /// Follows a run: every event as it happens, then its end.
 pub trait Reporter {
@@ -65,7 +66,7 @@ impl ReportBuilder {
     }
 
     fn write(&self, checklist: &Checklist, outcome: &Outcome) -> Written {
-        crate::run_report::write(checklist, outcome, &self.ctx).map_err(|e| e.to_string())
+        crate::run_report::write(checklist, outcome, &self.ctx).map_err(std::sync::Arc::new)
     }
 }
 

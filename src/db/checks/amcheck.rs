@@ -39,7 +39,7 @@ pub fn amcheck(client: &mut Client, schemas: &[String]) -> CheckResult {
                 failures.join("; ")
             ),
         ),
-        Err(e) => (false, format!("amcheck could not run: {e}")),
+        Err(e) => (false, format!("amcheck could not run: {}", describe(&e))),
     };
     CheckResult::new("amcheck", ok, detail)
 }
@@ -56,13 +56,13 @@ enum Amcheck {
 /// The schema amcheck is created in when it is not installed; it never outlives the check.
 const AMCHECK_SCHEMA: &str = "pgstep_amcheck";
 
-fn run_amcheck(client: &mut Client, schemas: &[String]) -> Result<Amcheck, String> {
+fn run_amcheck(client: &mut Client, schemas: &[String]) -> Result<Amcheck, postgres::Error> {
     let available: bool = client
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'amcheck')",
             &[],
         )
-        .map_err(|e| describe(&e))?
+        ?
         .get(0);
     if !available {
         return Ok(Amcheck::Skipped(
@@ -70,7 +70,7 @@ fn run_amcheck(client: &mut Client, schemas: &[String]) -> Result<Amcheck, Strin
         ));
     }
     let started = Instant::now();
-    let mut tx = client.transaction().map_err(|e| describe(&e))?;
+    let mut tx = client.transaction()?;
     let schema = match installed_amcheck_schema(&mut tx)? {
         Some(s) => s,
         None => match create_amcheck(&mut tx) {
@@ -78,7 +78,8 @@ fn run_amcheck(client: &mut Client, schemas: &[String]) -> Result<Amcheck, Strin
             // Not allowed to (a role that is not a superuser): a skipped deeper check.
             Err(e) => {
                 return Ok(Amcheck::Skipped(format!(
-                    "amcheck could not be created in this database ({e}): skipped"
+                    "amcheck could not be created in this database ({}): skipped",
+                    describe(&e)
                 )));
             }
         },
@@ -88,25 +89,23 @@ fn run_amcheck(client: &mut Client, schemas: &[String]) -> Result<Amcheck, Strin
             "SELECT pg_catalog.format('SELECT %I.bt_index_check($1::pg_catalog.oid::pg_catalog.regclass)', $1::text)",
             &[&schema],
         )
-        .map_err(|e| describe(&e))?
+        ?
         .get(0);
     let indexes = btree_indexes(&mut tx, schemas)?;
     let mut failures = Vec::new();
     for (name, oid) in &indexes {
         // A savepoint per index: one corrupt index must not stop the others being checked.
-        let mut sp = tx
-            .savepoint("pgstep_amcheck_index")
-            .map_err(|e| describe(&e))?;
+        let mut sp = tx.savepoint("pgstep_amcheck_index")?;
         match sp.execute(call.as_str(), &[oid]) {
-            Ok(_) => sp.commit().map_err(|e| describe(&e))?,
+            Ok(_) => sp.commit()?,
             Err(e) => {
                 failures.push(format!("{name}: {}", describe(&e)));
-                sp.rollback().map_err(|e| describe(&e))?;
+                sp.rollback()?;
             }
         }
     }
     // Nothing to keep: the rollback also removes the extension if it was created here.
-    tx.rollback().map_err(|e| describe(&e))?;
+    tx.rollback()?;
     Ok(Amcheck::Ran {
         checked: indexes.len(),
         failures,
@@ -114,35 +113,31 @@ fn run_amcheck(client: &mut Client, schemas: &[String]) -> Result<Amcheck, Strin
     })
 }
 
-fn installed_amcheck_schema(tx: &mut Transaction<'_>) -> Result<Option<String>, String> {
+fn installed_amcheck_schema(tx: &mut Transaction<'_>) -> Result<Option<String>, postgres::Error> {
     Ok(tx
         .query_opt(
             "SELECT n.nspname::text FROM pg_catalog.pg_extension e \
              JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'",
             &[],
-        )
-        .map_err(|e| describe(&e))?
+        )?
         .map(|r| r.get(0)))
 }
 
 /// Creates amcheck in its own schema, inside the caller's transaction (in a savepoint, so that
 /// a refusal leaves the transaction usable).
-fn create_amcheck(tx: &mut Transaction<'_>) -> Result<(), String> {
-    let mut sp = tx
-        .savepoint("pgstep_amcheck_create")
-        .map_err(|e| describe(&e))?;
+fn create_amcheck(tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
+    let mut sp = tx.savepoint("pgstep_amcheck_create")?;
     sp.batch_execute(&format!(
         "CREATE SCHEMA {AMCHECK_SCHEMA}; CREATE EXTENSION amcheck SCHEMA {AMCHECK_SCHEMA}"
-    ))
-    .map_err(|e| describe(&e))?;
-    sp.commit().map_err(|e| describe(&e))
+    ))?;
+    sp.commit()
 }
 
 /// Valid, ready btree indexes of the schemas: (quoted name, oid), by name.
 fn btree_indexes(
     tx: &mut Transaction<'_>,
     schemas: &[String],
-) -> Result<Vec<(String, u32)>, String> {
+) -> Result<Vec<(String, u32)>, postgres::Error> {
     let rows = tx
         .query(
             "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(ic.relname) AS name, \
@@ -156,6 +151,6 @@ fn btree_indexes(
              ORDER BY n.nspname COLLATE \"C\", ic.relname COLLATE \"C\"",
             &[&schemas],
         )
-        .map_err(|e| describe(&e))?;
+        ?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }

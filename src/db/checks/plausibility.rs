@@ -3,9 +3,11 @@
 
 use postgres::Client;
 
+use std::fmt::Display;
+
 use super::{CheckResult, Rows};
 use crate::bundle::Plausibility;
-use crate::db::session::describe;
+use crate::db::readonly::ReadError;
 
 /// Runs a pair's old query on the old database and its new query on the new one; they must
 /// return the same rows (compared as text).
@@ -23,8 +25,8 @@ pub fn plausibility(old: &mut Client, new: &mut Client, pair: &Plausibility) -> 
 /// old side in the backup's snapshot).
 pub fn compare_pair(
     pair: &Plausibility,
-    old: Result<Rows, String>,
-    new: Result<Rows, String>,
+    old: Result<Rows, impl Display>,
+    new: Result<Rows, impl Display>,
 ) -> CheckResult {
     let (ok, detail) = match (old, new) {
         (Ok(o), Ok(n)) if o == n => (true, format!("both give {}", show(&o))),
@@ -36,23 +38,24 @@ pub fn compare_pair(
                 show(&n)
             ),
         ),
-        (Err(e), _) | (_, Err(e)) => (false, format!("the query failed: {e}")),
+        (Err(e), _) => (false, format!("the query failed: {e}")),
+        (_, Err(e)) => (false, format!("the query failed: {e}")),
     };
     CheckResult::new(format!("plausibility: {}", pair.name), ok, detail)
 }
 
 /// Runs a query (one statement) in a READ ONLY transaction and returns its rows as text; see
 /// [`crate::db::readonly`] for why it cannot write.
-pub fn read_rows(client: &mut Client, sql: &str) -> Result<Rows, String> {
+pub fn read_rows(client: &mut Client, sql: &str) -> Result<Rows, ReadError> {
     crate::db::readonly::read_rows(client, sql)
 }
 
 /// Starts a READ ONLY transaction on `client` that reads the snapshot `id` exported by another
 /// session (`pg_export_snapshot()`), which must still have its transaction open.
-pub fn begin_in_snapshot(client: &mut Client, id: &str) -> Result<(), String> {
+pub fn begin_in_snapshot(client: &mut Client, id: &str) -> Result<(), ReadError> {
     // SET TRANSACTION SNAPSHOT takes no parameter: the id is checked, then quoted.
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        return Err(format!("not a snapshot id: {id:?}"));
+        return Err(ReadError::NotASnapshot(id.to_owned()));
     }
     client
         .batch_execute(&format!(
@@ -60,32 +63,36 @@ pub fn begin_in_snapshot(client: &mut Client, id: &str) -> Result<(), String> {
         ))
         .map_err(|e| {
             let _ = client.batch_execute("ROLLBACK");
-            format!("cannot read the snapshot {id}: {}", describe(&e))
+            ReadError::Snapshot {
+                id: id.to_owned(),
+                source: e,
+            }
         })
 }
 
 /// Runs a query inside the transaction `client` already has open (one holding an exported
 /// snapshot, READ ONLY), so that it reads that snapshot; a savepoint keeps a failing query
 /// from ending the transaction for the queries after it.
-pub fn read_rows_in_open_transaction(client: &mut Client, sql: &str) -> Result<Rows, String> {
+pub fn read_rows_in_open_transaction(client: &mut Client, sql: &str) -> Result<Rows, ReadError> {
     let statement = crate::db::readonly::one_statement(sql)?;
     in_savepoint(client, |c| crate::db::readonly::rows_as_text(c, &statement))
 }
 
 /// Runs `f` in a savepoint of the transaction `client` has open, so that its failure does not
-/// end the transaction for what comes after.
-pub fn in_savepoint<T>(
+/// end the transaction for what comes after. The savepoint's own failure is a
+/// [`ReadError::Server`].
+pub fn in_savepoint<T, E: From<ReadError>>(
     client: &mut Client,
-    f: impl FnOnce(&mut Client) -> Result<T, String>,
-) -> Result<T, String> {
+    f: impl FnOnce(&mut Client) -> Result<T, E>,
+) -> Result<T, E> {
     client
         .batch_execute("SAVEPOINT pgstep_read")
-        .map_err(|e| describe(&e))?;
+        .map_err(ReadError::from)?;
     match f(client) {
         Ok(v) => {
             client
                 .batch_execute("RELEASE SAVEPOINT pgstep_read")
-                .map_err(|e| describe(&e))?;
+                .map_err(ReadError::from)?;
             Ok(v)
         }
         Err(e) => {

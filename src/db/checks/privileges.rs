@@ -30,8 +30,12 @@ struct RelationAcl {
 /// naming role and privilege ("clinic.staff: clinic_app lost INSERT"), then a summary.
 pub fn privileges(old: &mut Client, new: &mut Client, schemas: &[String]) -> Vec<CheckResult> {
     let read = |client: &mut Client, which: &str| {
-        read_relation_acls(client, schemas)
-            .map_err(|e| format!("cannot read the privileges in the {which} database: {e}"))
+        read_relation_acls(client, schemas).map_err(|e| {
+            format!(
+                "cannot read the privileges in the {which} database: {}",
+                describe(&e)
+            )
+        })
     };
     let (old_acls, new_acls) = match read(old, "old").and_then(|o| Ok((o, read(new, "new")?))) {
         Ok(both) => both,
@@ -120,7 +124,7 @@ fn acl_changes(was: &RelationAcl, now: &RelationAcl) -> Vec<String> {
 fn read_relation_acls(
     client: &mut Client,
     schemas: &[String],
-) -> Result<BTreeMap<String, RelationAcl>, String> {
+) -> Result<BTreeMap<String, RelationAcl>, postgres::Error> {
     let mut acls: BTreeMap<String, RelationAcl> = BTreeMap::new();
     let relations = client
         .query(
@@ -132,7 +136,7 @@ fn read_relation_acls(
              WHERE n.nspname::text = ANY ($1::text[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')",
             &[&schemas],
         )
-        .map_err(|e| describe(&e))?;
+?;
     for r in &relations {
         let columns: Vec<String> = r.get(2);
         acls.insert(
@@ -144,9 +148,7 @@ fn read_relation_acls(
             },
         );
     }
-    let grants = client
-        .query(RELATION_GRANTS, &[&schemas])
-        .map_err(|e| describe(&e))?;
+    let grants = client.query(RELATION_GRANTS, &[&schemas])?;
     for r in &grants {
         let name: String = r.get(0);
         if let Some(acl) = acls.get_mut(&name) {

@@ -10,6 +10,7 @@ use postgres::Client;
 use crate::bundle::{Bundle, Plausibility, Version};
 use crate::checklist::{PlanKind, StepOutput, StepStatus};
 use crate::db::checks::{self, CheckResult};
+use crate::db::readonly::ReadError;
 use crate::db::version::read_version;
 use crate::engine::plan::{Mode, UpgradePlan};
 use crate::events::Level;
@@ -292,7 +293,8 @@ fn count_some(
     let count = |c: &mut Result<(postgres::Client, bool), String>, t: &str| match c {
         // In the snapshot's transaction, a failed count must not end it for the next table.
         Ok((c, true)) => {
-            checks::in_savepoint(c, |c| checks::count_rows(c, t).map_err(|e| e.to_string()))
+            checks::in_savepoint(c, |c| checks::count_rows(c, t).map_err(ReadError::from))
+                .map_err(|e| e.to_string())
         }
         Ok((c, false)) => checks::count_rows_read_only(c, t).map_err(|e| e.to_string()),
         Err(e) => Err(e.clone()),

@@ -342,7 +342,7 @@ fn read_old_side(job: &BackupJob, queries: &[String], cancel: &Cancel) -> OldSid
             if cancel.requested() {
                 Err("stopped".into())
             } else {
-                read_rows_in_open_transaction(&mut client, sql)
+                read_rows_in_open_transaction(&mut client, sql).map_err(|e| e.to_string())
             }
         })
         .collect();
@@ -357,7 +357,7 @@ fn open_in_snapshot(job: &BackupJob) -> Result<Client, String> {
         .with_dbname(&job.db)
         .connect(None)
         .map_err(|e| e.to_string())?;
-    begin_in_snapshot(&mut client, snapshot)?;
+    begin_in_snapshot(&mut client, snapshot).map_err(|e| e.to_string())?;
     // Alongside the upgrade, on the core the dump leaves free: one backend, no parallel
     // workers taking the upgrade's core (the setting ends with the transaction).
     let _ = client.batch_execute("SET LOCAL max_parallel_workers_per_gather = 0");
