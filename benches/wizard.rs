@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use pgstep::bundle::Version;
 use pgstep::checklist::{ExecEvent, PlanKind, PlanSummary, StepId, StepOutput, StepStatus};
 use pgstep::events::{Event, Level, Unit};
+use pgstep::session::{Inbox, Input, Senders, inbox};
 use pgstep::ui::app::{App, LOG_CAPACITY};
-use pgstep::ui::{FRAME, Inbox, Senders, UiEvent, inbox, process_batch};
+use pgstep::ui::{FRAME, process_batch};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
@@ -279,7 +280,7 @@ fn wizard_loop(inbox: &Inbox, sent_at: &Mutex<Vec<Instant>>) -> LoopFigures {
         app.tick(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
         let drain = Instant::now();
         let queued = inbox.batch(first).inspect(|e| {
-            if matches!(e, UiEvent::Term(_)) {
+            if matches!(e, Input::Term(_)) {
                 keys_seen += 1;
             }
         });

@@ -336,7 +336,6 @@ fn non_negative(v: i64) -> u64 {
 }
 
 /// Sizes in words are [`crate::format::bytes`] now.
-pub use crate::format::bytes as human_bytes;
 
 #[cfg(test)]
 mod tests {

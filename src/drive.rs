@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::checklist::{Answer, Checklist, Outcome, Question};
 use crate::executor::RunSpec;
-use crate::session::{self, Decider, ShowFn};
+use crate::session::{self, Decider, ShowFn, Shown};
 
 /// How the questions of the checklist are answered without a person.
 #[derive(Debug, Clone, Default)]
@@ -26,7 +26,6 @@ pub struct Policy {
 }
 
 /// What the driver tells its observer (now the session's; kept here for the old path).
-pub use crate::session::Shown;
 
 /// Runs the checklist of `spec` to its end and returns it with its outcome.
 pub fn run(

@@ -259,11 +259,11 @@ fn the_old_database_closed_for_good_lets_only_its_owner_in() {
         "ALTER DATABASE app SET default_transaction_read_only = on",
     );
     let mut on_app = pg.client("app");
-    access::close_for_good(&mut on_app, "app").expect("close");
+    pgstep::db::retire::close_for_good(&mut on_app, "app").expect("close");
     assert!(can_connect(&pg, "keeper", "app"), "the owner can");
     assert_blocked(&pg, "nurse", "app");
     assert_blocked(&pg, "clerk", "app");
-    access::close_for_good(&mut admin, "app").expect("closing twice is fine");
+    pgstep::db::retire::close_for_good(&mut admin, "app").expect("closing twice is fine");
 
     // Reopened with the snapshot the journal kept.
     access::restore(&mut on_app, &saved).expect("reopen");
@@ -285,8 +285,9 @@ fn terminate_ends_a_session_on_the_database_and_refuses_one_elsewhere() {
     let (victim_pid, bystander_pid) = (pid_of(&mut victim), pid_of(&mut bystander));
 
     let mut admin = pg.client("postgres");
-    let done = access::terminate(&mut admin, "app", &[victim_pid, bystander_pid, 999_999])
-        .expect("terminate");
+    let done =
+        pgstep::db::sessions::terminate(&mut admin, "app", &[victim_pid, bystander_pid, 999_999])
+            .expect("terminate");
     assert_eq!(
         done,
         vec![(victim_pid, true), (bystander_pid, false), (999_999, false)]
@@ -313,7 +314,7 @@ fn notify_reaches_the_clients_listening_on_every_channel() {
         .expect("listen");
     let mut app = pg.client("app");
     let payload = "upgrade in progress: it's 'quoted'";
-    access::notify(
+    pgstep::db::sessions::notify(
         &mut app,
         &["clinic_admin".to_owned(), "Other Channel".to_owned()],
         payload,

@@ -10,7 +10,7 @@ use pgstep::cancel::Cancel;
 use pgstep::checklist::{
     BackupOutput, ExecEvent, Outcome, PlanKind, StepId, StepOutput, StepStatus,
 };
-use pgstep::drive::Shown;
+use pgstep::session::Shown;
 
 #[test]
 fn the_backup_runs_alongside_the_upgrade_and_holds_the_source_as_users_left_it() {

@@ -133,7 +133,7 @@ fn the_banner_is_set_during_the_run_and_reset_after_success() {
     let mut seen_during = None;
     let spec = pg.spec(PlanKind::Upgrade, &bundle, Some("clinic_v1"), None);
     let (checklist, outcome) = pgstep::drive::run(spec, &yes(), &mut |_, shown| {
-        if let pgstep::drive::Shown::Exec(pgstep::checklist::ExecEvent::StepDone {
+        if let pgstep::session::Shown::Exec(pgstep::checklist::ExecEvent::StepDone {
             step: StepId::Banner,
             ..
         }) = shown

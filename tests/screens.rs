@@ -1452,11 +1452,12 @@ fn ctrl_c_opens_the_cancel_dialog_while_running() {
 /// The loop's drain step stops at the command that ends the wizard; what follows stays queued.
 #[test]
 fn a_batch_stops_where_the_wizard_ends() {
-    use pgstep::ui::{Command, UiEvent, process_batch};
+    use pgstep::session::Input;
+    use pgstep::ui::{Command, process_batch};
     use ratatui::crossterm::event::Event as TermEvent;
     let mut app = finished_upgrade().app;
     let keys = [KeyCode::Char('?'), KeyCode::Enter, KeyCode::Char('?')]
-        .map(|c| UiEvent::Term(TermEvent::Key(KeyEvent::new(c, KeyModifiers::NONE))));
+        .map(|c| Input::Term(TermEvent::Key(KeyEvent::new(c, KeyModifiers::NONE))));
     let mut queue = keys.into_iter();
     let mut carried = Vec::new();
     let batch = process_batch(&mut app, queue.by_ref(), |c| {
@@ -1468,11 +1469,11 @@ fn a_batch_stops_where_the_wizard_ends() {
     assert_eq!((batch.events, batch.quit, app.help), (3, false, true));
     assert!(carried.is_empty());
     press(&mut app, KeyCode::Esc);
-    let enter = UiEvent::Term(TermEvent::Key(KeyEvent::new(
+    let enter = Input::Term(TermEvent::Key(KeyEvent::new(
         KeyCode::Enter,
         KeyModifiers::NONE,
     )));
-    let later = UiEvent::Term(TermEvent::Key(KeyEvent::new(
+    let later = Input::Term(TermEvent::Key(KeyEvent::new(
         KeyCode::Char('?'),
         KeyModifiers::NONE,
     )));

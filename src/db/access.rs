@@ -23,9 +23,6 @@ use serde::{Deserialize, Serialize};
 use super::clone::exec_format;
 use super::session::DbError;
 
-pub use super::retire::{close_for_good, retire};
-pub use super::sessions::{notify, terminate};
-
 /// The privileges a database can have (what `aclexplode` calls them).
 pub const DATABASE_PRIVILEGES: [&str; 3] = ["CONNECT", "CREATE", "TEMPORARY"];
 

@@ -7,7 +7,7 @@
 
 use postgres::Client;
 
-pub use super::acl::effective_acl;
+use super::acl::effective_acl;
 use super::session::{DbError, describe};
 use super::sessions::other_sessions;
 

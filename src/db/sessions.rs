@@ -5,7 +5,7 @@ use postgres::Client;
 
 use super::session::DbError;
 
-pub use crate::checklist::model::SessionInfo;
+use crate::checklist::model::SessionInfo;
 
 /// Sessions connected to `dbname`, other than the caller's own.
 pub fn other_sessions(client: &mut Client, dbname: &str) -> Result<Vec<SessionInfo>, DbError> {

@@ -249,7 +249,7 @@ pub fn run_prechecks(ctx: &mut Context<'_>, client: &mut Client) -> Result<(), E
     }
 }
 
-pub use crate::checklist::model::StepReport;
+use crate::checklist::model::StepReport;
 
 /// Why scripts did not apply (a step's, the baseline's) or their result is not what it must
 /// be: the words for the operator, and where in a script when a script stopped.

@@ -16,8 +16,9 @@ use postgres::{CancelToken, Client};
 
 use crate::bundle::Plausibility;
 use crate::cancel::Cancel;
+use crate::checklist::CheckResult;
 use crate::conn::{ConnError, ConnSettings};
-use crate::db::checks::{self, CheckResult, Rows};
+use crate::db::checks::{self, Rows};
 use crate::db::readonly::ReadError;
 
 /// Connections per database for the comparisons: enough to keep a few cores busy, few enough

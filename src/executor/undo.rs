@@ -443,7 +443,7 @@ fn roll_forward(
 /// whether it is retired.
 fn retire_old(server: &ConnSettings, old: &str, report: &mut UndoReport) -> bool {
     match maintenance(server)
-        .and_then(|mut m| access::retire(&mut m, old).map_err(|e| e.to_string()))
+        .and_then(|mut m| crate::db::retire::retire(&mut m, old).map_err(|e| e.to_string()))
     {
         Ok(()) => {
             report.undone.push(format!(

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ratatui::crossterm::event;
 
-use super::Senders;
+use crate::session::Senders;
 
 /// How long one wait for input lasts before it looks again (only bounds how long a hang-up
 /// that poll(2) reports as nothing but "readable" takes to be noticed).

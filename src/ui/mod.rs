@@ -30,21 +30,16 @@ pub use app::{App, Command};
 use crate::checklist::{Checklist, ExecEvent, Outcome};
 use crate::executor::RunSpec;
 use crate::run_report::ReportContext;
-use crate::session::{Flow, Front, Handled, Interruption, ReportBuilder, Session, Steer, Written};
+use crate::session::{
+    Flow, Front, Handled, Input, Interruption, ReportBuilder, Session, Steer, Written,
+};
 use crate::signals::Interrupts;
 
 /// At most ~30 frames a second.
 pub const FRAME: Duration = Duration::from_millis(33);
 
-/// How long one frame may spend on the executor's events before it draws (the session's
-/// drain budget).
-pub use crate::session::DRAIN_BUDGET;
-
 /// How often the header's clock is redrawn when nothing else changes.
 const CLOCK: Duration = Duration::from_secs(1);
-
-/// What arrives in the loop: the session's inputs (kept here under the wizard's old names).
-pub use crate::session::{Inbox, Input as UiEvent, Senders, inbox};
 
 /// How the wizard ended.
 pub struct Finished {
@@ -130,11 +125,7 @@ impl Front for Wizard<'_> {
     }
 
     /// The keys waiting, then the executor's events for at most DRAIN_BUDGET, then a frame.
-    fn batch(
-        &mut self,
-        inputs: &mut dyn Iterator<Item = UiEvent>,
-        steer: &mut Steer<'_>,
-    ) -> Handled {
+    fn batch(&mut self, inputs: &mut dyn Iterator<Item = Input>, steer: &mut Steer<'_>) -> Handled {
         let batch = process_batch(self.app, inputs, |commands| carry_out(commands, steer));
         if batch.resized && !batch.quit {
             self.term.autoresize();
@@ -235,30 +226,30 @@ pub struct Batch {
 /// drives it with a `TestBackend`).
 pub fn process_batch(
     app: &mut App,
-    events: impl IntoIterator<Item = UiEvent>,
+    events: impl IntoIterator<Item = Input>,
     mut carry_out: impl FnMut(Vec<Command>) -> bool,
 ) -> Batch {
     let mut batch = Batch::default();
     for e in events {
         batch.events += 1;
         let commands = match e {
-            UiEvent::Term(TermEvent::Key(k)) => app.on_key(k),
-            UiEvent::Term(TermEvent::Resize(..)) => {
+            Input::Term(TermEvent::Key(k)) => app.on_key(k),
+            Input::Term(TermEvent::Resize(..)) => {
                 batch.resized = true;
                 Vec::new()
             }
-            UiEvent::TerminalLost => {
+            Input::TerminalLost => {
                 batch.terminal_lost = true;
                 Vec::new()
             }
-            UiEvent::Term(_) | UiEvent::Wake => Vec::new(),
-            UiEvent::Exec(ev) if app.outcome.is_some() && matches!(ev, ExecEvent::Crashed(_)) => {
+            Input::Term(_) | Input::Wake => Vec::new(),
+            Input::Exec(ev) if app.outcome.is_some() && matches!(ev, ExecEvent::Crashed(_)) => {
                 Vec::new()
             }
-            UiEvent::Exec(ev) => app.on_exec(ev),
+            Input::Exec(ev) => app.on_exec(ev),
             // The executor is gone: say so, as a crash if the run was not over.
-            UiEvent::ExecutorGone if app.outcome.is_some() => Vec::new(),
-            UiEvent::ExecutorGone => {
+            Input::ExecutorGone if app.outcome.is_some() => Vec::new(),
+            Input::ExecutorGone => {
                 app.on_exec(ExecEvent::Crashed("the executor thread ended".into()))
             }
         };

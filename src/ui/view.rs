@@ -106,7 +106,7 @@ fn render_header(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if let Some(left) = app.expected_left() {
         line2.push(Span::raw(format!(
             " · about {} left (rehearsal)",
-            short(Duration::from_secs_f64(left))
+            crate::format::duration(Duration::from_secs_f64(left))
         )));
     }
     if let Some(p) = app.plan() {
@@ -169,9 +169,9 @@ fn render_sidebar(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             };
             // The time it took, or (from the latest rehearsal) the time it is expected to take.
             let time = match (app.step_elapsed(i), app.expected(i)) {
-                (Some(d), _) => short(d),
+                (Some(d), _) => crate::format::duration(d),
                 (None, Some(e)) if s.status == StepStatus::Pending => {
-                    format!("~{}", short(Duration::from_secs_f64(e)))
+                    format!("~{}", crate::format::duration(Duration::from_secs_f64(e)))
                 }
                 _ => String::new(),
             };
@@ -332,6 +332,3 @@ pub fn clock(d: Duration) -> String {
         format!("{:02}:{:02}", s / 60, s % 60)
     }
 }
-
-/// `0.4s`, `12s`, `3m05`: the one formatter's.
-pub use crate::format::duration as short;

@@ -181,10 +181,11 @@ fn copy_dir(from: &Path, to: &Path) {
 
 // --- running checklists (upgrade, fixup, …) the way the CLI does, through the driver ---
 
+use pgstep::checklist::CheckResult;
 use pgstep::checklist::{Checklist, Outcome, PlanKind, StepId, StepOutput};
-use pgstep::db::checks::CheckResult;
-use pgstep::drive::{self, Policy, Shown};
+use pgstep::drive::{self, Policy};
 use pgstep::executor::{BackupPlan, RunSpec};
+use pgstep::session::Shown;
 
 impl Pg {
     /// pgstep's data directory for this cluster's runs (journal, locks, reports, backups).

@@ -27,7 +27,7 @@ pub use row_counts::{
     table_sets, tables_in_both,
 };
 
-pub use crate::checklist::model::CheckResult;
+use crate::checklist::model::CheckResult;
 pub use crate::db::readonly::Rows;
 
 fn len_i64(n: usize) -> i64 {

@@ -111,7 +111,7 @@ pub(in crate::executor) fn notify(
     } else {
         let mut session = ctx.session(&db)?;
         let payload = source.banner_text(ctx.spec.bundle.as_ref());
-        access::notify(&mut session.client, &channels, &payload)?;
+        crate::db::sessions::notify(&mut session.client, &channels, &payload)?;
         ctx.log(
             Level::Info,
             format!(
@@ -132,7 +132,7 @@ pub(in crate::executor) fn terminate(
 ) -> StepResult {
     let db = source.name()?;
     let mut maint = ctx.maintenance()?;
-    let ended = access::terminate(&mut maint, &db, pids)?;
+    let ended = crate::db::sessions::terminate(&mut maint, &db, pids)?;
     for (pid, ok) in ended {
         ctx.log(
             if ok { Level::Info } else { Level::Warning },

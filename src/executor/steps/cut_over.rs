@@ -159,7 +159,9 @@ fn retire_old(
     plan: &UpgradePlan,
     old: String,
 ) -> (StepStatus, StepOutput) {
-    let old_open = access::retire(maint, &old).err().map(|e| e.to_string());
+    let old_open = crate::db::retire::retire(maint, &old)
+        .err()
+        .map(|e| e.to_string());
     let (level, status) = match &old_open {
         None => (Level::Info, StepStatus::Done),
         Some(_) => (Level::Warning, StepStatus::Warning),

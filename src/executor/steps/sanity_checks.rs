@@ -8,8 +8,9 @@ use std::time::Duration;
 use postgres::Client;
 
 use crate::bundle::{Bundle, Plausibility, Version};
+use crate::checklist::CheckResult;
 use crate::checklist::{PlanKind, StepOutput, StepStatus};
-use crate::db::checks::{self, CheckResult};
+use crate::db::checks;
 use crate::db::readonly::ReadError;
 use crate::db::version::read_version;
 use crate::engine::plan::{Mode, UpgradePlan};
