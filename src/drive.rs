@@ -25,8 +25,6 @@ pub struct Policy {
     pub wait_for_sessions: Duration,
 }
 
-/// What the driver tells its observer (now the session's; kept here for the old path).
-
 /// Runs the checklist of `spec` to its end and returns it with its outcome.
 pub fn run(
     spec: RunSpec,
