@@ -335,8 +335,6 @@ fn non_negative(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-/// Sizes in words are [`crate::format::bytes`] now.
-
 #[cfg(test)]
 mod tests {
     use super::*;
