@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::metadata::{
-    file_name, metadata_for, metadata_path_of, new_backup_path, partial_path_of, write_metadata,
+    SourceFacts, file_name, metadata_for, metadata_path_of, new_backup_path, partial_path_of,
+    write_metadata,
 };
 use super::output::{RemoveOnDrop, output_size, sync_dir, sync_output};
 use super::tool::{ToolEnd, ToolRun, find_client_tool, indent_lines, run_tool};
@@ -330,17 +331,6 @@ pub enum SourceError {
     TableSizes(postgres::Error),
     #[error("cannot read the tables and encoding of \"{db}\": {}", crate::db::describe(.source))]
     Facts { db: String, source: postgres::Error },
-}
-
-/// What a backup records about its source besides the dump, read in one statement.
-pub(super) struct SourceFacts {
-    /// How many tables pg_dump will copy rows of: ordinary tables and partitions (partitioned
-    /// parents hold no rows) outside PostgreSQL's own schemas, other than extension members. An
-    /// estimate for progress; the count of lines pg_dump prints is what is reported as done.
-    pub(super) tables: u64,
-    pub(super) encoding: String,
-    pub(super) lc_collate: String,
-    pub(super) lc_ctype: String,
 }
 
 pub(super) fn source_facts(server: &ConnSettings, db: &str) -> Result<SourceFacts, SourceError> {

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::dump::SourceFacts;
 use super::output::{RemoveOnDrop, sync_dir};
 use super::{BackupError, BackupFormat, BackupRequest};
 use crate::bundle::Version;
@@ -211,4 +210,15 @@ pub(super) fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// What a backup records about its source besides the dump, read in one statement.
+pub(super) struct SourceFacts {
+    /// How many tables pg_dump will copy rows of: ordinary tables and partitions (partitioned
+    /// parents hold no rows) outside PostgreSQL's own schemas, other than extension members. An
+    /// estimate for progress; the count of lines pg_dump prints is what is reported as done.
+    pub(super) tables: u64,
+    pub(super) encoding: String,
+    pub(super) lc_collate: String,
+    pub(super) lc_ctype: String,
 }
