@@ -79,10 +79,7 @@ pub(super) fn record(
             })
             .collect(),
         problems: record.problems.clone(),
-        copied_from_backup: record
-            .problems
-            .iter()
-            .any(|p| p.contains("restored from the backup")),
+        copied_from_backup: record.copied_from_backup,
         dump: dump_time(ctx, record),
         rewritten,
         stopped,

@@ -110,6 +110,9 @@ pub(crate) struct Record {
     pub backup_took: Option<(Duration, bool)>,
     /// Who can still connect despite the block (superusers, the operator), for every listing.
     pub unblockable: Vec<String>,
+    /// Users were connected, so a rehearsal's copy was restored from its backup instead of
+    /// cloned (its clone time is not the real clone's).
+    pub copied_from_backup: bool,
 }
 
 impl Record {

@@ -147,6 +147,7 @@ fn copy_from_backup(
     let mut maint = ctx.maintenance()?;
     crate::db::access::block(&mut maint, work, ctx.spec.server.user())?;
     ctx.journal_confirm(id);
+    record.copied_from_backup = true;
     record.problems.push("users were connected during the rehearsal, so its copy was restored from the backup: the real clone is faster than measured".into());
     Ok((
         StepStatus::Done,
